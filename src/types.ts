@@ -1,0 +1,62 @@
+/**
+ * Interfaces shared across layers. Nothing here imports anything: `fs/` sees a
+ * TreeView, `swarm/` sees an ObjectSource, and neither knows what is behind it.
+ */
+
+export interface AbortOptions {
+  signal?: AbortSignal
+}
+
+/** A git object id: 40 lowercase hex characters (SHA-1). */
+export type ObjectId = string
+
+export type ObjectType = 'blob' | 'tree' | 'commit' | 'tag'
+
+export interface GitObject {
+  type: ObjectType
+  data: Buffer
+}
+
+/** Anything that can hand out verified git objects by id. */
+export interface ObjectSource {
+  /** The object, hash-verified. Throws NotFoundError (code ENOTFOUND) when absent. */
+  read (id: ObjectId, opts?: AbortOptions): Promise<GitObject>
+  has (id: ObjectId): Promise<boolean>
+}
+
+export type EntryKind = 'dir' | 'file' | 'symlink' | 'gitlink' | 'chardev' | 'blockdev' | 'fifo' | 'socket'
+
+/** What `stat` shows of one path of a tree view. */
+export interface EntryAttr {
+  kind: EntryKind
+  /** full st_mode including the file-type bits */
+  mode: number
+  /** bytes */
+  size: number
+  /** stable for a path of a given view, also across remounts */
+  ino: number
+  nlink: number
+  uid: number
+  gid: number
+  /** device number for device nodes */
+  rdev: number
+  mtime: Date
+}
+
+/** An open file of a tree view. Reads are positional and may run concurrently. */
+export interface FileHandle {
+  readonly size: number
+  /** Reads up to `length` bytes at `position` into `buf`; returns the count (0 at EOF). */
+  read (buf: Buffer, length: number, position: number, opts?: AbortOptions): Promise<number>
+  close (): Promise<void>
+}
+
+/** A read-only view of one tree, addressed by absolute POSIX paths ("/", "/a/b"). */
+export interface TreeView {
+  stat (path: string, opts?: AbortOptions): Promise<EntryAttr>
+  readdir (path: string, opts?: AbortOptions): Promise<string[]>
+  readlink (path: string, opts?: AbortOptions): Promise<string>
+  open (path: string, opts?: AbortOptions): Promise<FileHandle>
+  listxattr (path: string, opts?: AbortOptions): Promise<string[]>
+  getxattr (path: string, name: string, opts?: AbortOptions): Promise<Buffer>
+}
