@@ -1,0 +1,127 @@
+/**
+ * FUSE operations over a TreeView: a thin adapter. It turns callbacks into
+ * promises, applies deadlines, keeps the table of open files, and maps errors
+ * through errno.ts. It knows nothing of where the bytes come from.
+ */
+import type { FuseOps, FuseStat } from 'fuse-native'
+import { constants } from 'node:fs'
+import { logger } from '../log.ts'
+import type { EntryAttr, FileHandle, TreeView } from '../types.ts'
+import { withDeadline } from './deadline.ts'
+import { ERRNO, toErrno } from './errno.ts'
+
+const log = logger('gtfs:fs:fuse-ops')
+
+export interface OpsOptions {
+  /** deadline for open and read, ms */
+  readDeadlineMs: number
+  /** deadline for lookup, getattr, readdir, readlink, ms */
+  metaDeadlineMs: number
+}
+
+export interface OpsStats {
+  openFiles: number
+  reads: number
+  bytesRead: number
+  errors: number
+}
+
+function toFuseStat (a: EntryAttr): FuseStat {
+  return {
+    mode: a.mode,
+    uid: a.uid,
+    gid: a.gid,
+    size: a.size,
+    nlink: a.nlink,
+    ino: a.ino,
+    rdev: a.rdev,
+    blksize: 4096,
+    blocks: Math.ceil(a.size / 512),
+    atime: a.mtime,
+    mtime: a.mtime,
+    ctime: a.mtime
+  }
+}
+
+const WRITE_FLAGS = constants.O_WRONLY | constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC | constants.O_APPEND
+
+export function makeFuseOps (view: TreeView, opts: OpsOptions): { ops: FuseOps, stats: OpsStats, closeAll: () => Promise<void> } {
+  const files = new Map<number, FileHandle>()
+  let nextFd = 1
+  const stats: OpsStats = { openFiles: 0, reads: 0, bytesRead: 0, errors: 0 }
+
+  /** Runs one metadata op under its deadline and answers the callback exactly once. */
+  function meta<T> (op: string, path: string, cb: (err: number, value?: T) => void, fn: (signal: AbortSignal) => Promise<T>): void {
+    withDeadline(opts.metaDeadlineMs, `${op} ${path}`, fn).then(
+      value => { cb(0, value) },
+      err => { stats.errors++; cb(toErrno(err, op, path)) }
+    )
+  }
+
+  const ops: FuseOps = {
+    init (cb) { cb(0) },
+
+    statfs (_path, cb) {
+      cb(0, { bsize: 4096, frsize: 4096, blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0, favail: 0, fsid: 0, flag: 1 /* ST_RDONLY */, namemax: 255 })
+    },
+
+    getattr (path, cb) {
+      meta('getattr', path, cb, async signal => toFuseStat(await view.stat(path, { signal })))
+    },
+
+    readdir (path, cb) {
+      meta('readdir', path, cb, async signal => ['.', '..', ...await view.readdir(path, { signal })])
+    },
+
+    readlink (path, cb) {
+      meta('readlink', path, cb, async signal => await view.readlink(path, { signal }))
+    },
+
+    listxattr (path, cb) {
+      meta('listxattr', path, cb, async signal => await view.listxattr(path, { signal }))
+    },
+
+    getxattr (path, name, _position, cb) {
+      meta('getxattr', path, cb, async signal => await view.getxattr(path, name, { signal }))
+    },
+
+    open (path, flags, cb) {
+      if ((flags & WRITE_FLAGS) !== 0) { cb(-ERRNO.EROFS); return }
+      withDeadline(opts.readDeadlineMs, `open ${path}`, async signal => await view.open(path, { signal })).then(
+        handle => {
+          const fd = nextFd++
+          files.set(fd, handle)
+          stats.openFiles = files.size
+          cb(0, fd)
+        },
+        err => { stats.errors++; cb(toErrno(err, 'open', path)) }
+      )
+    },
+
+    read (path, fd, buf, len, pos, cb) {
+      const handle = files.get(fd)
+      if (handle === undefined) { cb(-ERRNO.EBADF); return }
+      withDeadline(opts.readDeadlineMs, `read ${path}@${pos}`, async signal => await handle.read(buf, len, pos, { signal })).then(
+        n => { stats.reads++; stats.bytesRead += n; cb(n) },
+        err => { stats.errors++; cb(toErrno(err, 'read', path)) }
+      )
+    },
+
+    release (path, fd, cb) {
+      const handle = files.get(fd)
+      files.delete(fd)
+      stats.openFiles = files.size
+      if (handle === undefined) { cb(0); return }
+      handle.close().then(() => { cb(0) }, err => { log('release %s: %s', path, (err as Error).message); cb(0) })
+    }
+  }
+
+  async function closeAll (): Promise<void> {
+    const all = [...files.values()]
+    files.clear()
+    await Promise.allSettled(all.map(async h => { await h.close() }))
+  }
+
+  return { ops, stats, closeAll }
+}
+

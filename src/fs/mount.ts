@@ -1,0 +1,88 @@
+/**
+ * Mounting a TreeView with fuse-native. All FUSE option choices live here:
+ * content is immutable, so the kernel keeps pages (kernel_cache) and caches
+ * entries, attributes and misses for a long time; the mount is read-only (`ro`),
+ * so the kernel itself answers every write syscall with EROFS.
+ */
+import Fuse, { type FuseOptions } from 'fuse-native'
+import { EnvironmentError } from '../errors.ts'
+import { logger } from '../log.ts'
+import type { TreeView } from '../types.ts'
+import { makeFuseOps, type OpsStats } from './fuse-ops.ts'
+import { assertFuseUsable, checkMountpoint } from './preflight.ts'
+import { unmountDir } from './unmount.ts'
+
+const log = logger('gtfs:fs:mount')
+
+export interface MountOptions {
+  /** shown as the mount's source in /proc/mounts; no commas */
+  label: string
+  /** deadline for open and read, ms (default 30 000) */
+  readDeadlineMs?: number
+  /** deadline for metadata operations, ms (default 30 000) */
+  metaDeadlineMs?: number
+  /** kernel cache lifetime of entries, attributes and negative lookups, seconds (default 86 400) */
+  cacheSeconds?: number
+  allowOther?: boolean
+  debug?: boolean
+}
+
+export interface Mounted {
+  readonly dir: string
+  readonly stats: OpsStats
+  unmount (): Promise<void>
+}
+
+/**
+ * libfuse options fuse-native has no setting for ride in after `fsname`, which
+ * it passes through verbatim: `-o fsname=<label>,ro,use_ino,negative_timeout=N`.
+ */
+function fuseOptions (opts: MountOptions): FuseOptions {
+  const label = opts.label.replace(/[,\s\\]/g, '_')
+  const cache = opts.cacheSeconds ?? 86_400
+  return {
+    fsname: `${label},ro,use_ino,negative_timeout=${cache}`,
+    subtype: 'gtfs',
+    kernelCache: true,
+    entryTimeout: cache,
+    attrTimeout: cache,
+    allowOther: opts.allowOther,
+    debug: opts.debug,
+    // Our own deadlines (fuse-ops) answer first; this is only the last resort.
+    timeout: Math.max(opts.readDeadlineMs ?? 30_000, opts.metaDeadlineMs ?? 30_000) + 5_000
+  }
+}
+
+// fuse-native unmounts through `exec("fusermount -uz " + JSON.stringify(dir))`:
+// a shell would expand `$(...)` in a directory name. Route it through execFile.
+;(Fuse as unknown as { unmount: (dir: string, cb: (err: Error | null) => void) => void }).unmount = (dir, cb) => {
+  unmountDir(dir).then(() => { cb(null) }, err => { cb(err as Error) })
+}
+
+export async function mountView (view: TreeView, dir: string, opts: MountOptions): Promise<Mounted> {
+  await assertFuseUsable()
+  const abs = await checkMountpoint(dir)
+  const { ops, stats, closeAll } = makeFuseOps(view, {
+    readDeadlineMs: opts.readDeadlineMs ?? 30_000,
+    metaDeadlineMs: opts.metaDeadlineMs ?? 30_000
+  })
+  const fuse = new Fuse(abs, ops, fuseOptions(opts))
+  await new Promise<void>((resolve, reject) => {
+    fuse.mount(err => {
+      if (err === null) resolve()
+      else reject(new EnvironmentError('EMOUNT', `could not mount ${dir}: ${err.message}`, { hint: '`gtfs doctor` checks the FUSE prerequisites', cause: err }))
+    })
+  })
+  log('mounted %s at %s', opts.label, abs)
+  let unmounting: Promise<void> | undefined
+  return {
+    dir: abs,
+    stats,
+    unmount: async () => {
+      unmounting ??= new Promise<void>((resolve, reject) => {
+        fuse.unmount(err => { if (err === null) resolve(); else reject(err) })
+      }).finally(closeAll)
+      await unmounting
+    }
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * Pack index version 2 (gitformat-pack(5)): fan-out table, sorted ids, CRCs,
+ * 31-bit offsets with an overflow table of 64-bit offsets. Pure: it is handed
+ * the whole .idx file.
+ */
+import { IntegrityError } from '../errors.ts'
+import type { ObjectId } from '../types.ts'
+
+const MAGIC = 0xff744f63 // "\377tOc"
+
+export class PackIndex {
+  readonly count: number
+  private readonly buf: Buffer
+  private readonly idsAt = 8 + 256 * 4
+  private readonly offsetsAt: number
+  private readonly largeAt: number
+  /** every entry offset, ascending, then the end of the last entry (pack size − 20) */
+  private sortedOffsets?: Float64Array
+
+  constructor (buf: Buffer, readonly name = 'pack') {
+    if (buf.length < 8 + 1024 + 40 || buf.readUInt32BE(0) !== MAGIC || buf.readUInt32BE(4) !== 2) {
+      throw new IntegrityError(`${name}: not a version 2 pack index`, { code: 'EMALFORMED' })
+    }
+    this.buf = buf
+    this.count = buf.readUInt32BE(8 + 255 * 4)
+    this.offsetsAt = this.idsAt + this.count * 24 // ids (20) + crc (4)
+    this.largeAt = this.offsetsAt + this.count * 4
+    if (this.largeAt + 40 > buf.length) throw new IntegrityError(`${name}: truncated pack index`, { code: 'EMALFORMED' })
+  }
+
+  /** Offset of `id` in the pack, or -1. */
+  find (id: ObjectId): number {
+    const key = Buffer.from(id, 'hex')
+    const first = key[0]
+    let lo = first === 0 ? 0 : this.buf.readUInt32BE(8 + (first - 1) * 4)
+    let hi = this.buf.readUInt32BE(8 + first * 4)
+    const b = this.buf
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      const at = this.idsAt + mid * 20
+      const c = b.compare(key, 0, 20, at, at + 20)
+      if (c === 0) return this.offsetAt(mid)
+      if (c > 0) hi = mid
+      else lo = mid + 1
+    }
+    return -1
+  }
+
+  idAt (i: number): ObjectId {
+    const at = this.idsAt + i * 20
+    return this.buf.toString('hex', at, at + 20)
+  }
+
+  offsetAt (i: number): number {
+    const v = this.buf.readUInt32BE(this.offsetsAt + i * 4)
+    if (v < 0x80000000) return v
+    const at = this.largeAt + (v & 0x7fffffff) * 8
+    return this.buf.readUInt32BE(at) * 2 ** 32 + this.buf.readUInt32BE(at + 4)
+  }
+
+  /** Where the entry starting at `offset` ends, given the pack's size. */
+  entryEnd (offset: number, packSize: number): number {
+    if (this.sortedOffsets === undefined) {
+      const all = new Float64Array(this.count + 1)
+      for (let i = 0; i < this.count; i++) all[i] = this.offsetAt(i)
+      all[this.count] = packSize - 20
+      all.sort()
+      this.sortedOffsets = all
+    }
+    const s = this.sortedOffsets
+    let lo = 0
+    let hi = s.length - 1
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (s[mid] <= offset) lo = mid + 1
+      else hi = mid
+    }
+    return s[lo]
+  }
+}

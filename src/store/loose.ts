@@ -1,0 +1,90 @@
+/**
+ * Loose objects: objects/<2 hex>/<38 hex>, zlib-deflated "<type> <size>\0<data>".
+ * Writes go to a temp file in the objects directory, are hash-checked before
+ * the rename, and are fsynced, so a crash leaves either nothing or a whole object.
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises'
+import { join } from 'node:path'
+import { deflateSync, inflateSync } from 'node:zlib'
+import { IntegrityError } from '../errors.ts'
+import { hashObject, objectHeader, parseObjectHeader } from '../git/object-id.ts'
+import type { GitObject, ObjectId, ObjectType } from '../types.ts'
+import { inflatePrefix } from './pack-file.ts'
+
+export function loosePath (objectsDir: string, id: ObjectId): string {
+  return join(objectsDir, id.slice(0, 2), id.slice(2))
+}
+
+function isMissing (err: unknown): boolean {
+  return (err as NodeJS.ErrnoException).code === 'ENOENT'
+}
+
+/** Type and size from the first bytes of a loose object, or null when it is not there. */
+export async function looseHeader (objectsDir: string, id: ObjectId): Promise<{ type: ObjectType, size: number } | null> {
+  let fh
+  try {
+    fh = await open(loosePath(objectsDir, id), 'r')
+  } catch (err) {
+    if (isMissing(err)) return null
+    throw err
+  }
+  try {
+    const buf = Buffer.alloc(256)
+    const { bytesRead } = await fh.read(buf, 0, 256, 0)
+    const head = inflatePrefix(buf.subarray(0, bytesRead))
+    const { type, size } = parseObjectHeader(head, `loose object ${id}`)
+    return { type, size }
+  } finally {
+    await fh.close()
+  }
+}
+
+/** Reads a whole loose object, or null when it is not there. Caps the inflated size. */
+export async function readLoose (objectsDir: string, id: ObjectId, maxSize: number): Promise<GitObject | null> {
+  let raw: Buffer
+  try {
+    raw = await readFile(loosePath(objectsDir, id))
+  } catch (err) {
+    if (isMissing(err)) return null
+    throw err
+  }
+  let inflated: Buffer
+  try {
+    inflated = inflateSync(raw, { maxOutputLength: maxSize + 64 })
+  } catch (cause) {
+    const tooBig = (cause as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE'
+    throw new IntegrityError(`loose object ${id} ${tooBig ? `is over the cap of ${maxSize} bytes` : 'does not inflate'}`,
+      { code: tooBig ? 'ETOOLARGE' : 'EMALFORMED', cause })
+  }
+  const { type, size, start } = parseObjectHeader(inflated, `loose object ${id}`)
+  if (inflated.length - start !== size) throw new IntegrityError(`loose object ${id}: size mismatch`, { code: 'EMALFORMED' })
+  return { type, data: inflated.subarray(start) }
+}
+
+/**
+ * Writes an object unless it exists; verifies it hashes to `expected` (when
+ * given) before it becomes visible. Returns its id.
+ */
+export async function writeLoose (objectsDir: string, type: ObjectType, data: Buffer, expected?: ObjectId): Promise<ObjectId> {
+  const id = hashObject(type, data)
+  if (expected !== undefined && id !== expected) {
+    throw new IntegrityError(`object claimed to be ${expected} hashes to ${id}`, { code: 'EBADHASH' })
+  }
+  const final = loosePath(objectsDir, id)
+  const dir = join(objectsDir, id.slice(0, 2))
+  await mkdir(dir, { recursive: true })
+  const tmp = join(dir, `.tmp-${id.slice(2, 10)}-${randomBytes(6).toString('hex')}`)
+  const fh = await open(tmp, 'wx', 0o444)
+  try {
+    await fh.writeFile(deflateSync(Buffer.concat([objectHeader(type, data.length), data]), { level: 1 }))
+    await fh.sync()
+  } catch (err) {
+    await fh.close()
+    await unlink(tmp).catch(() => {})
+    throw err
+  }
+  await fh.close()
+  await rename(tmp, final)
+  return id
+}

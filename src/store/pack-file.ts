@@ -1,0 +1,107 @@
+/**
+ * One pack file and its index, read with positional reads on a kept-open fd.
+ * Small entries are read whole and inflated synchronously (microseconds); the
+ * object store streams large ones instead (see `entryLocation`).
+ */
+import { open, readFile, type FileHandle } from 'node:fs/promises'
+import { inflateSync } from 'node:zlib'
+import { IntegrityError } from '../errors.ts'
+import { parsePackEntryHeader, type PackEntryHeader } from '../git/pack-entry.ts'
+import { PackIndex } from '../git/pack-index.ts'
+
+export interface RawEntry {
+  header: PackEntryHeader
+  /** the inflated entry data: the object, or a delta against its base */
+  data: Buffer
+}
+
+/** Enough to parse any entry header: 1 type/size byte + up to 9 more + a 20-byte base id. */
+const HEADER_PEEK = 64
+
+export class PackFile {
+  private constructor (
+    readonly path: string,
+    readonly index: PackIndex,
+    private readonly fh: FileHandle,
+    readonly size: number
+  ) {}
+
+  static async open (packPath: string, idxPath: string): Promise<PackFile> {
+    const index = new PackIndex(await readFile(idxPath), idxPath)
+    const fh = await open(packPath, 'r')
+    try {
+      const { size } = await fh.stat()
+      const head = Buffer.alloc(12)
+      await fh.read(head, 0, 12, 0)
+      if (head.toString('latin1', 0, 4) !== 'PACK' || head.readUInt32BE(8) !== index.count) {
+        throw new IntegrityError(`${packPath}: not a pack, or it does not match its index`, { code: 'EMALFORMED' })
+      }
+      return new PackFile(packPath, index, fh, size)
+    } catch (err) {
+      await fh.close()
+      throw err
+    }
+  }
+
+  /** Header of the entry at `offset` and where its compressed data lies. */
+  async entryLocation (offset: number): Promise<{ header: PackEntryHeader, dataStart: number, dataEnd: number }> {
+    const end = this.index.entryEnd(offset, this.size)
+    const peek = Buffer.allocUnsafe(Math.min(HEADER_PEEK, end - offset))
+    await this.readExactly(peek, offset)
+    const header = parsePackEntryHeader(peek, offset)
+    return { header, dataStart: offset + header.headerLength, dataEnd: end }
+  }
+
+  /** Reads and inflates the entry at `offset`; refuses to inflate past `maxSize` bytes. */
+  async readEntry (offset: number, maxSize: number): Promise<RawEntry> {
+    const end = this.index.entryEnd(offset, this.size)
+    const raw = Buffer.allocUnsafe(end - offset)
+    await this.readExactly(raw, offset)
+    const header = parsePackEntryHeader(raw, offset)
+    if (header.size > maxSize) {
+      throw new IntegrityError(`${this.path}: entry at ${offset} is ${header.size} bytes, over the cap of ${maxSize}`, { code: 'ETOOLARGE' })
+    }
+    let data: Buffer
+    try {
+      data = inflateSync(raw.subarray(header.headerLength), { maxOutputLength: Math.max(header.size, 1) })
+    } catch (cause) {
+      throw new IntegrityError(`${this.path}: entry at ${offset} does not inflate`, { code: 'EMALFORMED', cause })
+    }
+    if (data.length !== header.size) {
+      throw new IntegrityError(`${this.path}: entry at ${offset} inflates to ${data.length} bytes, header says ${header.size}`, { code: 'EMALFORMED' })
+    }
+    return { header, data }
+  }
+
+  /** The first inflated bytes of an entry (enough for a delta's size varints). */
+  async peekEntry (offset: number, bytes: number): Promise<{ header: PackEntryHeader, data: Buffer }> {
+    const { header, dataStart, dataEnd } = await this.entryLocation(offset)
+    const raw = Buffer.allocUnsafe(Math.min(dataEnd - dataStart, bytes + 64))
+    await this.readExactly(raw, dataStart)
+    const data = inflatePrefix(raw)
+    return { header, data }
+  }
+
+  async readExactly (buf: Buffer, position: number): Promise<void> {
+    let done = 0
+    while (done < buf.length) {
+      const { bytesRead } = await this.fh.read(buf, done, buf.length - done, position + done)
+      if (bytesRead === 0) throw new IntegrityError(`${this.path}: truncated at ${position + done}`, { code: 'EMALFORMED' })
+      done += bytesRead
+    }
+  }
+
+  async close (): Promise<void> {
+    await this.fh.close()
+  }
+}
+
+/** Inflates as much of a zlib stream's beginning as `raw` holds. */
+export function inflatePrefix (raw: Buffer): Buffer {
+  try {
+    // Z_SYNC_FLUSH: give what can be inflated instead of failing on the cut-off end.
+    return inflateSync(raw, { finishFlush: 2 })
+  } catch (cause) {
+    throw new IntegrityError('object does not inflate', { code: 'EMALFORMED', cause })
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * Large blobs are inflated once into a plain file under the cache directory
+ * (`<dir>/<id>`) so that reads at any offset are positional file reads: a zlib
+ * stream cannot seek, and a 512 MiB blob does not belong in memory. Readers may
+ * start before inflation ends: a read waits only for the bytes it needs.
+ * The file is renamed into place only after its hash is confirmed; a failed
+ * hash fails every pending and later read of that blob.
+ */
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises'
+import { join } from 'node:path'
+import { LRUCache } from 'lru-cache'
+import { IntegrityError } from '../errors.ts'
+import { objectHeader } from '../git/object-id.ts'
+import type { ObjectId } from '../types.ts'
+
+export class UnpackedBlob {
+  /** bytes written so far, readable by positional reads */
+  available = 0
+  private error?: Error
+  private done = false
+  private waiters: Array<() => void> = []
+  private users = 0
+
+  constructor (readonly id: ObjectId, readonly size: number, private readonly fh: FileHandle) {}
+
+  /** Reads into `buf`; waits for the bytes while the blob is still being inflated. */
+  async read (buf: Buffer, length: number, position: number): Promise<number> {
+    const end = Math.min(position + length, this.size)
+    if (position >= this.size || length <= 0) return 0
+    while (this.available < end && !this.done) await new Promise<void>(resolve => this.waiters.push(resolve))
+    if (this.error !== undefined) throw this.error
+    const { bytesRead } = await this.fh.read(buf, 0, end - position, position)
+    return bytesRead
+  }
+
+  progress (bytes: number): void {
+    this.available = bytes
+    this.wake()
+  }
+
+  finish (err?: Error): void {
+    this.done = true
+    if (err !== undefined) this.error = err
+    this.wake()
+  }
+
+  get failed (): boolean { return this.error !== undefined }
+
+  acquire (): void { this.users++ }
+
+  /** Returns true when nobody uses it any more. */
+  release (): boolean { return --this.users <= 0 }
+
+  async close (): Promise<void> { await this.fh.close() }
+
+  private wake (): void {
+    const w = this.waiters
+    this.waiters = []
+    for (const f of w) f()
+  }
+}
+
+export interface UnpackedBlobsOptions {
+  dir: string
+  /** bytes of unpacked files kept on disk before the least recently used go */
+  budgetBytes: number
+}
+
+export class UnpackedBlobs {
+  private readonly live = new Map<ObjectId, UnpackedBlob>()
+  private readonly onDisk: LRUCache<ObjectId, number>
+
+  constructor (private readonly opts: UnpackedBlobsOptions) {
+    this.onDisk = new LRUCache<ObjectId, number>({
+      maxSize: Math.max(1, opts.budgetBytes),
+      sizeCalculation: (size) => Math.max(1, size),
+      dispose: (_size, id, reason) => {
+        if (reason === 'evict' && !this.live.has(id)) unlink(join(this.opts.dir, id)).catch(() => {})
+      }
+    })
+  }
+
+  /** Counts files left by earlier runs against the budget, oldest first; removes stale temp files. */
+  async scan (): Promise<void> {
+    const names = await readdir(this.opts.dir).catch(() => [] as string[])
+    const found: Array<{ id: string, size: number, mtime: number }> = []
+    for (const name of names) {
+      const path = join(this.opts.dir, name)
+      if (name.includes('.tmp-')) { await unlink(path).catch(() => {}); continue }
+      if (!/^[0-9a-f]{40}$/.test(name)) continue
+      const st = await stat(path).catch(() => null)
+      if (st !== null) found.push({ id: name, size: st.size, mtime: st.mtimeMs })
+    }
+    found.sort((a, b) => a.mtime - b.mtime)
+    for (const f of found) this.onDisk.set(f.id, f.size)
+  }
+
+  /**
+   * The unpacked blob `id`, produced by `source` (the object's inflated data as
+   * chunks) when it is not on disk yet. Callers must `release()` it.
+   */
+  async get (id: ObjectId, size: number, source: () => AsyncIterable<Buffer>): Promise<UnpackedBlob> {
+    let blob = this.live.get(id)
+    if (blob !== undefined && !blob.failed) {
+      blob.acquire()
+      return blob
+    }
+    const final = join(this.opts.dir, id)
+    const existing = await stat(final).catch(() => null)
+    if (existing !== null && existing.size === size) {
+      blob = new UnpackedBlob(id, size, await open(final, 'r'))
+      blob.progress(size)
+      blob.finish()
+    } else {
+      await mkdir(this.opts.dir, { recursive: true })
+      const tmp = `${final}.tmp-${randomBytes(6).toString('hex')}`
+      const wfh = await open(tmp, 'w+', 0o600)
+      blob = new UnpackedBlob(id, size, wfh)
+      void this.fill(blob, wfh, tmp, final, source)
+    }
+    this.live.set(id, blob)
+    this.onDisk.set(id, size)
+    blob.acquire()
+    return blob
+  }
+
+  async release (blob: UnpackedBlob): Promise<void> {
+    if (!blob.release()) return
+    if (this.live.get(blob.id) === blob) this.live.delete(blob.id)
+    await blob.close()
+    if (!this.onDisk.has(blob.id) || blob.failed) await unlink(join(this.opts.dir, blob.id)).catch(() => {})
+  }
+
+  private async fill (blob: UnpackedBlob, wfh: FileHandle, tmp: string, final: string, source: () => AsyncIterable<Buffer>): Promise<void> {
+    const hash = createHash('sha1').update(objectHeader('blob', blob.size))
+    let written = 0
+    try {
+      for await (const chunk of source()) {
+        if (written + chunk.length > blob.size) throw new IntegrityError(`blob ${blob.id} is longer than its ${blob.size} bytes`, { code: 'EMALFORMED' })
+        hash.update(chunk)
+        let off = 0
+        while (off < chunk.length) {
+          const { bytesWritten } = await wfh.write(chunk, off, chunk.length - off, written + off)
+          off += bytesWritten
+        }
+        written += chunk.length
+        blob.progress(written)
+      }
+      if (written !== blob.size) throw new IntegrityError(`blob ${blob.id} ended at ${written} of ${blob.size} bytes`, { code: 'EMALFORMED' })
+      const got = hash.digest('hex')
+      if (got !== blob.id) throw new IntegrityError(`blob ${blob.id} hashes to ${got}`, { code: 'EBADHASH' })
+      await rename(tmp, final)
+      blob.finish()
+    } catch (err) {
+      await unlink(tmp).catch(() => {})
+      this.onDisk.delete(blob.id)
+      if (this.live.get(blob.id) === blob) this.live.delete(blob.id)
+      blob.finish(err as Error)
+    }
+  }
+}
