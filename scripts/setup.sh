@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what gtfs needs on a fresh Debian machine with Node 20, when it is
+# missing: the Debian packages libfuse2, fuse (fusermount) and git, and the npm
+# dependencies (npm ci). Safe to run again: it does nothing when all is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+[ -e /usr/lib/x86_64-linux-gnu/libfuse.so.2 ] || [ -e /lib/x86_64-linux-gnu/libfuse.so.2 ] || \
+  [ -e /usr/lib/aarch64-linux-gnu/libfuse.so.2 ] || need+=(libfuse2)
+command -v fusermount >/dev/null 2>&1 || need+=(fuse)
+command -v git >/dev/null 2>&1 || need+=(git)
+command -v gpg >/dev/null 2>&1 || need+=(gnupg)
+
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${need[*]}"
+  sudo=()
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null 2>&1 || { echo "setup: run as root, or install: apt-get install ${need[*]}" >&2; exit 1; }
+    sudo=(sudo)
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if [ ! -e /dev/fuse ]; then
+  modprobe fuse 2>/dev/null || true
+  [ -e /dev/fuse ] || echo "setup: warning: /dev/fuse is missing; mounts will fail (gtfs doctor says more)" >&2
+fi
+
+# npm ci when node_modules is missing or older than the lockfile.
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi

@@ -1,0 +1,96 @@
+/**
+ * gtfs mount: mount a commit of a git repository read-only.
+ */
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs'
+import { loadSettings, paths } from '../../config.ts'
+import { UsageError } from '../../errors.ts'
+import { reportToParent, spawnBackground } from '../../daemon/background.ts'
+import { serveMount } from '../../daemon/serve-mount.ts'
+import { assertFuseUsable, checkMountpoint } from '../../fs/preflight.ts'
+import { resolveLocalTarget } from '../../repo/local-repo.ts'
+import { GtfsError } from '../../errors.ts'
+import { printJson } from '../output.ts'
+
+interface MountArgs {
+  args: string[]
+  'git-dir'?: string
+  ref?: string
+  commit?: string
+  foreground?: boolean
+  'allow-other'?: boolean
+  'read-deadline'?: number
+  'fuse-debug'?: boolean
+  json?: boolean
+}
+
+const BIN = fileURLToPath(new URL('../../../bin/gtfs', import.meta.url))
+
+export const mountCommand: CommandModule<object, MountArgs> = {
+  command: 'mount <args..>',
+  describe: 'mount a commit of a git repository read-only',
+  builder: (y: Argv) => y
+    .positional('args', { describe: '<dir>, the empty directory to mount on', type: 'string', array: true })
+    .option('git-dir', { type: 'string', describe: 'the git repository to serve (a work tree or a bare repo)' })
+    .option('ref', { type: 'string', describe: 'branch, tag or full ref to mount (default HEAD)' })
+    .option('commit', { type: 'string', describe: 'a full commit id to mount instead of a ref' })
+    .option('foreground', { alias: 'f', type: 'boolean', describe: 'stay in the foreground; Ctrl-C unmounts' })
+    .option('allow-other', { type: 'boolean', describe: 'let other users read the mount (needs user_allow_other in /etc/fuse.conf unless root)' })
+    .option('read-deadline', { type: 'number', describe: 'milliseconds before a read that cannot be served fails with EIO' })
+    .option('fuse-debug', { type: 'boolean', hidden: true })
+    .conflicts('ref', 'commit')
+    .example('gtfs mount --git-dir ~/src/linux --ref v6.8 /mnt/linux', 'mount tag v6.8 and return; the mount keeps being served')
+    .example('gtfs mount -f --git-dir . /tmp/head', 'mount HEAD of this repo in the foreground')
+    .example('gtfs umount /mnt/linux', 'unmount it again') as unknown as Argv<MountArgs>,
+  handler: async (argv: ArgumentsCamelCase<MountArgs>) => {
+    if (argv.args.length === 2) {
+      throw new UsageError('EUSAGE', `mounting by repo key (${argv.args[0]}) needs the swarm, which this version does not have yet`, { hint: 'mount a local repository: gtfs mount --git-dir <repo> <dir>' })
+    }
+    if (argv.args.length !== 1) throw new UsageError('EUSAGE', 'mount takes one directory', { hint: 'gtfs mount --git-dir <repo> [--ref <ref>] <dir>' })
+    if (argv.gitDir === undefined) throw new UsageError('EUSAGE', 'say which repository to mount with --git-dir', { hint: 'gtfs mount --git-dir <repo> [--ref <ref>] <dir>' })
+    const dir = resolve(argv.args[0])
+    const p = paths()
+    const settings = loadSettings()
+    if (argv.readDeadline !== undefined) {
+      if (!Number.isSafeInteger(argv.readDeadline) || argv.readDeadline <= 0) throw new UsageError('EUSAGE', '--read-deadline takes a positive number of milliseconds')
+      settings.readDeadlineMs = argv.readDeadline
+    }
+    const target = { gitDir: argv.gitDir, ref: argv.ref, commit: argv.commit }
+    const child = process.env.GTFS_BACKGROUND === '1'
+
+    if (!argv.foreground) {
+      // Check here what can be checked, so errors reach the terminal directly.
+      await resolveLocalTarget(target)
+      await assertFuseUsable()
+      await checkMountpoint(dir)
+      const logFile = join(p.state, 'logs', `mount-${Date.now()}-${process.pid}.log`)
+      const childArgs = [BIN, ...process.argv.slice(2).filter(a => a !== '--json'), '--foreground']
+      const ready = await spawnBackground({ args: childArgs, logFile, timeoutMs: settings.mountReadyMs })
+      if (argv.json) printJson({ dir: ready.dir, commit: ready.commit, pid: ready.pid, log: logFile })
+      else process.stdout.write(`mounted ${ready.commit.slice(0, 12)} at ${ready.dir} (pid ${ready.pid}; gtfs umount ${ready.dir} to unmount)\n`)
+      return
+    }
+
+    let serving
+    try {
+      serving = await serveMount({ target, dir, paths: p, settings, allowOther: argv.allowOther, fuseDebug: argv.fuseDebug })
+    } catch (err) {
+      if (child) {
+        const e = err instanceof GtfsError ? err : new GtfsError('EMOUNT', (err as Error).message)
+        reportToParent({ gtfs: 'error', code: e.code, message: e.message, hint: e.hint })
+      }
+      throw err
+    }
+    if (child) {
+      process.stdout.write(`${new Date().toISOString()} serving ${serving.commit} at ${serving.mounted.dir}\n`)
+      reportToParent({ gtfs: 'ready', dir: serving.mounted.dir, commit: serving.commit, pid: process.pid })
+    } else if (argv.json) {
+      printJson({ dir: serving.mounted.dir, commit: serving.commit, ref: serving.ref, pid: process.pid })
+    } else {
+      process.stdout.write(`mounted ${serving.commit.slice(0, 12)}${serving.ref !== null ? ` (${serving.ref})` : ''} at ${serving.mounted.dir}; Ctrl-C unmounts\n`)
+    }
+    await serving.done
+    if (child) process.stdout.write(`${new Date().toISOString()} unmounted ${serving.mounted.dir}\n`)
+  }
+}

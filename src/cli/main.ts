@@ -1,0 +1,50 @@
+/**
+ * The gtfs command line: yargs with every command registered explicitly, one
+ * module each. Commands are thin: parse, call, print.
+ */
+import { readFileSync } from 'node:fs'
+import yargs from 'yargs'
+import { GtfsError, UsageError } from '../errors.ts'
+import { doctorCommand } from './commands/doctor.ts'
+import { mountCommand } from './commands/mount.ts'
+import { umountCommand } from './commands/umount.ts'
+import { EXIT, printError } from './output.ts'
+
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
+
+export async function main (argv: string[]): Promise<number> {
+  const debug = argv.includes('--debug') || process.env.GTFS_DEBUG === '1'
+  let exit: number = EXIT.ok
+  // Middleware runs after yargs validated the arguments: any error before it is a usage error.
+  let validated = false
+  const cli = yargs(argv)
+    .scriptName('gtfs')
+    .usage('gtfs — mount signed, swarm-backed git repositories\n\nUsage: gtfs <command> [options]')
+    .command(mountCommand)
+    .command(umountCommand)
+    .command(doctorCommand)
+    .option('debug', { type: 'boolean', describe: 'show stacks and debug output', global: true })
+    .option('json', { type: 'boolean', describe: 'print data as JSON', global: true })
+    .demandCommand(1, 'name a command: gtfs --help lists them')
+    .strictCommands()
+    .strictOptions()
+    .version(VERSION)
+    .alias('h', 'help')
+    .alias('V', 'version')
+    .epilogue('Each command has a man page: man gtfs-<command>. Set GTFS_HOME to keep all state in one directory.')
+    .wrap(Math.min(100, process.stdout.columns ?? 100))
+    .fail(false)
+    .middleware(() => { validated = true })
+  try {
+    await cli.parseAsync()
+    // Handlers that finish with a non-zero status (doctor finding a problem) set process.exitCode.
+    if (typeof process.exitCode === 'number') exit = process.exitCode
+  } catch (err) {
+    if (!validated && !(err instanceof GtfsError)) {
+      exit = printError(new UsageError('EUSAGE', err.message, { hint: 'see gtfs --help' }), debug)
+    } else {
+      exit = printError(err, debug)
+    }
+  }
+  return exit
+}

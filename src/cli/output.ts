@@ -1,0 +1,25 @@
+/**
+ * How the CLI speaks: one line for an expected failure (what went wrong, then
+ * what to do), a stack only with --debug, JSON when asked for data.
+ */
+import { GtfsError } from '../errors.ts'
+
+export const EXIT = { ok: 0, failure: 1, usage: 2 } as const
+
+export function printError (err: unknown, debug: boolean): number {
+  if (err instanceof GtfsError) {
+    process.stderr.write(`gtfs: ${err.message}\n`)
+    if (err.hint !== undefined) process.stderr.write(`  ${err.hint}\n`)
+    if (debug) process.stderr.write(`${err.stack ?? ''}\n  code: ${err.code}\n`)
+    return err.code === 'EUSAGE' ? EXIT.usage : EXIT.failure
+  }
+  const e = err as Error
+  process.stderr.write(`gtfs: unexpected error: ${e?.message ?? String(err)}\n`)
+  if (debug) process.stderr.write(`${e?.stack ?? ''}\n`)
+  else process.stderr.write('  run again with --debug for details, and report it\n')
+  return EXIT.failure
+}
+
+export function printJson (value: unknown): void {
+  process.stdout.write(JSON.stringify(value, null, 2) + '\n')
+}

@@ -1,0 +1,63 @@
+/**
+ * Which process serves which mount: one JSON file per mountpoint under the
+ * runtime directory, written atomically. `gtfs umount` uses it to ask the
+ * serving process to unmount cleanly; a file whose process is gone is stale.
+ */
+import { createHash } from 'node:crypto'
+import { mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+
+export interface MountRecord {
+  pid: number
+  dir: string
+  source: string
+  commit: string
+  ref: string | null
+  started: string
+  log?: string
+}
+
+function fileFor (runtimeDir: string, dir: string): string {
+  return join(runtimeDir, 'mounts', createHash('sha256').update(dir).digest('hex').slice(0, 24) + '.json')
+}
+
+export function isAlive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+export async function writeRecord (runtimeDir: string, rec: MountRecord): Promise<void> {
+  const file = fileFor(runtimeDir, rec.dir)
+  await mkdir(join(runtimeDir, 'mounts'), { recursive: true, mode: 0o700 })
+  const tmp = `${file}.${process.pid}.tmp`
+  await writeFile(tmp, JSON.stringify(rec) + '\n', { mode: 0o600 })
+  await rename(tmp, file)
+}
+
+export async function readRecord (runtimeDir: string, dir: string): Promise<MountRecord | null> {
+  try {
+    return JSON.parse(await readFile(fileFor(runtimeDir, dir), 'utf8')) as MountRecord
+  } catch {
+    return null
+  }
+}
+
+export async function removeRecord (runtimeDir: string, dir: string, pid?: number): Promise<void> {
+  const rec = await readRecord(runtimeDir, dir)
+  if (rec !== null && pid !== undefined && rec.pid !== pid) return
+  await unlink(fileFor(runtimeDir, dir)).catch(() => {})
+}
+
+export async function listRecords (runtimeDir: string): Promise<MountRecord[]> {
+  const dir = join(runtimeDir, 'mounts')
+  const names = await readdir(dir).catch(() => [] as string[])
+  const out: MountRecord[] = []
+  for (const n of names.filter(n => n.endsWith('.json'))) {
+    try { out.push(JSON.parse(await readFile(join(dir, n), 'utf8')) as MountRecord) } catch {}
+  }
+  return out
+}
