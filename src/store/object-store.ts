@@ -189,13 +189,18 @@ export class GitObjectStore implements ObjectSource {
     if (hit !== undefined) return hit
     if (depth > MAX_DELTA_DEPTH) throw new IntegrityError(`${pack.path}: delta chain too deep at ${offset}`, { code: 'EMALFORMED' })
     const { header, data } = await pack.readEntry(offset, this.maxObjectBytes)
-    if (header.type !== 'ofs-delta' && header.type !== 'ref-delta') return { type: header.type, data }
-    const base = header.type === 'ofs-delta'
-      ? await this.readPacked(pack, header.baseOffset!, depth + 1)
-      : await this.readUncached(header.baseId!, depth + 1)
-    // Bases are what later deltas in the chain need again; keep them near.
-    if (depth > 0 || header.type === 'ref-delta') this.deltaBases.set(key, base)
-    return { type: base.type, data: applyDelta(base.data, data, this.maxObjectBytes) }
+    let obj: GitObject
+    if (header.type !== 'ofs-delta' && header.type !== 'ref-delta') {
+      obj = { type: header.type, data }
+    } else {
+      const base = header.type === 'ofs-delta'
+        ? await this.readPacked(pack, header.baseOffset!, depth + 1)
+        : await this.readUncached(header.baseId!, depth + 1)
+      obj = { type: base.type, data: applyDelta(base.data, data, this.maxObjectBytes) }
+    }
+    // depth > 0: this entry is the base of a delta; the chain's other deltas will want it again.
+    if (depth > 0) this.deltaBases.set(key, obj)
+    return obj
   }
 
   private async readHeader (id: ObjectId, depth: number): Promise<ObjectHeader> {

@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { deflateSync } from 'node:zlib'
+import { applyDelta, deltaSizes } from '../../src/git/delta.ts'
+import { hashObject, parseObjectHeader, verifyObject } from '../../src/git/object-id.ts'
+import { parsePackEntryHeader } from '../../src/git/pack-entry.ts'
+import { isSafeEntryName, unsafeNameReason } from '../../src/git/path-safety.ts'
+import { parseTree } from '../../src/git/tree.ts'
+import { parseCommit } from '../../src/git/commit.ts'
+
+const ZERO = '0'.repeat(40)
+
+function treeBytes (entries: Array<[string, string | Buffer, string]>): Buffer {
+  return Buffer.concat(entries.map(([mode, name, id]) => Buffer.concat([
+    Buffer.from(`${mode} `), Buffer.isBuffer(name) ? name : Buffer.from(name), Buffer.from([0]), Buffer.from(id, 'hex')
+  ])))
+}
+
+test('hashObject matches git for the empty blob and tree', () => {
+  assert.equal(hashObject('blob', Buffer.alloc(0)), 'e69de29bb2d1d6434b8b29ae775ad8c2e48c5391')
+  assert.equal(hashObject('tree', Buffer.alloc(0)), '4b825dc642cb6eb9a060e54bf8d69288fbee4904')
+  assert.throws(() => { verifyObject(ZERO, 'blob', Buffer.from('x')) }, { code: 'EBADHASH' })
+})
+
+test('object headers are parsed strictly', () => {
+  assert.deepEqual(parseObjectHeader(Buffer.from('blob 12\0hello world!'), 'x'), { type: 'blob', size: 12, start: 8 })
+  for (const bad of ['blob\0', 'blub 1\0', 'blob 01\0', 'blob -1\0', 'blob 1']) {
+    assert.throws(() => parseObjectHeader(Buffer.from(bad), 'x'), { code: 'EMALFORMED' }, bad)
+  }
+})
+
+test('unsafe names are those git fsck and verify_path reject', () => {
+  for (const name of ['.', '..', '.git', '.GIT', '.Git', 'git~1', 'GIT~1', '.git.', '.git ', '.git::$INDEX_ALLOCATION',
+    '.g\u200cit', '\ufeff.git', 'a/b', 'a\0b', '']) {
+    assert.equal(isSafeEntryName(name), false, JSON.stringify(name))
+  }
+  for (const name of ['.gitignore', '.gitmodules', 'git', 'a b', 'héllo', '日本語', '..a', '.github', 'git~2']) {
+    assert.equal(isSafeEntryName(name), true, JSON.stringify(name))
+  }
+  assert.equal(unsafeNameReason('..'), 'dotdot')
+})
+
+test('parseTree keeps safe entries and reports the rest', () => {
+  const id = 'ab'.repeat(20)
+  const t = parseTree(treeBytes([
+    ['100644', 'a.txt', id], ['100755', 'run', id], ['120000', 'link', id], ['40000', 'dir', id], ['160000', 'sub', id],
+    ['100664', 'old', id], ['100600', 'badmode', id], ['100644', '..', id], ['40000', '.git', id], ['100644', Buffer.from([0xff, 0xfe]), id]
+  ]))
+  assert.deepEqual(t.entries.map(e => [e.name, e.kind]), [
+    ['a.txt', 'file'], ['run', 'exec'], ['link', 'symlink'], ['dir', 'dir'], ['sub', 'gitlink'], ['old', 'file']
+  ])
+  assert.deepEqual(t.rejected.map(r => r.reason), ['bad mode 100600', 'unsafe name (dotdot)', 'unsafe name (dotgit)', 'name is not valid UTF-8'])
+  assert.throws(() => parseTree(Buffer.from('100644 a\0abc')), { code: 'EMALFORMED' })
+})
+
+test('parseCommit reads tree, parents and committer time', () => {
+  const c = parseCommit(Buffer.from(`tree ${'1'.repeat(40)}\nparent ${'2'.repeat(40)}\nauthor A <a> 1 +0000\ncommitter C <c> 1700000000 +0100\n\nmsg\n`))
+  assert.deepEqual(c, { tree: '1'.repeat(40), parents: ['2'.repeat(40)], committerTime: 1700000000 })
+  assert.throws(() => parseCommit(Buffer.from('tree nope\n\n')), { code: 'EMALFORMED' })
+})
+
+test('deltas: copy and insert, and every out-of-range case refused', () => {
+  const base = Buffer.from('hello, world')
+  // base size 12, result size 11: copy "hello" (off 0 len 5), insert "!!", copy "world"... (off 7 len 4 -> "worl")
+  const delta = Buffer.from([12, 11, 0x90, 5, 2, 0x21, 0x21, 0x91, 7, 4])
+  assert.deepEqual(deltaSizes(delta), { baseSize: 12, resultSize: 11, start: 2 })
+  assert.equal(applyDelta(base, delta).toString(), 'hello!!worl')
+  assert.throws(() => applyDelta(Buffer.from('short'), delta), { code: 'EMALFORMED' })
+  assert.throws(() => applyDelta(base, Buffer.from([12, 5, 0x91, 10, 5])), { code: 'EMALFORMED' }) // copy past base end
+  assert.throws(() => applyDelta(base, Buffer.from([12, 1, 0])), { code: 'EMALFORMED' }) // reserved 0
+  assert.throws(() => applyDelta(base, Buffer.from([12, 3, 1, 0x41])), { code: 'EMALFORMED' }) // short result
+  assert.throws(() => applyDelta(base, Buffer.from([12, 0x80])), { code: 'EMALFORMED' }) // truncated varint
+  assert.throws(() => applyDelta(base, Buffer.from([12, 0xff, 0xff, 0x7f]), 1000), { code: 'EMALFORMED' }) // over the cap
+})
+
+test('pack entry headers: sizes, ofs and ref deltas', () => {
+  // blob (3) of size 300: 0b1_011_1100 then 300>>4 = 18
+  const h = parsePackEntryHeader(Buffer.concat([Buffer.from([0xbc, 18]), deflateSync(Buffer.alloc(300))]), 100)
+  assert.deepEqual(h, { type: 'blob', size: 300, headerLength: 2 })
+  const ofs = parsePackEntryHeader(Buffer.from([0x65, 0x81, 0x00]), 1000) // ofs-delta size 5, rel (1+1)*128+0 = 256
+  assert.equal(ofs.type, 'ofs-delta')
+  assert.equal(ofs.baseOffset, 1000 - 256)
+  const ref = parsePackEntryHeader(Buffer.concat([Buffer.from([0x75]), Buffer.alloc(20, 0xaa)]), 10)
+  assert.equal(ref.baseId, 'aa'.repeat(20))
+  assert.throws(() => parsePackEntryHeader(Buffer.from([0x50]), 0), { code: 'EMALFORMED' }) // type 5 is reserved
+  assert.throws(() => parsePackEntryHeader(Buffer.from([0x65, 0x7f]), 10), { code: 'EMALFORMED' }) // base before the pack
+  assert.throws(() => parsePackEntryHeader(Buffer.from([0xbc]), 0), { code: 'EMALFORMED' }) // truncated
+})

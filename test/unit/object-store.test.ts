@@ -1,0 +1,172 @@
+import assert from 'node:assert/strict'
+import { after, before, test } from 'node:test'
+import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { GitObjectStore } from '../../src/store/object-store.ts'
+import { resolveRef, listRefs } from '../../src/store/git-dir.ts'
+import { hashObject } from '../../src/git/object-id.ts'
+import { git, must, runBuffer, tempDir } from '../helpers/run.ts'
+
+let tmp: Awaited<ReturnType<typeof tempDir>>
+let repo: string
+let ids: string[]
+
+/** Every object id with type and size, as git itself sees them. */
+async function gitObjects (dir: string): Promise<Map<string, { type: string, size: number }>> {
+  const out = await git(dir, 'cat-file', '--batch-all-objects', '--batch-check')
+  const m = new Map<string, { type: string, size: number }>()
+  for (const line of out.trim().split('\n')) {
+    const [id, type, size] = line.split(' ')
+    m.set(id, { type, size: Number(size) })
+  }
+  return m
+}
+
+before(async () => {
+  tmp = await tempDir('store')
+  repo = join(tmp.path, 'repo')
+  await mkdir(repo)
+  await git(repo, 'init', '-q')
+  // Files that delta well against each other, across several commits, so repack makes ofs deltas.
+  const lines = Array.from({ length: 2000 }, (_, i) => `line ${i} ${'x'.repeat(i % 50)}`)
+  for (let c = 0; c < 6; c++) {
+    lines[c * 300] = `changed in commit ${c}`
+    await writeFile(join(repo, 'text.txt'), lines.join('\n'))
+    await writeFile(join(repo, `f${c}.txt`), `file ${c}\n`)
+    await git(repo, 'add', '-A')
+    await git(repo, 'commit', '-qm', `c${c}`)
+  }
+  await git(repo, 'repack', '-adq', '--depth=50', '--window=50')
+  // Loose objects on top of the pack.
+  await writeFile(join(repo, 'text.txt'), lines.join('\n') + '\nloose tail\n')
+  await git(repo, 'add', '-A')
+  await git(repo, 'commit', '-qm', 'loose')
+  await git(repo, 'tag', '-a', 'v1', '-m', 'annotated')
+  ids = [...(await gitObjects(repo)).keys()]
+})
+
+after(async () => { await tmp.remove() })
+
+test('reads every object, loose, packed and deltified, exactly as git does', async () => {
+  const store = await GitObjectStore.open(join(repo, '.git', 'objects'), { cacheBytes: 1024 })
+  try {
+    const expected = await gitObjects(repo)
+    const packed = (await git(repo, 'verify-pack', '-v', ...(await readdir(join(repo, '.git/objects/pack'))).filter(n => n.endsWith('.idx')).map(n => `.git/objects/pack/${n}`)))
+    assert.match(packed, /chain length = [1-9]/, 'the fixture must contain delta chains')
+    for (const id of ids) {
+      const obj = await store.read(id)
+      const want = expected.get(id)!
+      assert.equal(obj.type, want.type, id)
+      assert.equal(obj.data.length, want.size, id)
+      assert.deepEqual(await store.header(id), { type: want.type, size: want.size }, `header ${id}`)
+      const raw = await runBuffer('git', ['-C', repo, 'cat-file', want.type, id])
+      assert.ok(obj.data.equals(raw), `content of ${id}`)
+    }
+  } finally {
+    await store.close()
+  }
+})
+
+test('concurrent reads of one object share one read', async () => {
+  const store = await GitObjectStore.open(join(repo, '.git', 'objects'))
+  try {
+    const all = await Promise.all(Array.from({ length: 20 }, async () => await store.read(ids[0])))
+    assert.ok(all.every(o => o === all[0]), 'every caller gets the same object')
+  } finally {
+    await store.close()
+  }
+})
+
+test('missing and malformed ids fail with their codes', async () => {
+  const store = await GitObjectStore.open(join(repo, '.git', 'objects'))
+  try {
+    await assert.rejects(store.read('0'.repeat(40)), { code: 'ENOTFOUND' })
+    await assert.rejects(store.read('../../etc/passwd'), { code: 'EBADID' })
+    assert.equal(await store.has('1'.repeat(40)), false)
+  } finally {
+    await store.close()
+  }
+})
+
+test('writes are atomic, hash-checked, and readable by stock git', async () => {
+  await must('git', ['init', '-q', '--bare', join(tmp.path, 'w')])
+  const objects = join(tmp.path, 'w', 'objects')
+  const store = await GitObjectStore.open(objects)
+  try {
+    const data = Buffer.from('written by gtfs\n')
+    const id = await store.write('blob', data)
+    assert.equal(id, hashObject('blob', data))
+    await assert.rejects(store.write('blob', Buffer.from('other'), id), { code: 'EBADHASH' })
+    assert.deepEqual((await readdir(join(objects, id.slice(0, 2)))), [id.slice(2)], 'no temp files left behind, nothing wrong stored')
+    assert.equal(await must('git', [`--git-dir=${join(tmp.path, 'w')}`, 'cat-file', '-p', id]), 'written by gtfs\n')
+    await must('git', [`--git-dir=${join(tmp.path, 'w')}`, 'fsck', '--no-dangling', '--strict'])
+    assert.ok((await store.read(id)).data.equals(data))
+  } finally {
+    await store.close()
+  }
+})
+
+test('a corrupted loose object is refused, not served', async () => {
+  const dir = join(tmp.path, 'corrupt', 'objects')
+  await mkdir(dir, { recursive: true })
+  const store = await GitObjectStore.open(dir)
+  const id = await store.write('blob', Buffer.from('original'))
+  await store.close()
+  // Replace the file with a valid zlib stream of another object, under the old name.
+  const { deflateSync } = await import('node:zlib')
+  const path = join(dir, id.slice(0, 2), id.slice(2))
+  await chmod(path, 0o644)
+  await writeFile(path, deflateSync(Buffer.from('blob 8\0tampered')))
+  const again = await GitObjectStore.open(dir)
+  try {
+    await assert.rejects(again.read(id), { code: 'EBADHASH' })
+  } finally {
+    await again.close()
+  }
+})
+
+test('large blobs stream into verified unpacked files and read at any offset', async () => {
+  const big = join(tmp.path, 'big')
+  await mkdir(big)
+  await git(big, 'init', '-q')
+  const content = Buffer.alloc(3 * 2 ** 20)
+  for (let i = 0; i < content.length; i += 4) content.writeUInt32LE((i * 2654435761) >>> 0, i)
+  await writeFile(join(big, 'big.bin'), content)
+  await git(big, 'add', 'big.bin')
+  await git(big, 'commit', '-qm', 'big')
+  const blobId = (await git(big, 'rev-parse', 'HEAD:big.bin')).trim()
+  for (const packed of [false, true]) {
+    if (packed) await git(big, 'repack', '-adq')
+    const unpackedDir = join(tmp.path, `unpacked-${packed}`)
+    const store = await GitObjectStore.open(join(big, '.git', 'objects'), { largeBlobBytes: 2 ** 20, unpackedDir })
+    try {
+      const c = await store.openBlob(blobId)
+      assert.equal(c.kind, 'file')
+      if (c.kind !== 'file') return
+      const buf = Buffer.alloc(70_000)
+      for (const pos of [content.length - 5, 0, 1_234_567, content.length + 10]) {
+        const n = await c.blob.read(buf, buf.length, pos)
+        assert.equal(n, Math.max(0, Math.min(buf.length, content.length - pos)), `count at ${pos}`)
+        assert.ok(buf.subarray(0, n).equals(content.subarray(pos, pos + n)), `bytes at ${pos} (packed=${packed})`)
+      }
+      await c.release()
+      assert.deepEqual(await readdir(unpackedDir), [blobId])
+      assert.ok((await readFile(join(unpackedDir, blobId))).equals(content))
+    } finally {
+      await store.close()
+    }
+  }
+})
+
+test('refs: short names, packed refs, symbolic HEAD, annotated tags', async () => {
+  const gitDir = join(repo, '.git')
+  const head = (await git(repo, 'rev-parse', 'HEAD')).trim()
+  assert.deepEqual(await resolveRef(gitDir, 'HEAD'), { name: 'HEAD', id: head })
+  assert.deepEqual(await resolveRef(gitDir, 'main'), { name: 'refs/heads/main', id: head })
+  await git(repo, 'pack-refs', '--all')
+  const tag = (await git(repo, 'rev-parse', 'v1')).trim()
+  assert.deepEqual(await resolveRef(gitDir, 'v1'), { name: 'refs/tags/v1', id: tag })
+  assert.equal((await listRefs(gitDir)).get('refs/heads/main'), head)
+  await assert.rejects(resolveRef(gitDir, 'nope'), { code: 'ENOREF' })
+  await assert.rejects(resolveRef(gitDir, 'refs/../../config'), { code: 'ENOREF' })
+})
