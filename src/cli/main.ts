@@ -14,6 +14,7 @@ const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.me
 
 export async function main (argv: string[]): Promise<number> {
   const debug = argv.includes('--debug') || process.env.GTFS_DEBUG === '1'
+  const json = argv.includes('--json')
   let exit: number = EXIT.ok
   // Middleware runs after yargs validated the arguments: any error before it is a usage error.
   let validated = false
@@ -41,9 +42,9 @@ export async function main (argv: string[]): Promise<number> {
     if (typeof process.exitCode === 'number') exit = process.exitCode
   } catch (err) {
     if (!validated && !(err instanceof GtfsError)) {
-      exit = printError(new UsageError('EUSAGE', err.message, { hint: 'see gtfs --help' }), debug)
+      exit = printError(new UsageError('EUSAGE', (err as Error).message, { hint: 'see gtfs --help' }), debug, json)
     } else {
-      exit = printError(err, debug)
+      exit = printError(err, debug, json)
     }
   }
   return exit

@@ -6,7 +6,14 @@ import { GtfsError } from '../errors.ts'
 
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const
 
-export function printError (err: unknown, debug: boolean): number {
+export function printError (err: unknown, debug: boolean, json = false): number {
+  if (json) {
+    // Scripts (and tests) branch on the stable code.
+    const e = err instanceof GtfsError ? err : new GtfsError('EUNEXPECTED', (err as Error)?.message ?? String(err))
+    process.stderr.write(JSON.stringify({ error: { code: e.code, message: e.message, hint: e.hint } }) + '\n')
+    if (debug) process.stderr.write(`${(err as Error)?.stack ?? ''}\n`)
+    return e.code === 'EUSAGE' ? EXIT.usage : EXIT.failure
+  }
   if (err instanceof GtfsError) {
     process.stderr.write(`gtfs: ${err.message}\n`)
     if (err.hint !== undefined) process.stderr.write(`  ${err.hint}\n`)

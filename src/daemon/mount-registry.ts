@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto'
 import { mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 export interface MountRecord {
@@ -21,12 +22,19 @@ function fileFor (runtimeDir: string, dir: string): string {
   return join(runtimeDir, 'mounts', createHash('sha256').update(dir).digest('hex').slice(0, 24) + '.json')
 }
 
+/** True while `pid` runs; a zombie (killed, not yet reaped) counts as gone. */
 export function isAlive (pid: number): boolean {
   try {
     process.kill(pid, 0)
-    return true
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false
+  }
+  try {
+    // /proc/<pid>/stat: "pid (comm) S ..."; comm may contain spaces and parentheses.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1')
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
+  } catch {
+    return true
   }
 }
 

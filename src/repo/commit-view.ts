@@ -93,8 +93,8 @@ export class CommitView implements TreeView {
       case 'dir':
         return { ...base, kind: 'dir', mode: S_IFDIR | 0o755, size: 4096, nlink: node.nlink }
       case 'gitlink':
-        // A submodule: an empty directory nobody can write into.
-        return { ...base, kind: 'gitlink', mode: S_IFDIR | 0o555, size: 0, nlink: 2 }
+        // A submodule: an empty directory, as `git archive` and a checkout without the submodule show it.
+        return { ...base, kind: 'gitlink', mode: S_IFDIR | 0o755, size: 0, nlink: 2 }
       case 'symlink':
       case 'file':
       case 'exec': {
