@@ -1,0 +1,180 @@
+/**
+ * npm run bench [-- --quick]: gtfs against a baseline measured in the same run
+ * (../shared/BENCHMARKS.md). Each figure is the median of the pairwise ratios
+ * of at least 3 runs. Prints one line a figure and writes bench/results/latest.json.
+ *
+ * Figures so far: read-warm, read-cached, meta-walk, small-read (local store
+ * against ext4). The swarm figures come with the swarm.
+ */
+import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const GTFS = join(ROOT, 'bin', 'gtfs')
+const quick = process.argv.includes('--quick')
+const RUNS = 3
+const WORK = process.env.GTFS_BENCH_DIR ?? join('/var/tmp', `gtfs-bench-${quick ? 'quick' : 'full'}`)
+const HOME = join(WORK, 'home')
+
+function say (msg: string): void { process.stderr.write(`bench: ${msg}\n`) }
+
+async function sh (script: string, env: NodeJS.ProcessEnv = {}): Promise<string> {
+  return await new Promise((resolve, reject) => {
+    const child = spawn('bash', ['-c', script], { env: { ...process.env, GTFS_HOME: HOME, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (c: Buffer) => { out += c.toString() })
+    child.stderr.on('data', (c: Buffer) => { err += c.toString() })
+    child.on('close', code => { if (code === 0) resolve(out); else reject(new Error(`${script}: exit ${code}: ${err}`)) })
+  })
+}
+
+/** Seconds a shell command takes. */
+async function timed (script: string): Promise<number> {
+  const t0 = process.hrtime.bigint()
+  await sh(script)
+  return Number(process.hrtime.bigint() - t0) / 1e9
+}
+
+async function dropCaches (): Promise<void> {
+  await sh('sync; echo 3 > /proc/sys/vm/drop_caches')
+}
+
+function median (xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.floor(s.length / 2)]
+}
+
+interface Figure {
+  id: string
+  ratio: number
+  gtfs: number
+  baseline: number
+  unit: string
+  target: string
+  met: boolean
+  runs: Array<{ gtfs: number, baseline: number }>
+}
+
+const figures: Figure[] = []
+
+/**
+ * `higherIsBetter`: the ratio is baseline time / gtfs time (a speed ratio);
+ * otherwise gtfs time / baseline time (how many times slower).
+ */
+function record (id: string, runs: Array<{ gtfs: number, baseline: number }>, unit: string, target: number, higherIsBetter: boolean, toValue = (s: number) => s): void {
+  const ratios = runs.map(r => higherIsBetter ? r.baseline / r.gtfs : r.gtfs / r.baseline)
+  const ratio = median(ratios)
+  const f: Figure = {
+    id,
+    ratio: Number(ratio.toFixed(3)),
+    gtfs: Number(toValue(median(runs.map(r => r.gtfs))).toFixed(3)),
+    baseline: Number(toValue(median(runs.map(r => r.baseline))).toFixed(3)),
+    unit,
+    target: `${higherIsBetter ? '>=' : '<='} ${target}`,
+    met: higherIsBetter ? ratio >= target : ratio <= target,
+    runs
+  }
+  figures.push(f)
+  process.stdout.write(`${id} ${f.ratio.toFixed(2)} (${f.gtfs} vs ${f.baseline} ${unit}) target ${f.target}${f.met ? '' : '  MISSED'}\n`)
+}
+
+async function mount (repo: string, dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true })
+  await sh(`"${process.execPath}" "${GTFS}" mount --git-dir "${repo}" "${dir}"`)
+}
+
+async function umount (dir: string): Promise<void> {
+  await sh(`"${process.execPath}" "${GTFS}" umount "${dir}" >/dev/null 2>&1 || fusermount -uz "${dir}" 2>/dev/null || true`)
+}
+
+async function main (): Promise<void> {
+  say(`${quick ? 'quick' : 'full'} run in ${WORK}`)
+  await mkdir(WORK, { recursive: true })
+  await sh(`bash "${join(ROOT, 'scripts', 'make-bench-fixtures.sh')}" "${join(WORK, 'fixtures')}" ${quick ? '--quick' : ''} >&2`)
+  const large = join(WORK, 'fixtures', 'large')
+  const wide = join(WORK, 'fixtures', 'wide')
+  const ext4 = join(WORK, 'ext4')
+  if (!existsSync(join(ext4, '.complete'))) {
+    say('extracting the baseline trees onto the local disk')
+    await rm(ext4, { recursive: true, force: true })
+    await mkdir(join(ext4, 'large'), { recursive: true })
+    await mkdir(join(ext4, 'wide'), { recursive: true })
+    await sh(`git -C "${large}" archive main | tar -x -C "${ext4}/large" && git -C "${wide}" archive main | tar -x -C "${ext4}/wide" && touch "${ext4}/.complete"`)
+  }
+  const mnt = join(WORK, 'mnt')
+  const bigName = 'large.bin'
+  const bigBytes = Number((await sh(`stat -c %s "${ext4}/large/${bigName}"`)).trim())
+  const mib = bigBytes / 2 ** 20
+  const unpacked = join(HOME, 'cache', 'unpacked')
+
+  try {
+    // read-cached: first read, objects in the store (packed), page cache dropped, nothing unpacked yet.
+    // read-warm: the second pass of the same file, from the page cache on both sides.
+    say(`read-cached, read-warm: ${mib} MiB file, ${RUNS} runs`)
+    const cached: Array<{ gtfs: number, baseline: number }> = []
+    const warm: Array<{ gtfs: number, baseline: number }> = []
+    for (let i = 0; i < RUNS; i++) {
+      await rm(unpacked, { recursive: true, force: true })
+      await mount(large, join(mnt, 'large'))
+      await dropCaches()
+      const g1 = await timed(`cat "${mnt}/large/${bigName}" > /dev/null`)
+      const g2 = await timed(`cat "${mnt}/large/${bigName}" > /dev/null`)
+      await umount(join(mnt, 'large'))
+      await dropCaches()
+      const b1 = await timed(`cat "${ext4}/large/${bigName}" > /dev/null`)
+      const b2 = await timed(`cat "${ext4}/large/${bigName}" > /dev/null`)
+      cached.push({ gtfs: g1, baseline: b1 })
+      warm.push({ gtfs: g2, baseline: b2 })
+    }
+    const mbps = (s: number): number => mib / s
+    record('read-warm', warm, 'MiB/s', 0.9, true, mbps)
+    record('read-cached', cached, 'MiB/s', 0.6, true, mbps)
+
+    // meta-walk: find + stat over the wide tree, second pass. small-read: read every file once, page cache dropped.
+    say(`meta-walk, small-read: wide tree, ${RUNS} runs`)
+    const walk = (dir: string): string => `find "${dir}" -printf '%s %m %i\\n' > /dev/null`
+    const readAll = (dir: string): string => `cd "${dir}" && find . -type f -print0 | xargs -0 -n 2000 cat > /dev/null`
+    const meta: Array<{ gtfs: number, baseline: number }> = []
+    const small: Array<{ gtfs: number, baseline: number }> = []
+    for (let i = 0; i < RUNS; i++) {
+      await mount(wide, join(mnt, 'wide'))
+      await dropCaches()
+      const gs = await timed(readAll(join(mnt, 'wide')))
+      await timed(walk(join(mnt, 'wide')))
+      const gm = await timed(walk(join(mnt, 'wide')))
+      await umount(join(mnt, 'wide'))
+      await dropCaches()
+      const bs = await timed(readAll(join(ext4, 'wide')))
+      await timed(walk(join(ext4, 'wide')))
+      const bm = await timed(walk(join(ext4, 'wide')))
+      meta.push({ gtfs: gm, baseline: bm })
+      small.push({ gtfs: gs, baseline: bs })
+    }
+    record('meta-walk', meta, 's', 1.5, false)
+    record('small-read', small, 's', 3, false)
+  } finally {
+    await umount(join(mnt, 'large'))
+    await umount(join(mnt, 'wide'))
+  }
+
+  const out = join(ROOT, 'bench', 'results')
+  await mkdir(out, { recursive: true })
+  await writeFile(join(out, 'latest.json'), JSON.stringify({
+    date: new Date().toISOString(),
+    mode: quick ? 'quick' : 'full',
+    machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
+    sizes: { largeFileBytes: bigBytes, wideFiles: Number((await sh(`find "${ext4}/wide" -type f | wc -l`)).trim()) },
+    figures
+  }, null, 2) + '\n')
+  say(`wrote bench/results/latest.json`)
+  if ((await readFile('/proc/self/mountinfo', 'utf8')).includes(mnt)) throw new Error('a benchmark mount was left behind')
+}
+
+main().catch(err => {
+  process.stderr.write(`bench: ${(err as Error).message}\n`)
+  process.exitCode = 1
+})
