@@ -12,7 +12,7 @@ import { GtfsError, IntegrityError, NotFoundError } from '../errors.ts'
 import { parseCommit, parseTagTarget } from '../git/commit.ts'
 import { parseTree, type TreeEntry, type TreeEntryKind } from '../git/tree.ts'
 import { logger, warn } from '../log.ts'
-import type { BlobContent, ObjectHeader } from '../store/object-store.ts'
+import type { BlobContent } from '../store/object-store.ts'
 import type { AbortOptions, EntryAttr, FileHandle, GitObject, ObjectId, TreeView } from '../types.ts'
 
 const log = logger('gtfs:repo:commit-view')
@@ -20,7 +20,7 @@ const log = logger('gtfs:repo:commit-view')
 /** What a view needs of a store: the local one, or later one that fetches on miss. */
 export interface ViewSource {
   read (id: ObjectId, opts?: AbortOptions): Promise<GitObject>
-  header (id: ObjectId, opts?: AbortOptions): Promise<ObjectHeader>
+  size (id: ObjectId, opts?: AbortOptions): Promise<number>
   openBlob (id: ObjectId, opts?: AbortOptions): Promise<BlobContent>
 }
 
@@ -98,7 +98,7 @@ export class CommitView implements TreeView {
       case 'symlink':
       case 'file':
       case 'exec': {
-        const { size } = await this.source.header(node.id, opts)
+        const size = await this.source.size(node.id, opts)
         if (node.kind === 'symlink') return { ...base, kind: 'symlink', mode: S_IFLNK | 0o777, size, nlink: 1 }
         return { ...base, kind: 'file', mode: S_IFREG | (node.kind === 'exec' ? 0o755 : 0o644), size, nlink: 1 }
       }

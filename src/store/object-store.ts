@@ -19,7 +19,7 @@ import { isObjectId, parseObjectHeader, verifyObject } from '../git/object-id.ts
 import { logger } from '../log.ts'
 import type { AbortOptions, GitObject, ObjectId, ObjectSource, ObjectType } from '../types.ts'
 import { loosePath, looseHeader, readLoose, writeLoose } from './loose.ts'
-import { PackFile } from './pack-file.ts'
+import { newBlockCache, PackFile, type BlockCache } from './pack-file.ts'
 import { SingleFlight } from './single-flight.ts'
 import { UnpackedBlobs, type UnpackedBlob } from './unpacked-blob.ts'
 
@@ -28,6 +28,8 @@ const log = logger('gtfs:store:object-store')
 export interface ObjectStoreOptions {
   /** bytes of inflated objects kept in memory (default 64 MiB) */
   cacheBytes?: number
+  /** bytes of pack blocks kept in memory (default 32 MiB) */
+  packBlockBytes?: number
   /** bytes of delta bases kept in memory (default 32 MiB) */
   deltaCacheBytes?: number
   /** largest object inflated into memory, bytes (default 1 GiB); a zlib bomb stops here */
@@ -55,7 +57,9 @@ export class GitObjectStore implements ObjectSource {
   private packs: PackFile[] = []
   private readonly cache: LRUCache<ObjectId, GitObject>
   private readonly deltaBases: LRUCache<string, GitObject>
+  private readonly blocks: BlockCache
   private readonly headers = new LRUCache<ObjectId, ObjectHeader>({ max: 200_000 })
+  private readonly sizes = new LRUCache<ObjectId, number>({ max: 500_000 })
   private readonly reads = new SingleFlight<ObjectId, GitObject>()
   private readonly headerReads = new SingleFlight<ObjectId, ObjectHeader>()
   private readonly unpacked?: UnpackedBlobs
@@ -67,6 +71,7 @@ export class GitObjectStore implements ObjectSource {
     const bytes = (o: GitObject): number => Math.max(1, o.data.length)
     this.cache = new LRUCache({ maxSize: opts.cacheBytes ?? 64 * 2 ** 20, sizeCalculation: bytes })
     this.deltaBases = new LRUCache({ maxSize: opts.deltaCacheBytes ?? 32 * 2 ** 20, sizeCalculation: bytes })
+    this.blocks = newBlockCache(opts.packBlockBytes ?? 32 * 2 ** 20)
     this.maxObjectBytes = opts.maxObjectBytes ?? 2 ** 30
     this.largeBlobBytes = opts.largeBlobBytes ?? 4 * 2 ** 20
     if (opts.unpackedDir !== undefined) {
@@ -92,7 +97,7 @@ export class GitObjectStore implements ObjectSource {
       const packPath = join(dir, name.slice(0, -4) + '.pack')
       if (known.has(packPath)) continue
       try {
-        this.packs.push(await PackFile.open(packPath, join(dir, name)))
+        this.packs.push(await PackFile.open(packPath, join(dir, name), this.blocks))
       } catch (err) {
         log('skipping pack %s: %s', packPath, (err as Error).message)
       }
@@ -125,12 +130,38 @@ export class GitObjectStore implements ObjectSource {
     })
   }
 
+  /**
+   * The size of an object: one header peek, without following a delta chain to
+   * its base (which `header` needs for the type). `stat` wants only this.
+   */
+  async size (id: ObjectId): Promise<number> {
+    const hit = this.headers.get(id) ?? this.cache.get(id)
+    if (hit !== undefined) return 'data' in hit ? hit.data.length : hit.size
+    const known = this.sizes.get(id)
+    if (known !== undefined) return known
+    const loc = await this.locate(id)
+    if (loc === null) throw this.missing(id)
+    let size: number
+    if ('loose' in loc) {
+      size = (await this.header(id)).size
+    } else {
+      const { header, data } = await loc.pack.peekEntry(loc.offset, 32)
+      size = header.type === 'ofs-delta' || header.type === 'ref-delta' ? deltaSizes(data).resultSize : header.size
+    }
+    this.sizes.set(id, size)
+    return size
+  }
+
   /** A blob's content, streaming large blobs into an unpacked file. */
   async openBlob (id: ObjectId): Promise<BlobContent> {
+    const unpacked = this.unpacked
+    if (unpacked === undefined || await this.size(id) <= this.largeBlobBytes) {
+      const obj = await this.read(id)
+      if (obj.type !== 'blob') throw new IntegrityError(`object ${id} is a ${obj.type}, not a blob`, { code: 'EWRONGTYPE' })
+      return { kind: 'buffer', data: obj.data }
+    }
     const h = await this.header(id)
     if (h.type !== 'blob') throw new IntegrityError(`object ${id} is a ${h.type}, not a blob`, { code: 'EWRONGTYPE' })
-    const unpacked = this.unpacked
-    if (unpacked === undefined || h.size <= this.largeBlobBytes) return { kind: 'buffer', data: (await this.read(id)).data }
     const blob = await unpacked.get(id, h.size, () => this.blobStream(id, h.size))
     return { kind: 'file', blob, release: async () => { await unpacked.release(blob) } }
   }
@@ -232,7 +263,8 @@ export class GitObjectStore implements ObjectSource {
   private async * blobStream (id: ObjectId, size: number): AsyncGenerator<Buffer> {
     const loc = await this.locate(id)
     if (loc === null) throw this.missing(id)
-    const opts = { chunkSize: 1 << 20, maxOutputLength: size + 64 }
+    // A deep readable buffer lets inflation (thread pool) run ahead of hashing and writing.
+    const opts = { chunkSize: 1 << 20, maxOutputLength: size + 64, readableHighWaterMark: 8 << 20 }
     if ('loose' in loc) {
       let headerSkipped = false
       for await (const chunk of createReadStream(loosePath(this.objectsDir, id), { highWaterMark: 1 << 20 }).pipe(createInflate(opts))) {

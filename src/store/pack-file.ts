@@ -5,9 +5,11 @@
  */
 import { open, readFile, type FileHandle } from 'node:fs/promises'
 import { inflateSync } from 'node:zlib'
+import { LRUCache } from 'lru-cache'
 import { IntegrityError } from '../errors.ts'
 import { parsePackEntryHeader, type PackEntryHeader } from '../git/pack-entry.ts'
 import { PackIndex } from '../git/pack-index.ts'
+import { SingleFlight } from './single-flight.ts'
 
 export interface RawEntry {
   header: PackEntryHeader
@@ -18,15 +20,32 @@ export interface RawEntry {
 /** Enough to parse any entry header: 1 type/size byte + up to 9 more + a 20-byte base id. */
 const HEADER_PEEK = 64
 
+/**
+ * Pack bytes are read in aligned blocks kept in a shared in-memory LRU: objects
+ * that git wrote next to each other (a directory's blobs, a delta chain) are then
+ * served without another trip through the thread pool, which costs more than
+ * the read itself when the pack is in the page cache.
+ */
+export const PACK_BLOCK = 64 * 1024
+
+export type BlockCache = LRUCache<string, Buffer>
+
+export function newBlockCache (bytes: number): BlockCache {
+  return new LRUCache<string, Buffer>({ maxSize: Math.max(PACK_BLOCK, bytes), sizeCalculation: b => b.length })
+}
+
 export class PackFile {
+  private readonly blockReads = new SingleFlight<number, Buffer>()
+
   private constructor (
     readonly path: string,
     readonly index: PackIndex,
     private readonly fh: FileHandle,
-    readonly size: number
+    readonly size: number,
+    private readonly blocks: BlockCache
   ) {}
 
-  static async open (packPath: string, idxPath: string): Promise<PackFile> {
+  static async open (packPath: string, idxPath: string, blocks: BlockCache = newBlockCache(PACK_BLOCK * 64)): Promise<PackFile> {
     const index = new PackIndex(await readFile(idxPath), idxPath)
     const fh = await open(packPath, 'r')
     try {
@@ -36,7 +55,7 @@ export class PackFile {
       if (head.toString('latin1', 0, 4) !== 'PACK' || head.readUInt32BE(8) !== index.count) {
         throw new IntegrityError(`${packPath}: not a pack, or it does not match its index`, { code: 'EMALFORMED' })
       }
-      return new PackFile(packPath, index, fh, size)
+      return new PackFile(packPath, index, fh, size, blocks)
     } catch (err) {
       await fh.close()
       throw err
@@ -46,8 +65,7 @@ export class PackFile {
   /** Header of the entry at `offset` and where its compressed data lies. */
   async entryLocation (offset: number): Promise<{ header: PackEntryHeader, dataStart: number, dataEnd: number }> {
     const end = this.index.entryEnd(offset, this.size)
-    const peek = Buffer.allocUnsafe(Math.min(HEADER_PEEK, end - offset))
-    await this.readExactly(peek, offset)
+    const peek = await this.range(offset, Math.min(HEADER_PEEK, end - offset))
     const header = parsePackEntryHeader(peek, offset)
     return { header, dataStart: offset + header.headerLength, dataEnd: end }
   }
@@ -55,8 +73,7 @@ export class PackFile {
   /** Reads and inflates the entry at `offset`; refuses to inflate past `maxSize` bytes. */
   async readEntry (offset: number, maxSize: number): Promise<RawEntry> {
     const end = this.index.entryEnd(offset, this.size)
-    const raw = Buffer.allocUnsafe(end - offset)
-    await this.readExactly(raw, offset)
+    const raw = await this.range(offset, end - offset)
     const header = parsePackEntryHeader(raw, offset)
     if (header.size > maxSize) {
       throw new IntegrityError(`${this.path}: entry at ${offset} is ${header.size} bytes, over the cap of ${maxSize}`, { code: 'ETOOLARGE' })
@@ -76,10 +93,38 @@ export class PackFile {
   /** The first inflated bytes of an entry (enough for a delta's size varints). */
   async peekEntry (offset: number, bytes: number): Promise<{ header: PackEntryHeader, data: Buffer }> {
     const { header, dataStart, dataEnd } = await this.entryLocation(offset)
-    const raw = Buffer.allocUnsafe(Math.min(dataEnd - dataStart, bytes + 64))
-    await this.readExactly(raw, dataStart)
+    const raw = await this.range(dataStart, Math.min(dataEnd - dataStart, bytes + 64))
     const data = inflatePrefix(raw)
     return { header, data }
+  }
+
+  /** `length` bytes at `position`: from cached blocks when small, else read directly. */
+  async range (position: number, length: number): Promise<Buffer> {
+    const first = Math.floor(position / PACK_BLOCK)
+    const last = Math.floor((position + length - 1) / PACK_BLOCK)
+    if (length <= 0) return Buffer.alloc(0)
+    if (last - first > 1) {
+      const buf = Buffer.allocUnsafe(length)
+      await this.readExactly(buf, position)
+      return buf
+    }
+    const a = await this.block(first)
+    const start = position - first * PACK_BLOCK
+    if (first === last) return a.subarray(start, start + length)
+    return Buffer.concat([a.subarray(start), (await this.block(last)).subarray(0, length - (a.length - start))])
+  }
+
+  private async block (i: number): Promise<Buffer> {
+    const key = `${this.path}:${i}`
+    const hit = this.blocks.get(key)
+    if (hit !== undefined) return hit
+    return await this.blockReads.run(i, async () => {
+      const at = i * PACK_BLOCK
+      const buf = Buffer.allocUnsafe(Math.min(PACK_BLOCK, this.size - at))
+      await this.readExactly(buf, at)
+      this.blocks.set(key, buf)
+      return buf
+    })
   }
 
   async readExactly (buf: Buffer, position: number): Promise<void> {

@@ -135,18 +135,34 @@ export class UnpackedBlobs {
   private async fill (blob: UnpackedBlob, wfh: FileHandle, tmp: string, final: string, source: () => AsyncIterable<Buffer>): Promise<void> {
     const hash = createHash('sha1').update(objectHeader('blob', blob.size))
     let written = 0
+    let queued = 0
+    // Writes run on the thread pool while the next chunk is inflated and hashed:
+    // keep a few in flight, in order, and advance `available` as each lands.
+    const inflight: Array<Promise<void>> = []
+    const writeAll = async (chunk: Buffer, at: number): Promise<void> => {
+      let off = 0
+      while (off < chunk.length) {
+        const { bytesWritten } = await wfh.write(chunk, off, chunk.length - off, at + off)
+        off += bytesWritten
+      }
+    }
     try {
       for await (const chunk of source()) {
-        if (written + chunk.length > blob.size) throw new IntegrityError(`blob ${blob.id} is longer than its ${blob.size} bytes`, { code: 'EMALFORMED' })
+        if (queued + chunk.length > blob.size) throw new IntegrityError(`blob ${blob.id} is longer than its ${blob.size} bytes`, { code: 'EMALFORMED' })
         hash.update(chunk)
-        let off = 0
-        while (off < chunk.length) {
-          const { bytesWritten } = await wfh.write(chunk, off, chunk.length - off, written + off)
-          off += bytesWritten
-        }
-        written += chunk.length
-        blob.progress(written)
+        const at = queued
+        queued += chunk.length
+        const prev = inflight.length > 0 ? inflight[inflight.length - 1] : Promise.resolve()
+        const p = writeAll(chunk, at).then(async () => {
+          await prev
+          written = at + chunk.length
+          blob.progress(written)
+        })
+        p.catch(() => {}) // observed below; never unhandled
+        inflight.push(p)
+        if (inflight.length >= 4) await inflight.shift()
       }
+      await Promise.all(inflight)
       if (written !== blob.size) throw new IntegrityError(`blob ${blob.id} ended at ${written} of ${blob.size} bytes`, { code: 'EMALFORMED' })
       const got = hash.digest('hex')
       if (got !== blob.id) throw new IntegrityError(`blob ${blob.id} hashes to ${got}`, { code: 'EBADHASH' })
