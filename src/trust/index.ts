@@ -24,7 +24,7 @@ export {
 } from './signatures.ts'
 export { isValidRefName, isValidPattern, ruleForRef, type SignerSet, type RefRule, type EffectiveRule } from './ref-rules.ts'
 export {
-  GENESIS_VERSION, policyBytes, parsePolicy, validatePolicy, repoKeyOf, makeGenesisPolicy, makeNextPolicy, signPolicy,
+  GENESIS_VERSION, nowSeconds, policyBytes, parsePolicy, validatePolicy, repoKeyOf, makeGenesisPolicy, makeNextPolicy, signPolicy,
   type Policy, type SignedDocument, type GenesisOptions, type NextPolicyOptions
 } from './policy.ts'
 export { verifyPolicyChain, type VerifiedPolicy, type PolicyChainInput } from './policy-chain.ts'
