@@ -14,16 +14,20 @@
  * - when an accepted state is given, the chain must reach its policy version
  *   (EROLLBACK) with the same hash there (EPOLICYROTATION: a forked history).
  *
- * When keys are judged: the LATEST link at `now` + skew (so expired or revoked
- * root keys stop the repo until it rotates), and a superseded link N at the
- * `created` time of link N+1 + skew, i.e. when it was superseded. Without this,
- * the expiry of any historical root key would make the genesis unverifiable
- * and brick the repo key forever (TUF likewise does not judge intermediate
- * roots at the current time). Hard revocations (compromise, or no reason)
- * count at any date because openpgp applies them retroactively; soft ones
- * (retired, superseded) from their own date. The cost: whoever holds expired,
- * never-revoked old root keys could forge an alternative history for a client
- * that has no accepted state yet; clients with state are pinned by hash.
+ * When keys are judged: the roots of the LATEST link must hold valid,
+ * unrevoked, unexpired keys at `now` + skew, so a repo whose current roots
+ * expire or are revoked stops until they are renewed or rotated. Every other
+ * signature (on superseded links, and the previous roots' hand-over
+ * signatures on any link) is history and is judged as openpgp does: the key was valid when it signed,
+ * the signature is not from the future. Without this, the expiry of any old
+ * root key would make the genesis unverifiable and brick the repo key forever
+ * (TUF likewise does not judge intermediate roots at the current time).
+ * This costs no security against a thief: whoever holds a secret key can
+ * extend its expiry anyway. What voids a leaked root key is a hard revocation
+ * (reason "compromised" or none), which openpgp applies retroactively, so it
+ * counts here at any date. A soft revocation (retired, superseded) only counts
+ * from its own date, like in GnuPG: retiring a key does not void what it
+ * signed before, and signature times are the signer's claim.
  */
 import type { Key, PublicKey } from 'openpgp'
 import { EFUTURE, EPOLICYROTATION, EPREV, EREPLAY, EROLLBACK, ETHRESHOLD, malformed, untrusted } from './codes.ts'
@@ -99,18 +103,20 @@ export async function verifyPolicyChain (input: PolicyChainInput): Promise<Verif
     }
   }
 
+  const signedBy = new Date((nowSec + skew) * 1000)
   for (const [i, link] of links.entries()) {
     const { policy } = parsed[i]!
-    const last = i === links.length - 1
-    const judgedAt = new Date(((last ? nowSec : parsed[i + 1]!.policy.created) + skew) * 1000)
     const oldRoots = i === 0 ? null : parsed[i - 1]!.policy.roots
+    // Both checks know all keys of both root sets, so a signature by the other
+    // set is valid-but-not-counted rather than "unknown signer".
     const keys = pick(allKeys, [...policy.roots.signers, ...(oldRoots?.signers ?? [])])
-    const check = await verifySignatures(link.bytes, link.signatures, keys, judgedAt)
+    const history = await verifySignatures(link.bytes, link.signatures, keys, signedBy, { historical: true })
+    const current = i === links.length - 1 ? await verifySignatures(link.bytes, link.signatures, keys, signedBy) : history
     if (oldRoots === null) {
-      requireThreshold(check, policy.roots, 'genesis policy roots', ETHRESHOLD)
+      requireThreshold(current, policy.roots, 'genesis policy roots', ETHRESHOLD)
     } else {
-      requireThreshold(check, oldRoots, `policy version ${policy.version}: previous roots`, EPOLICYROTATION)
-      requireThreshold(check, policy.roots, `policy version ${policy.version}: new roots`, EPOLICYROTATION)
+      requireThreshold(history, oldRoots, `policy version ${policy.version}: previous roots`, EPOLICYROTATION)
+      requireThreshold(current, policy.roots, `policy version ${policy.version}: new roots`, EPOLICYROTATION)
     }
   }
 

@@ -12,7 +12,9 @@
  * - keys are judged at one fixed `date`: openpgp only checks that the key was
  *   valid when the signature says it was made (a time the signer chooses), so
  *   gtfs also requires the signing key to be valid, unrevoked and unexpired at
- *   `date` (Key.getSigningKey(keyID, date));
+ *   `date` (Key.getSigningKey(keyID, date)). Only history (superseded policy
+ *   links, see policy-chain.ts) is verified with `{ historical: true }`, which
+ *   keeps openpgp's rule: valid when signed, signed no later than `date`;
  * - only binary-document signatures (type 0x00) count: `gpg --detach-sign` and
  *   signDetached() make those.
  */
@@ -59,6 +61,16 @@ export interface SignatureCheck {
   problems: SignatureProblem[]
 }
 
+export interface VerifyOptions {
+  /**
+   * Judge each key when its signature was made instead of at `date` (which
+   * then only bounds signature creation times). For history only: an expired
+   * key still counts for what it signed while valid. Hard revocations still
+   * count at any date (openpgp applies them retroactively).
+   */
+  historical?: boolean
+}
+
 /**
  * Verifies detached signatures over `data` at `date` against `keys`
  * (fingerprint → key; give only the keys the policy names). Never throws for a
@@ -66,7 +78,8 @@ export interface SignatureCheck {
  * than MAX_SIGNATURE_PACKETS packets are offered.
  */
 export async function verifySignatures (
-  data: Uint8Array, signatures: readonly Uint8Array[], keys: ReadonlyMap<string, PublicKey>, date: Date
+  data: Uint8Array, signatures: readonly Uint8Array[], keys: ReadonlyMap<string, PublicKey>, date: Date,
+  opts: VerifyOptions = {}
 ): Promise<SignatureCheck> {
   const check: SignatureCheck = { signers: new Set(), problems: [] }
   const packets: SignaturePacket[] = []
@@ -104,7 +117,7 @@ export async function verifySignatures (
       continue
     }
     for (const [fpr, key] of candidates) {
-      const problem = await verifyPacket(data, packet, key, date)
+      const problem = await verifyPacket(data, packet, key, date, opts.historical === true)
       if (problem === null) {
         check.signers.add(fpr)
         break
@@ -124,7 +137,7 @@ function issuedBy (key: PublicKey, packet: SignaturePacket): boolean {
 }
 
 async function verifyPacket (
-  data: Uint8Array, packet: SignaturePacket, key: PublicKey, date: Date
+  data: Uint8Array, packet: SignaturePacket, key: PublicKey, date: Date, historical: boolean
 ): Promise<{ code: string, reason: string } | null> {
   try {
     checkKeyStrength(key)
@@ -146,8 +159,9 @@ async function verifyPacket (
   try {
     await entry.verified
   } catch (err) {
-    return { code: await classifyKey(key, packet, date, EBADSIG), reason: (err as Error).message }
+    return { code: await classifyKey(key, packet, historical ? null : date, EBADSIG), reason: (err as Error).message }
   }
+  if (historical) return null
   try {
     // openpgp judged the key at the signature's own creation time; judge it now.
     await key.getSigningKey(packet.issuerKeyID, date, undefined, { ...openpgp.config, ...VERIFY_CONFIG })
@@ -158,7 +172,9 @@ async function verifyPacket (
 }
 
 /** The most precise code for a key that failed at `date`. */
-async function classifyKey (key: PublicKey, packet: SignaturePacket, date: Date, fallback: string): Promise<string> {
+async function classifyKey (key: PublicKey, packet: SignaturePacket, at: Date | null, fallback: string): Promise<string> {
+  // Historical checks judge the key when the signature was made.
+  const date = at ?? packet.created ?? new Date(0)
   if (await key.isRevoked(undefined, undefined, date)) return EKEYREVOKED
   const expiry = await key.getExpirationTime()
   if (expiry instanceof Date && expiry <= date) return EKEYEXPIRED

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { before, describe, it } from 'node:test'
+import * as openpgp from 'openpgp'
 import {
-  MAX_POLICY_BYTES, canonicalBytes, makeGenesisPolicy, makeNextPolicy, parsePolicy, repoKeyOf, ruleForRef, sha256Hex,
-  signPolicy, verifyPolicyChain,
+  MAX_POLICY_BYTES, canonicalBytes, generateSigner, makeGenesisPolicy, makeNextPolicy, parsePolicy, repoKeyOf, ruleForRef, sha256Hex,
+  signDetached, signPolicy, verifyPolicyChain,
   type GeneratedSigner, type Policy, type SignedDocument
 } from '../../../src/trust/index.ts'
 import { fprs, makeSigners, nowSeconds, pubs, rejectsWithCode } from './fixtures.ts'
@@ -101,6 +102,37 @@ describe('policy', () => {
       const fork = await signPolicy({ ...next, rules: [] }, signersAll)
       await rejectsWithCode(() => verifyPolicyChain({ repo, links: [genesis, fork], keys: keys(), now, accepted }), 'EPOLICYROTATION')
       await verifyPolicyChain({ repo, links: [genesis, v2], keys: keys(), now, accepted })
+    })
+  })
+
+  describe('key validity over time', () => {
+    // K: a root key valid for one hour, two hours ago; N: a fresh root key.
+    let k: GeneratedSigner
+    let n: GeneratedSigner
+    let v1: SignedDocument
+    const born = new Date(Date.now() - 7200_000)
+    const at = (seconds: number): Date => new Date(born.getTime() + seconds * 1000)
+
+    before(async () => {
+      k = await generateSigner({ name: 'Short lived', keyExpirationTime: 3600, date: born })
+      ;[n] = await makeSigners(1, 'successor')
+      const g = makeGenesisPolicy({ roots: { signers: [k.fingerprint], threshold: 1 }, pointerKey: '00'.repeat(32), created: nowSeconds(at(60)) })
+      v1 = await signPolicy(g, [k.privateKey], { date: at(60) })
+    })
+
+    it('refuses a latest policy whose roots are expired now (EKEYEXPIRED)', async () => {
+      await rejectsWithCode(() => verifyPolicyChain({ repo: repoKeyOf(v1.bytes), links: [v1], keys: [k.publicKey], now }), 'EKEYEXPIRED')
+    })
+
+    it('keeps history valid after a rotation away from a root key that has since expired', async () => {
+      const next = makeNextPolicy(v1.bytes, { roots: { signers: [n!.fingerprint], threshold: 1 }, created: nowSeconds(at(120)) })
+      const bytes = (await signPolicy(next, [])).bytes
+      const v2 = { bytes, signatures: [await signDetached(bytes, k.privateKey, { date: at(120) }), await signDetached(bytes, n!.privateKey)] }
+      const v = await verifyPolicyChain({ repo: repoKeyOf(v1.bytes), links: [v1, v2], keys: [k.publicKey, n!.publicKey], now })
+      assert.equal(v.version, 2)
+      // a compromised (hard-revoked) old root voids its history
+      const { publicKey: revoked } = await openpgp.revokeKey({ key: k.privateKey, format: 'object', date: at(30) })
+      await rejectsWithCode(() => verifyPolicyChain({ repo: repoKeyOf(v1.bytes), links: [v1, v2], keys: [revoked, n!.publicKey], now }), 'EKEYREVOKED')
     })
   })
 
