@@ -34,7 +34,7 @@ import { EFUTURE, EPOLICYROTATION, EPREV, EREPLAY, EROLLBACK, ETHRESHOLD, malfor
 import { SHA256_HEX, sha256Hex } from './digest.ts'
 import { indexKeys } from './keys.ts'
 import { DEFAULT_MAX_SKEW_SECONDS } from './limits.ts'
-import { GENESIS_VERSION, nowSeconds, parsePolicy, type Policy, type SignedDocument } from './policy.ts'
+import { GENESIS_VERSION, checkClock, nowSeconds, parsePolicy, type Policy, type SignedDocument } from './policy.ts'
 import { requireThreshold, verifySignatures } from './signatures.ts'
 
 /** A policy that passed verifyPolicyChain; the input verifyManifest expects. */
@@ -67,13 +67,15 @@ export async function verifyPolicyChain (input: PolicyChainInput): Promise<Verif
   const { repo, links, now } = input
   const skew = input.maxSkewSeconds ?? DEFAULT_MAX_SKEW_SECONDS
   if (typeof repo !== 'string' || !SHA256_HEX.test(repo)) throw malformed('repo key', 'must be 64 lowercase hex digits')
-  if (links.length === 0) throw malformed('policy chain', 'is empty; it must start with the genesis policy')
+  checkClock(now, skew)
+  if (!Array.isArray(links) || links.length === 0) throw malformed('policy chain', 'is empty; it must start with the genesis policy')
   const allKeys = await indexKeys(input.keys)
   const nowSec = nowSeconds(now)
 
   // Parse and link everything first (cheap), then check signatures (costly).
   const parsed: Array<{ policy: Policy, hash: string }> = []
   for (const [i, link] of links.entries()) {
+    if (!Array.isArray(link.signatures)) throw malformed('policy chain', `link ${i} has no signature list`)
     const policy = parsePolicy(link.bytes)
     const hash = sha256Hex(link.bytes)
     if (policy.created > nowSec + skew) throw untrusted(EFUTURE, `policy version ${policy.version} is created ${policy.created - nowSec} s in the future`)

@@ -177,3 +177,12 @@ export async function signPolicy (policy: Policy, keys: PrivateKey[], opts: { da
 export function nowSeconds (date: Date = new Date()): number {
   return Math.floor(date.getTime() / 1000)
 }
+
+/**
+ * Checks the clock inputs of a verification: an invalid Date would make every
+ * time comparison false, i.e. silently skip the EFUTURE and EEXPIRED checks.
+ */
+export function checkClock (now: Date, skewSeconds: number): void {
+  if (!(now instanceof Date) || !Number.isFinite(now.getTime())) throw malformed('verification time', 'must be a valid Date')
+  if (!Number.isSafeInteger(skewSeconds) || skewSeconds < 0) throw malformed('maxSkewSeconds', 'must be a non-negative integer')
+}

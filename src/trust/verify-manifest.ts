@@ -38,13 +38,13 @@
 import type { Key } from 'openpgp'
 import {
   EEXPIRED, EFUTURE, ELOCALTRUST, ENONFF, EPOLICYMISMATCH, EPOLICYROTATION, EPREV, EREPLAY, EROLLBACK, ESEQCONFLICT,
-  untrusted
+  malformed, untrusted
 } from './codes.ts'
 import { Fields } from './fields.ts'
 import { indexKeys } from './keys.ts'
 import { DEFAULT_MAX_SKEW_SECONDS } from './limits.ts'
 import { manifestHash, parseManifest, type Manifest } from './manifest.ts'
-import { nowSeconds, parseSignerSet } from './policy.ts'
+import { checkClock, nowSeconds, parseSignerSet } from './policy.ts'
 import { pick, type VerifiedPolicy } from './policy-chain.ts'
 import { ruleForRef, type SignerSet } from './ref-rules.ts'
 import { requireThreshold, verifySignatures } from './signatures.ts'
@@ -88,6 +88,8 @@ export interface VerifiedManifest {
 export async function verifyManifest (input: VerifyManifestInput, options: VerifyManifestOptions): Promise<VerifiedManifest> {
   const { bytes, policy, accepted, now } = input
   const skew = options.maxSkewSeconds ?? DEFAULT_MAX_SKEW_SECONDS
+  checkClock(now, skew)
+  if (!Array.isArray(input.signatures)) throw malformed('signatures', 'must be a list of byte arrays')
   const nowSec = nowSeconds(now)
 
   // 1. size cap, then parse

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { before, describe, it } from 'node:test'
 import * as openpgp from 'openpgp'
 import {
-  MAX_CATALOG_BYTES, MAX_MANIFEST_BYTES, generateSigner, manifestHash, sha256Hex, verifyCatalog, verifyManifest,
+  MAX_CATALOG_BYTES, MAX_MANIFEST_BYTES, canonicalText, generateSigner, manifestHash, sha256Hex, verifyCatalog, verifyManifest,
   type AcceptedState, type GeneratedSigner, type VerifyManifestInput, type VerifyManifestOptions
 } from '../../../src/trust/index.ts'
 import {
@@ -234,6 +234,38 @@ describe('verifyManifest', () => {
     it('cannot lower the bar with locally trusted keys outside the policy (ETHRESHOLD)', async () => {
       const doc = await publish(fx, [outsider], { seq: 1 })
       await rejectsWithCode(() => verifyManifest(input(doc, null), { ...ff, localTrust: { signers: [outsider.fingerprint], threshold: 1 } }), 'ETHRESHOLD')
+    })
+  })
+
+  describe('malformed input', () => {
+    it('refuses bad fields with EMALFORMED, never a crash', async () => {
+      const good = JSON.parse(new TextDecoder().decode(first.bytes)) as Record<string, unknown>
+      const main = { commit: commit('c1'), catalog: null }
+      const cases: Array<Record<string, unknown>> = [
+        { ...good, seq: 0 },
+        { ...good, seq: '1' },
+        { ...good, prev: sha256Hex(new Uint8Array([1])) },
+        { ...good, seq: 2, prev: null },
+        { ...good, expires: good.created },
+        { ...good, refs: { 'refs/heads/main': { ...main, commit: 'XYZ' } } },
+        { ...good, refs: { 'refs/heads/main': { ...main, catalog: 'abc' } } },
+        { ...good, refs: { 'refs/heads/../x': main, 'refs/heads/main': main } },
+        { ...good, refs: { 'refs/heads/main': { ...main, extra: true } } },
+        { ...good, defaultRef: 'refs/heads/other' },
+        { ...good, refs: [] },
+        { ...good, unknown: 1 },
+        { ...good, policyVersion: null }
+      ]
+      for (const doc of cases) {
+        const bytes = new TextEncoder().encode(canonicalText(doc))
+        await rejectsWithCode(() => verifyManifest(input({ bytes, signatures: first.signatures }, null), ff), 'EMALFORMED')
+      }
+      await rejectsWithCode(() => verifyManifest(input({ bytes: new TextEncoder().encode('null'), signatures: [] }, null), ff), 'EMALFORMED')
+    })
+
+    it('refuses an invalid verification time instead of skipping the time checks (EMALFORMED)', async () => {
+      await rejectsWithCode(() => verifyManifest(input(first, null, { now: new Date(NaN) }), ff), 'EMALFORMED')
+      await rejectsWithCode(() => verifyManifest(input(first, null), { ...ff, maxSkewSeconds: -1 }), 'EMALFORMED')
     })
   })
 
