@@ -83,6 +83,9 @@ export async function verifySignatures (
 ): Promise<SignatureCheck> {
   const check: SignatureCheck = { signers: new Set(), problems: [] }
   const packets: SignaturePacket[] = []
+  if (signatures.length > MAX_SIGNATURE_PACKETS) {
+    throw new ProtocolError(ETOOLARGE, `${signatures.length} signatures offered, over the cap of ${MAX_SIGNATURE_PACKETS}`)
+  }
   for (const blob of signatures) {
     if (!(blob instanceof Uint8Array)) {
       check.problems.push({ code: EMALFORMED, issuer: '?', reason: 'signature is not bytes' })
@@ -111,7 +114,11 @@ export async function verifySignatures (
       check.problems.push({ code: EBADSIG, issuer, reason: 'not a binary-document signature' })
       continue
     }
-    const candidates = [...keys.entries()].filter(([, key]) => issuedBy(key, packet))
+    // A wildcard issuer (all zeros) would match every key: refuse it rather
+    // than try each key (gpg and gtfs always name the issuer).
+    const candidates = WILDCARD_KEY_ID.test(packet.issuerKeyID.toHex())
+      ? []
+      : [...keys.entries()].filter(([, key]) => issuedBy(key, packet))
     if (candidates.length === 0) {
       check.problems.push({ code: EUNKNOWNSIGNER, issuer, reason: `signed by ${issuer}, a key not named by the policy (or not available)` })
       continue
@@ -127,6 +134,8 @@ export async function verifySignatures (
   }
   return check
 }
+
+const WILDCARD_KEY_ID = /^0+$/
 
 function issuedBy (key: PublicKey, packet: SignaturePacket): boolean {
   const matches = key.getKeys(packet.issuerKeyID)
@@ -211,7 +220,9 @@ const PROBLEM_PRIORITY = [EKEYREVOKED, EKEYEXPIRED, EBADSIG, EWEAKKEY, EKEYALGO,
 export function requireThreshold (check: SignatureCheck, rule: SignerRule, what: string, code = ETHRESHOLD): void {
   const have = countSigners(check, rule)
   if (have >= rule.threshold) return
-  const relevant = check.problems.filter(p => p.fingerprint === undefined || rule.signers.includes(p.fingerprint))
+  // Problems of signers that counted anyway (e.g. a damaged duplicate) explain nothing.
+  const relevant = check.problems.filter(p => p.fingerprint === undefined ||
+    (rule.signers.includes(p.fingerprint) && !check.signers.has(p.fingerprint)))
   relevant.sort((a, b) => rank(a.code) - rank(b.code))
   const first = relevant[0]
   const detail = relevant.map(p => `${p.issuer}: ${p.code} ${p.reason}`).join('; ')
