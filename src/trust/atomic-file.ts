@@ -1,0 +1,68 @@
+/**
+ * Crash-safe small files: the keyring, the accepted state and the local trust
+ * override. A reader sees either the old file or the new one, never a torn
+ * write, because the new bytes go to a temp file in the same directory, are
+ * fsynced, renamed over the target, and the directory is fsynced so the rename
+ * itself survives a power cut.
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdir, open, rename, rm } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
+import { tooLarge } from './codes.ts'
+
+export async function writeFileAtomic (path: string, data: Uint8Array | string, opts: { mode: number, dirMode?: number }): Promise<void> {
+  const dir = dirname(path)
+  await mkdir(dir, { recursive: true, mode: opts.dirMode ?? 0o700 })
+  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`)
+  // 'wx': never follow or reuse an existing file at the temp name.
+  const fh = await open(tmp, 'wx', opts.mode)
+  try {
+    try {
+      // The umask may have narrowed the mode, never widened it; set it exactly.
+      await fh.chmod(opts.mode)
+      await fh.writeFile(data)
+      await fh.sync()
+    } finally {
+      await fh.close()
+    }
+    await rename(tmp, path)
+  } catch (err) {
+    await rm(tmp, { force: true })
+    throw err
+  }
+  await syncDir(dir)
+}
+
+async function syncDir (dir: string): Promise<void> {
+  const fh = await open(dir, 'r')
+  try {
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
+}
+
+/**
+ * Reads a whole file unless it is larger than `maxBytes` (ETOOLARGE, checked
+ * on the open file's size before reading). Returns null when it does not exist.
+ */
+export async function readFileCapped (path: string, maxBytes: number, what: string): Promise<Buffer | null> {
+  let fh
+  try {
+    fh = await open(path, 'r')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
+    throw err
+  }
+  try {
+    const { size } = await fh.stat()
+    if (size > maxBytes) throw tooLarge(what, size, maxBytes)
+    const data = await fh.readFile()
+    // Our files are replaced by rename, never grown in place; this only
+    // catches a file someone else is appending to.
+    if (data.byteLength > maxBytes) throw tooLarge(what, data.byteLength, maxBytes)
+    return data
+  } finally {
+    await fh.close()
+  }
+}
