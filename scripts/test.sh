@@ -6,11 +6,13 @@ cd "$(dirname "$0")/.."
 shopt -s globstar nullglob
 
 cleanup () {
-  grep -E ' fuse(\.gtfs)? ' /proc/self/mounts 2>/dev/null | awk '{print $2}' | grep -E '/gtfs-test-' | while read -r m; do
+  local status=$? m
+  for m in $(awk '$3 ~ /^fuse/ && $2 ~ /gtfs-test-/ {print $2}' /proc/self/mounts 2>/dev/null); do
     m=$(printf '%b' "$m")
     echo "test: unmounting leftover $m" >&2
     fusermount -uz "$m" 2>/dev/null || true
   done
+  exit "$status"
 }
 trap cleanup EXIT
 

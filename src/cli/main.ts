@@ -24,7 +24,7 @@ export async function main (argv: string[]): Promise<number> {
     .command(mountCommand)
     .command(umountCommand)
     .command(doctorCommand)
-    .option('debug', { type: 'boolean', describe: 'show stacks and debug output', global: true })
+    .option('debug', { type: 'boolean', describe: 'show stacks and error codes (DEBUG=gtfs:* turns on logs)', global: true })
     .option('json', { type: 'boolean', describe: 'print data as JSON', global: true })
     .demandCommand(1, 'name a command: gtfs --help lists them')
     .strictCommands()

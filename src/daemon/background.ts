@@ -33,7 +33,7 @@ export async function spawnBackground (o: SpawnOptions): Promise<Extract<ReadyMe
     const child = spawn(process.execPath, [...process.execArgv, ...o.args], {
       detached: true,
       stdio: ['ignore', log.fd, log.fd, 'ipc'],
-      env: { ...(o.env ?? process.env), GTFS_BACKGROUND: '1' }
+      env: { ...(o.env ?? process.env), GTFS_BACKGROUND: '1', GTFS_LOG_FILE: o.logFile }
     })
     return await new Promise((resolve, reject) => {
       const timer = setTimeout(() => {

@@ -38,6 +38,20 @@ export function isAlive (pid: number): boolean {
   }
 }
 
+/**
+ * True when `rec.pid` still runs the gtfs process that wrote the record: a pid
+ * the kernel reused for another program must never be signalled.
+ */
+export function isServing (rec: MountRecord): boolean {
+  if (!isAlive(rec.pid)) return false
+  try {
+    const argv = readFileSync(`/proc/${rec.pid}/cmdline`, 'utf8').split('\0')
+    return argv.some(a => a.endsWith('/gtfs') || a.endsWith('gtfs.js')) && argv.includes('mount')
+  } catch {
+    return false
+  }
+}
+
 export async function writeRecord (runtimeDir: string, rec: MountRecord): Promise<void> {
   const file = fileFor(runtimeDir, rec.dir)
   await mkdir(join(runtimeDir, 'mounts'), { recursive: true, mode: 0o700 })

@@ -30,12 +30,15 @@ export async function fuseChecks (): Promise<Check[]> {
         detail: dev === 'ENOENT' ? 'missing' : `not usable (${dev})`,
         fix: dev === 'ENOENT' ? 'load the module: `modprobe fuse`; in a container, pass --device /dev/fuse' : 'run as a user allowed to open /dev/fuse (group fuse) or as root'
       })
-  const fusermount = await onPath('fusermount') ?? await onPath('fusermount3')
+  // libfuse 2 (which fuse-native links) mounts and unmounts through `fusermount`, not fusermount3.
+  const fusermount = await onPath('fusermount')
   checks.push(fusermount !== null
     ? { name: 'fusermount', ok: true, detail: fusermount }
     : { name: 'fusermount', ok: false, detail: 'not found on PATH', fix: 'install it: `apt-get install fuse`' })
-  const libfuse = await Promise.any(['/usr/lib/x86_64-linux-gnu/libfuse.so.2', '/lib/x86_64-linux-gnu/libfuse.so.2', '/usr/lib/aarch64-linux-gnu/libfuse.so.2', '/usr/lib/libfuse.so.2']
-    .map(async p => { await access(p); return p })).catch(() => null)
+  let libfuse: string | null = null
+  for (const dir of ['/usr/lib/x86_64-linux-gnu', '/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/lib/aarch64-linux-gnu', '/usr/lib64', '/lib64', '/usr/lib', '/lib']) {
+    if (await access(join(dir, 'libfuse.so.2')).then(() => true, () => false)) { libfuse = join(dir, 'libfuse.so.2'); break }
+  }
   checks.push(libfuse !== null
     ? { name: 'libfuse2', ok: true, detail: libfuse }
     : { name: 'libfuse2', ok: false, detail: 'libfuse.so.2 not found', fix: 'install it: `apt-get install libfuse2`' })
@@ -86,6 +89,11 @@ export async function checkMountpoint (dir: string): Promise<string> {
   }
   if (!st.isDirectory()) throw new UsageError('ENOMOUNTPOINT', `mountpoint ${dir} is not a directory`, { hint: 'mount on an empty directory' })
   const mounted = await isMounted(abs)
+  if (mounted !== null && mounted.fstype.startsWith('fuse')) {
+    // The kernel may still answer stat from its attribute cache; readdir reaches the process.
+    const dead = await readdir(abs).then(() => false, (e: NodeJS.ErrnoException) => e.code === 'ENOTCONN' || e.code === 'ECONNABORTED')
+    if (dead) throw new UsageError('ESTALEMOUNT', `${dir} is a stale mount left by a process that died`, { hint: `clean it up with \`gtfs umount ${dir}\`` })
+  }
   if (mounted !== null) {
     throw new UsageError('EALREADYMOUNTED', `${dir} is already a mountpoint (${mounted.fstype} from ${mounted.source})`,
       { hint: mounted.fstype.startsWith('fuse.gtfs') ? `unmount it first: gtfs umount ${dir}` : 'choose another directory' })

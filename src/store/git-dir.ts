@@ -13,8 +13,12 @@ async function isDir (p: string): Promise<boolean> {
   return (await stat(p).catch(() => null))?.isDirectory() ?? false
 }
 
+/** A git dir: HEAD, and objects/ of its own or (a linked worktree) through commondir. */
 async function looksLikeGitDir (p: string): Promise<boolean> {
-  return await isDir(join(p, 'objects')) && (await stat(join(p, 'HEAD')).catch(() => null)) !== null
+  if ((await stat(join(p, 'HEAD')).catch(() => null)) === null) return false
+  if (await isDir(join(p, 'objects'))) return true
+  const common = await readFile(join(p, 'commondir'), 'utf8').catch(() => null)
+  return common !== null && await isDir(join(resolve(p, common.trim()), 'objects'))
 }
 
 /** Resolves a path to a bare repo, a work tree with .git, or a .git file (worktrees). */
@@ -31,8 +35,6 @@ export async function findGitDir (path: string): Promise<string> {
   if (m) {
     const target = isAbsolute(m[1]) ? m[1] : join(p, m[1])
     if (await looksLikeGitDir(target)) return target
-    const common = await readFile(join(target, 'commondir'), 'utf8').catch(() => null)
-    if (common !== null) return resolve(target, common.trim())
   }
   throw new UsageError('ENOTGITDIR', `${path} is not a git repository (no objects/ and HEAD, nor .git)`,
     { hint: 'pass the path of a git repository with --git-dir' })

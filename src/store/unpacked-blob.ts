@@ -14,6 +14,15 @@ import { IntegrityError } from '../errors.ts'
 import { objectHeader } from '../git/object-id.ts'
 import type { ObjectId } from '../types.ts'
 
+function pidAlive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
 export class UnpackedBlob {
   /** bytes written so far, readable by positional reads */
   available = 0
@@ -87,7 +96,12 @@ export class UnpackedBlobs {
     const found: Array<{ id: string, size: number, mtime: number }> = []
     for (const name of names) {
       const path = join(this.opts.dir, name)
-      if (name.includes('.tmp-')) { await unlink(path).catch(() => {}); continue }
+      const tmp = /\.tmp-(\d+)-/.exec(name)
+      if (tmp !== null) {
+        // Left by a process that died mid-unpack; another live mount may still be writing its own.
+        if (!pidAlive(Number(tmp[1]))) await unlink(path).catch(() => {})
+        continue
+      }
       if (!/^[0-9a-f]{40}$/.test(name)) continue
       const st = await stat(path).catch(() => null)
       if (st !== null) found.push({ id: name, size: st.size, mtime: st.mtimeMs })
@@ -114,7 +128,7 @@ export class UnpackedBlobs {
       blob.finish()
     } else {
       await mkdir(this.opts.dir, { recursive: true })
-      const tmp = `${final}.tmp-${randomBytes(6).toString('hex')}`
+      const tmp = `${final}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`
       const wfh = await open(tmp, 'w+', 0o600)
       blob = new UnpackedBlob(id, size, wfh)
       void this.fill(blob, wfh, tmp, final, source)

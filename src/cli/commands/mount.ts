@@ -74,7 +74,7 @@ export const mountCommand: CommandModule<object, MountArgs> = {
 
     let serving
     try {
-      serving = await serveMount({ target, dir, paths: p, settings, allowOther: argv.allowOther, fuseDebug: argv.fuseDebug })
+      serving = await serveMount({ target, dir, paths: p, settings, allowOther: argv.allowOther, fuseDebug: argv.fuseDebug, logFile: child ? process.env.GTFS_LOG_FILE : undefined })
     } catch (err) {
       if (child) {
         const e = err instanceof GtfsError ? err : new GtfsError('EMOUNT', (err as Error).message)

@@ -5,7 +5,7 @@
 import { resolve } from 'node:path'
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs'
 import { paths } from '../../config.ts'
-import { isAlive, readRecord, removeRecord } from '../../daemon/mount-registry.ts'
+import { isAlive, isServing, readRecord, removeRecord } from '../../daemon/mount-registry.ts'
 import { UsageError } from '../../errors.ts'
 import { isMounted } from '../../fs/preflight.ts'
 import { unmountDir } from '../../fs/unmount.ts'
@@ -29,13 +29,17 @@ export const umountCommand: CommandModule<object, UmountArgs> = {
   builder: (y: Argv) => y
     .positional('dir', { type: 'string', describe: 'the mountpoint', demandOption: true })
     .option('timeout', { type: 'number', describe: 'milliseconds to wait for the serving process to stop', default: 10_000 })
+    .check(a => {
+      if (!Number.isSafeInteger(a.timeout) || (a.timeout as number) <= 0) throw new Error('--timeout takes a positive number of milliseconds')
+      return true
+    })
     .example('gtfs umount /mnt/linux', 'stop serving /mnt/linux and unmount it') as unknown as Argv<UmountArgs>,
   handler: async (argv: ArgumentsCamelCase<UmountArgs>) => {
     const dir = resolve(argv.dir)
     const runtime = paths().runtime
     const mounted = await isMounted(dir)
     const rec = await readRecord(runtime, dir)
-    const live = rec !== null && isAlive(rec.pid) ? rec : null
+    const live = rec !== null && isServing(rec) ? rec : null
     if (mounted === null && live === null) {
       await removeRecord(runtime, dir)
       throw new UsageError('ENOTMOUNTED', `${argv.dir} is not mounted`)
