@@ -4,13 +4,16 @@
  * of at least 3 runs. Prints one line a figure and writes bench/results/latest.json.
  *
  * Figures so far: read-warm, read-cached, meta-walk, small-read (local store
- * against ext4). The swarm figures come with the swarm.
+ * against ext4), and floor-* references: the same walks over a trivial
+ * fuse-native filesystem, i.e. what FUSE through fuse-native costs by itself.
+ * The swarm figures come with the swarm.
  */
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { listTree, mountFloor } from './fuse-floor.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const GTFS = join(ROOT, 'bin', 'gtfs')
@@ -79,7 +82,8 @@ function record (id: string, runs: Array<{ gtfs: number, baseline: number }>, un
     runs
   }
   figures.push(f)
-  process.stdout.write(`${id} ${f.ratio.toFixed(2)} (${f.gtfs} vs ${f.baseline} ${unit}) target ${f.target}${f.met ? '' : '  MISSED'}\n`)
+  const floor = id.startsWith('floor-')
+  process.stdout.write(`${id} ${f.ratio.toFixed(2)} (${f.gtfs} vs ${f.baseline} ${unit}) ${floor ? 'reference: no target' : `target ${f.target}${f.met ? '' : '  MISSED'}`}\n`)
 }
 
 async function mount (repo: string, dir: string): Promise<void> {
@@ -156,6 +160,30 @@ async function main (): Promise<void> {
     }
     record('meta-walk', meta, 's', 1.5, false)
     record('small-read', small, 's', 3, false)
+
+    // The same walks over a trivial in-memory fuse-native filesystem of the same
+    // shape: the part of each figure that fuse-native and libfuse 2 cost by themselves.
+    say('floor: the same walks over a trivial fuse-native filesystem of the same shape')
+    const tree = await listTree(wide)
+    const floorMeta: Array<{ gtfs: number, baseline: number }> = []
+    const floorSmall: Array<{ gtfs: number, baseline: number }> = []
+    for (let i = 0; i < RUNS; i++) {
+      const dir = join(mnt, 'floor')
+      await mkdir(dir, { recursive: true })
+      const unmount = await mountFloor(tree, dir)
+      try {
+        await dropCaches()
+        const fs = await timed(readAll(dir))
+        await timed(walk(dir))
+        const fm = await timed(walk(dir))
+        floorMeta.push({ gtfs: fm, baseline: meta[i].baseline })
+        floorSmall.push({ gtfs: fs, baseline: small[i].baseline })
+      } finally {
+        await unmount()
+      }
+    }
+    record('floor-meta-walk', floorMeta, 's', 1.5, false)
+    record('floor-small-read', floorSmall, 's', 3, false)
   } finally {
     await umount(join(mnt, 'large'))
     await umount(join(mnt, 'wide'))

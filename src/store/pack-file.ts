@@ -26,7 +26,7 @@ const HEADER_PEEK = 64
  * served without another trip through the thread pool, which costs more than
  * the read itself when the pack is in the page cache.
  */
-export const PACK_BLOCK = 64 * 1024
+export const PACK_BLOCK = 256 * 1024
 
 export type BlockCache = LRUCache<string, Buffer>
 

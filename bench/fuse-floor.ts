@@ -1,0 +1,53 @@
+/**
+ * The floor under every FUSE figure: a trivial fuse-native filesystem that
+ * answers from memory with no store behind it, mounted with the same options as
+ * gtfs, over a tree of the same shape (names, sizes) with zero-filled content.
+ * What gtfs costs on top of this is ours; this much is fuse-native + libfuse 2.
+ */
+import Fuse, { type FuseOps } from 'fuse-native'
+import { spawn } from 'node:child_process'
+
+interface Node { dir: boolean, size: number, ino: number, children?: string[] }
+
+export async function listTree (repo: string): Promise<Map<string, Node>> {
+  const out = await new Promise<string>((resolve, reject) => {
+    const c = spawn('git', ['-C', repo, 'ls-tree', '-r', '-t', '-l', 'main'], { stdio: ['ignore', 'pipe', 'inherit'] })
+    let s = ''
+    c.stdout.on('data', (d: Buffer) => { s += d.toString() })
+    c.on('close', code => { code === 0 ? resolve(s) : reject(new Error('git ls-tree failed')) })
+  })
+  const nodes = new Map<string, Node>([['/', { dir: true, size: 4096, ino: 1, children: [] }]])
+  for (const line of out.trim().split('\n')) {
+    const [meta, path] = line.split('\t')
+    const [, type, , size] = meta.split(/\s+/)
+    const p = '/' + path
+    const dir = type === 'tree'
+    nodes.set(p, { dir, size: dir ? 4096 : Number(size), ino: nodes.size + 1, children: dir ? [] : undefined })
+    const parent = p.slice(0, p.lastIndexOf('/')) || '/'
+    nodes.get(parent)!.children!.push(p.slice(p.lastIndexOf('/') + 1))
+  }
+  return nodes
+}
+
+export async function mountFloor (nodes: Map<string, Node>, dir: string): Promise<() => Promise<void>> {
+  const now = new Date()
+  const ops: FuseOps = {
+    getattr: (p, cb) => {
+      const n = nodes.get(p)
+      if (n === undefined) { cb(-2); return }
+      cb(0, { mode: n.dir ? 0o40755 : 0o100644, uid: 0, gid: 0, size: n.size, nlink: n.dir ? 2 : 1, ino: n.ino, atime: now, mtime: now, ctime: now })
+    },
+    readdir: (p, cb) => { cb(0, ['.', '..', ...(nodes.get(p)?.children ?? [])]) },
+    open: (_p, _f, cb) => { cb(0, 1) },
+    read: (p, _fd, buf, len, pos, cb) => {
+      const size = nodes.get(p)?.size ?? 0
+      const n = Math.max(0, Math.min(len, size - pos))
+      buf.fill(0, 0, n)
+      cb(n)
+    },
+    release: (_p, _fd, cb) => { cb(0) }
+  }
+  const fuse = new Fuse(dir, ops, { fsname: 'gtfs-floor,ro,use_ino,negative_timeout=86400', subtype: 'gtfs', kernelCache: true, entryTimeout: 86400, attrTimeout: 86400, timeout: false })
+  await new Promise<void>((resolve, reject) => { fuse.mount(err => { err === null ? resolve() : reject(err) }) })
+  return async () => { await new Promise<void>(resolve => { fuse.unmount(() => { resolve() }) }) }
+}
