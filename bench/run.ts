@@ -187,6 +187,7 @@ async function main (): Promise<void> {
   } finally {
     await umount(join(mnt, 'large'))
     await umount(join(mnt, 'wide'))
+    await sh(`"${process.execPath}" "${GTFS}" stop >/dev/null 2>&1 || true`)
   }
 
   const out = join(ROOT, 'bench', 'results')

@@ -37,7 +37,7 @@ async function main (): Promise<void> {
     show((await run('bash', [join(ROOT, 'scripts', 'make-fixture.sh'), repo, '--big-mib', '16'])).stdout)
     show((await run('git', ['-C', repo, 'log', '--oneline', '--all', '--decorate'])).stdout)
 
-    step(`mounting ref main at ${mnt} (gtfs mount returns once the mount is ready)`)
+    step(`mounting ref main at ${mnt} (gtfs mount starts the gtfs daemon and returns once the mount is ready)`)
     await mkdir(mnt)
     show(await gtfs('mount', '--git-dir', repo, '--ref', 'main', mnt))
     mounted = true
@@ -66,13 +66,18 @@ async function main (): Promise<void> {
     const w = await run('touch', [join(mnt, 'new-file')]).then(() => 'touch succeeded?!', (e: { stderr: string }) => e.stderr)
     show(w)
 
-    step('unmounting')
+    step('gtfs status: what the daemon serves')
+    show(await gtfs('status'))
+
+    step('unmounting, and stopping the daemon')
     show(await gtfs('umount', mnt))
     mounted = false
+    show(await gtfs('stop'))
     show(`${mnt} is ${(await stat(mnt)).isDirectory() && (await readdir(mnt)).length === 0 ? 'an empty directory again' : 'not empty?!'}\n`)
     process.stdout.write('\ndemo: done\n')
   } finally {
     if (mounted) await run('fusermount', ['-uz', mnt]).catch(() => {})
+    await gtfs('stop').catch(() => {})
     await rm(work, { recursive: true, force: true })
   }
 }

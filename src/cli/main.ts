@@ -5,8 +5,11 @@
 import { readFileSync } from 'node:fs'
 import yargs from 'yargs'
 import { GtfsError, UsageError } from '../errors.ts'
+import { daemonCommand } from './commands/daemon.ts'
 import { doctorCommand } from './commands/doctor.ts'
 import { mountCommand } from './commands/mount.ts'
+import { statusCommand } from './commands/status.ts'
+import { stopCommand } from './commands/stop.ts'
 import { umountCommand } from './commands/umount.ts'
 import { EXIT, printError } from './output.ts'
 
@@ -23,6 +26,9 @@ export async function main (argv: string[]): Promise<number> {
     .usage('gtfs — mount signed, swarm-backed git repositories\n\nUsage: gtfs <command> [options]')
     .command(mountCommand)
     .command(umountCommand)
+    .command(statusCommand)
+    .command(stopCommand)
+    .command(daemonCommand)
     .command(doctorCommand)
     .option('debug', { type: 'boolean', describe: 'show stacks and error codes (DEBUG=gtfs:* turns on logs)', global: true })
     .option('json', { type: 'boolean', describe: 'print data as JSON', global: true })

@@ -1,7 +1,7 @@
 /**
- * `gtfs mount` without -f returns once the mount is ready and leaves a
- * detached process serving it, as sshfs does. The child runs the same command
- * with -f and reports over an IPC channel: ready, or the error that stopped it.
+ * Starting a detached gtfs process (the daemon) and waiting until it is ready,
+ * as sshfs returns once its mount is. The child reports over an IPC channel:
+ * ready, or the error that stopped it; then both let go of the channel.
  */
 import { spawn } from 'node:child_process'
 import { mkdir, open } from 'node:fs/promises'
@@ -9,7 +9,7 @@ import { dirname } from 'node:path'
 import { EnvironmentError, GtfsError, TimeoutError } from '../errors.ts'
 
 export type ReadyMessage =
-  | { gtfs: 'ready', dir: string, commit: string, pid: number }
+  | { gtfs: 'ready', pid: number }
   | { gtfs: 'error', code: string, message: string, hint?: string }
 
 /** In the child: tells the waiting parent how the mount went, then lets go of it. */

@@ -1,67 +1,31 @@
 /**
- * Serving one mount in this process until it is told to stop: SIGINT/SIGTERM
- * unmount cleanly; an unmount from outside (fusermount -u) ends the process too.
+ * `gtfs mount -f`: one mount served by this process until it is told to stop.
+ * SIGINT/SIGTERM unmount cleanly; an unmount from outside (fusermount -u) ends
+ * the process too.
  */
-import { mkdir } from 'node:fs/promises'
-import { join } from 'node:path'
-import type { Paths, Settings } from '../config.ts'
-import { mountView, type Mounted } from '../fs/mount.ts'
 import { isMounted } from '../fs/preflight.ts'
 import { logger } from '../log.ts'
-import { openLocalRepo, type LocalTarget } from '../repo/local-repo.ts'
+import { openLocalMount, type ActiveMount, type LocalMountOptions } from './local-mount.ts'
 import { removeRecord, writeRecord } from './mount-registry.ts'
 
 const log = logger('gtfs:daemon:serve-mount')
 
-export interface ServeOptions {
-  target: LocalTarget
-  dir: string
-  paths: Paths
-  settings: Settings
-  allowOther?: boolean
-  fuseDebug?: boolean
-  logFile?: string
-}
-
 export interface Serving {
-  mounted: Mounted
-  commit: string
-  ref: string | null
+  mount: ActiveMount
   /** settles when the mount has ended and everything is closed */
   done: Promise<void>
   stop (): Promise<void>
 }
 
-export async function serveMount (o: ServeOptions): Promise<Serving> {
-  const unpackedDir = join(o.paths.cache, 'unpacked')
-  await mkdir(unpackedDir, { recursive: true })
-  const repo = await openLocalRepo(o.target, {
-    cacheBytes: o.settings.objectCacheBytes,
-    largeBlobBytes: o.settings.largeBlobBytes,
-    unpackedDir,
-    unpackedBudgetBytes: o.settings.unpackedBudgetBytes
-  })
-  let mounted: Mounted
-  try {
-    mounted = await mountView(repo.view, o.dir, {
-      label: `gtfs:${repo.commit.slice(0, 12)}`,
-      readDeadlineMs: o.settings.readDeadlineMs,
-      metaDeadlineMs: o.settings.metaDeadlineMs,
-      cacheSeconds: o.settings.kernelCacheSeconds,
-      allowOther: o.allowOther,
-      debug: o.fuseDebug
-    })
-  } catch (err) {
-    await repo.store.close()
-    throw err
-  }
+export async function serveMount (o: LocalMountOptions & { logFile?: string }): Promise<Serving> {
+  const mount = await openLocalMount(o)
   await writeRecord(o.paths.runtime, {
     pid: process.pid,
-    dir: mounted.dir,
-    source: repo.gitDir,
-    commit: repo.commit,
-    ref: repo.ref,
-    started: new Date().toISOString(),
+    dir: mount.dir,
+    source: mount.source,
+    commit: mount.commit,
+    ref: mount.ref,
+    started: mount.started.toISOString(),
     log: o.logFile
   })
 
@@ -73,13 +37,8 @@ export async function serveMount (o: ServeOptions): Promise<Serving> {
       clearInterval(watch)
       process.off('SIGINT', onSignal)
       process.off('SIGTERM', onSignal)
-      try {
-        if (await isMounted(mounted.dir) !== null) await mounted.unmount()
-      } catch (err) {
-        log('unmount failed: %s', (err as Error).message)
-      }
-      await repo.store.close()
-      await removeRecord(o.paths.runtime, mounted.dir, process.pid)
+      await mount.close().catch((err: Error) => { log('unmount failed: %s', err.message) })
+      await removeRecord(o.paths.runtime, mount.dir, process.pid)
       finish()
     })()
     await stopping
@@ -89,7 +48,7 @@ export async function serveMount (o: ServeOptions): Promise<Serving> {
   process.on('SIGTERM', onSignal)
   // Someone ran `fusermount -u` on us: nothing left to serve.
   const watch = setInterval(() => {
-    isMounted(mounted.dir).then(m => { if (m === null) void stop() }, () => {})
+    isMounted(mount.dir).then(m => { if (m === null) void stop() }, () => {})
   }, 2000)
-  return { mounted, commit: repo.commit, ref: repo.ref, done, stop }
+  return { mount, done, stop }
 }

@@ -23,6 +23,7 @@ export interface OpsStats {
   openFiles: number
   reads: number
   bytesRead: number
+  /** operations answered with EIO: failures, not misses such as ENOENT */
   errors: number
 }
 
@@ -54,8 +55,14 @@ export function makeFuseOps (view: TreeView, opts: OpsOptions): { ops: FuseOps, 
   function meta<T> (op: string, path: string, cb: (err: number, value?: T) => void, fn: (signal: AbortSignal) => Promise<T>): void {
     withDeadline(opts.metaDeadlineMs, `${op} ${path}`, fn).then(
       value => { cb(0, value) },
-      err => { stats.errors++; cb(toErrno(err, op, path)) }
+      err => { cb(fail(err, op, path)) }
     )
+  }
+
+  function fail (err: unknown, op: string, path: string): number {
+    const errno = toErrno(err, op, path)
+    if (errno === -ERRNO.EIO) stats.errors++
+    return errno
   }
 
   const ops: FuseOps = {
@@ -94,7 +101,7 @@ export function makeFuseOps (view: TreeView, opts: OpsOptions): { ops: FuseOps, 
           stats.openFiles = files.size
           cb(0, fd)
         },
-        err => { stats.errors++; cb(toErrno(err, 'open', path)) }
+        err => { cb(fail(err, 'open', path)) }
       )
     },
 
@@ -103,7 +110,7 @@ export function makeFuseOps (view: TreeView, opts: OpsOptions): { ops: FuseOps, 
       if (handle === undefined) { cb(-ERRNO.EBADF); return }
       withDeadline(opts.readDeadlineMs, `read ${path}@${pos}`, async signal => await handle.read(buf, len, pos, { signal })).then(
         n => { stats.reads++; stats.bytesRead += n; cb(n) },
-        err => { stats.errors++; cb(toErrno(err, 'read', path)) }
+        err => { cb(fail(err, 'read', path)) }
       )
     },
 

@@ -9,7 +9,7 @@ import { EnvironmentError } from '../errors.ts'
 import { logger } from '../log.ts'
 import type { TreeView } from '../types.ts'
 import { makeFuseOps, type OpsStats } from './fuse-ops.ts'
-import { assertFuseUsable, checkMountpoint } from './preflight.ts'
+import { assertFuseUsable, checkMountpoint, isMounted } from './preflight.ts'
 import { unmountDir } from './unmount.ts'
 
 const log = logger('gtfs:fs:mount')
@@ -56,7 +56,10 @@ function fuseOptions (opts: MountOptions): FuseOptions {
 // fuse-native unmounts through `exec("fusermount -uz " + JSON.stringify(dir))`:
 // a shell would expand `$(...)` in a directory name. Route it through execFile.
 ;(Fuse as unknown as { unmount: (dir: string, cb: (err: Error | null) => void) => void }).unmount = (dir, cb) => {
-  unmountDir(dir).then(() => { cb(null) }, err => { cb(err as Error) })
+  // Already gone (fusermount -u from outside): only the native side is left to clean up.
+  isMounted(dir)
+    .then(async m => { if (m !== null) await unmountDir(dir) })
+    .then(() => { cb(null) }, err => { cb(err as Error) })
 }
 
 export async function mountView (view: TreeView, dir: string, opts: MountOptions): Promise<Mounted> {

@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test'
 import { constants } from 'node:fs'
 import { lstat, mkdir, open, readdir, readFile, readlink, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { errorCode, forceUnmount, gtfs, isMountpoint } from '../helpers/mounts.ts'
+import { errorCode, forceUnmount, gtfs, isMountpoint, stopDaemon } from '../helpers/mounts.ts'
 import { git, must, ROOT, run, tempDir } from '../helpers/run.ts'
 
 let tmp: Awaited<ReturnType<typeof tempDir>>
@@ -57,6 +57,7 @@ before(async () => {
 
 after(async () => {
   for (const dir of mounted) await forceUnmount(home, dir)
+  await stopDaemon(home)
   await tmp.remove()
 })
 
@@ -172,7 +173,16 @@ describe('a mounted commit', () => {
     assert.equal(seen.size, inos.size)
   })
 
-  test('umount unmounts and stops the serving process', async () => {
+  test('status shows the mount and what was read', async () => {
+    const r = await gtfs(home, ['status', '--json'])
+    assert.equal(r.code, 0, r.stderr)
+    const s = JSON.parse(r.stdout) as { daemon: { mounts: Array<{ dir: string, commit: string, stats: { bytesRead: number } }> } }
+    const m = s.daemon.mounts.find(x => x.dir === mnt)!
+    assert.equal(m.commit, mainCommit)
+    assert.ok(m.stats.bytesRead > 64 * 2 ** 20, 'the reads above were counted')
+  })
+
+  test('umount unmounts', async () => {
     const r = await gtfs(home, ['umount', mnt])
     assert.equal(r.code, 0, r.stderr)
     assert.equal(await isMountpoint(mnt), false)
@@ -247,7 +257,7 @@ describe('errors: one clear line each, and a non-zero exit', () => {
 })
 
 describe('crashes and signals', () => {
-  test('after SIGKILL of the serving process, umount cleans up and a new mount works', async () => {
+  test('after SIGKILL of the daemon, umount cleans up and a new mount works', async () => {
     const dir = join(tmp.path, 'killed')
     await mkdir(dir)
     const { pid } = await mountCli(dir)
@@ -264,6 +274,10 @@ describe('crashes and signals', () => {
     await mountCli(dir)
     assert.equal((await stat(join(dir, 'README.md'))).ino, ino, 'inode numbers survive a remount')
     assert.equal((await gtfs(home, ['umount', dir])).code, 0)
+    const st = await gtfs(home, ['stop', '--json'])
+    assert.equal(st.code, 0, st.stderr)
+    assert.equal((JSON.parse(st.stdout) as { stopped: boolean }).stopped, true)
+    assert.equal(errorCode(await gtfs(home, ['stop', '--json'])), 'ENODAEMON')
   })
 
   test('-f stays in the foreground and SIGINT/SIGTERM unmount cleanly', async () => {

@@ -27,3 +27,8 @@ export async function forceUnmount (home: string, dir: string): Promise<void> {
   await gtfs(home, ['umount', dir], {}, 30_000).catch(() => {})
   if (await isMountpoint(dir)) await run('fusermount', ['-uz', dir]).catch(() => {})
 }
+
+/** Stops the daemon of `home`, if one runs. */
+export async function stopDaemon (home: string): Promise<void> {
+  await gtfs(home, ['stop'], {}, 60_000).catch(() => {})
+}

@@ -1,16 +1,14 @@
 /**
  * gtfs mount: mount a commit of a git repository read-only.
  */
-import { join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { resolve } from 'node:path'
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs'
 import { loadSettings, paths } from '../../config.ts'
 import { UsageError } from '../../errors.ts'
-import { reportToParent, spawnBackground } from '../../daemon/background.ts'
 import { serveMount } from '../../daemon/serve-mount.ts'
 import { assertFuseUsable, checkMountpoint } from '../../fs/preflight.ts'
 import { resolveLocalTarget } from '../../repo/local-repo.ts'
-import { GtfsError } from '../../errors.ts'
+import { askDaemon, ensureDaemon } from '../daemon-client.ts'
 import { printJson } from '../output.ts'
 
 interface MountArgs {
@@ -25,8 +23,6 @@ interface MountArgs {
   json?: boolean
 }
 
-const BIN = fileURLToPath(new URL('../../../bin/gtfs', import.meta.url))
-
 export const mountCommand: CommandModule<object, MountArgs> = {
   command: 'mount <args..>',
   describe: 'mount a commit of a git repository read-only',
@@ -40,7 +36,7 @@ export const mountCommand: CommandModule<object, MountArgs> = {
     .option('read-deadline', { type: 'number', describe: 'milliseconds before a read that cannot be served fails with EIO' })
     .option('fuse-debug', { type: 'boolean', hidden: true })
     .conflicts('ref', 'commit')
-    .example('gtfs mount --git-dir ~/src/linux --ref v6.8 /mnt/linux', 'mount tag v6.8 and return; the mount keeps being served')
+    .example('gtfs mount --git-dir ~/src/linux --ref v6.8 /mnt/linux', 'mount tag v6.8 and return; the gtfs daemon serves it')
     .example('gtfs mount -f --git-dir . /tmp/head', 'mount HEAD of this repo in the foreground')
     .example('gtfs umount /mnt/linux', 'unmount it again') as unknown as Argv<MountArgs>,
   handler: async (argv: ArgumentsCamelCase<MountArgs>) => {
@@ -57,40 +53,32 @@ export const mountCommand: CommandModule<object, MountArgs> = {
       settings.readDeadlineMs = argv.readDeadline
     }
     const target = { gitDir: argv.gitDir, ref: argv.ref, commit: argv.commit }
-    const child = process.env.GTFS_BACKGROUND === '1'
 
     if (!argv.foreground) {
-      // Check here what can be checked, so errors reach the terminal directly.
-      await resolveLocalTarget(target)
+      // The daemon serves background mounts; it is started on first use.
+      const resolved = await resolveLocalTarget(target)
       await assertFuseUsable()
       await checkMountpoint(dir)
-      const logFile = join(p.state, 'logs', `mount-${Date.now()}-${process.pid}.log`)
-      const childArgs = [BIN, ...process.argv.slice(2).filter(a => a !== '--json'), '--foreground']
-      const ready = await spawnBackground({ args: childArgs, logFile, timeoutMs: settings.mountReadyMs })
-      if (argv.json) printJson({ dir: ready.dir, commit: ready.commit, pid: ready.pid, log: logFile })
-      else process.stdout.write(`mounted ${ready.commit.slice(0, 12)} at ${ready.dir} (pid ${ready.pid}; gtfs umount ${ready.dir} to unmount)\n`)
+      const pid = await ensureDaemon(p, settings)
+      const m = await askDaemon<{ dir: string, commit: string, ref: string | null }>(p, 'mount', {
+        gitDir: resolved.gitDir,
+        ref: argv.ref,
+        commit: argv.commit,
+        dir,
+        allowOther: argv.allowOther === true,
+        readDeadlineMs: argv.readDeadline
+      }, settings.mountReadyMs)
+      if (argv.json) printJson({ ...m, pid })
+      else process.stdout.write(`mounted ${m.commit.slice(0, 12)}${m.ref !== null ? ` (${m.ref})` : ''} at ${m.dir} (daemon pid ${pid}; gtfs umount ${m.dir} to unmount)\n`)
       return
     }
 
-    let serving
-    try {
-      serving = await serveMount({ target, dir, paths: p, settings, allowOther: argv.allowOther, fuseDebug: argv.fuseDebug, logFile: child ? process.env.GTFS_LOG_FILE : undefined })
-    } catch (err) {
-      if (child) {
-        const e = err instanceof GtfsError ? err : new GtfsError('EMOUNT', (err as Error).message)
-        reportToParent({ gtfs: 'error', code: e.code, message: e.message, hint: e.hint })
-      }
-      throw err
-    }
-    if (child) {
-      process.stdout.write(`${new Date().toISOString()} serving ${serving.commit} at ${serving.mounted.dir}\n`)
-      reportToParent({ gtfs: 'ready', dir: serving.mounted.dir, commit: serving.commit, pid: process.pid })
-    } else if (argv.json) {
-      printJson({ dir: serving.mounted.dir, commit: serving.commit, ref: serving.ref, pid: process.pid })
+    const serving = await serveMount({ target, dir, paths: p, settings, allowOther: argv.allowOther, fuseDebug: argv.fuseDebug })
+    if (argv.json) {
+      printJson({ dir: serving.mount.dir, commit: serving.mount.commit, ref: serving.mount.ref, pid: process.pid })
     } else {
-      process.stdout.write(`mounted ${serving.commit.slice(0, 12)}${serving.ref !== null ? ` (${serving.ref})` : ''} at ${serving.mounted.dir}; Ctrl-C unmounts\n`)
+      process.stdout.write(`mounted ${serving.mount.commit.slice(0, 12)}${serving.mount.ref !== null ? ` (${serving.mount.ref})` : ''} at ${serving.mount.dir}; Ctrl-C unmounts\n`)
     }
     await serving.done
-    if (child) process.stdout.write(`${new Date().toISOString()} unmounted ${serving.mounted.dir}\n`)
   }
 }

@@ -6,7 +6,9 @@ import { resolve } from 'node:path'
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs'
 import { paths } from '../../config.ts'
 import { isAlive, isServing, readRecord, removeRecord } from '../../daemon/mount-registry.ts'
-import { UsageError } from '../../errors.ts'
+import { isGtfsError, UsageError } from '../../errors.ts'
+import { isNoDaemon } from '../../daemon/control-client.ts'
+import { askDaemon } from '../daemon-client.ts'
 import { isMounted } from '../../fs/preflight.ts'
 import { unmountDir } from '../../fs/unmount.ts'
 import { printJson } from '../output.ts'
@@ -36,7 +38,17 @@ export const umountCommand: CommandModule<object, UmountArgs> = {
     .example('gtfs umount /mnt/linux', 'stop serving /mnt/linux and unmount it') as unknown as Argv<UmountArgs>,
   handler: async (argv: ArgumentsCamelCase<UmountArgs>) => {
     const dir = resolve(argv.dir)
-    const runtime = paths().runtime
+    const p = paths()
+    const runtime = p.runtime
+    // The daemon unmounts what it serves.
+    try {
+      await askDaemon(p, 'umount', { dir }, argv.timeout)
+      if (argv.json) printJson({ dir, unmounted: true, stale: false, how: 'daemon' })
+      else process.stdout.write(`unmounted ${dir}\n`)
+      return
+    } catch (err) {
+      if (!isNoDaemon(err) && !isGtfsError(err, 'ENOTMINE')) throw err
+    }
     const mounted = await isMounted(dir)
     const rec = await readRecord(runtime, dir)
     const live = rec !== null && isServing(rec) ? rec : null

@@ -1,0 +1,49 @@
+/**
+ * gtfs status: what the daemon serves — mounts, their traffic, recent warnings.
+ */
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs'
+import { paths } from '../../config.ts'
+import { isNoDaemon } from '../../daemon/control-client.ts'
+import { listRecords, isServing } from '../../daemon/mount-registry.ts'
+import { askDaemon } from '../daemon-client.ts'
+import { printJson } from '../output.ts'
+
+interface MountInfo { dir: string, source: string, commit: string, ref: string | null, started: string, stats: { openFiles: number, reads: number, bytesRead: number, errors: number } }
+interface Status { pid: number, started: string, socket: string, mounts: MountInfo[], warnings: Array<{ at: string, message: string }> }
+
+export const statusCommand: CommandModule<object, { json?: boolean }> = {
+  command: 'status',
+  describe: 'show the daemon, its mounts and recent warnings',
+  builder: (y: Argv) => y
+    .example('gtfs status', 'list mounts with bytes read and errors')
+    .example('gtfs status --json', 'the same as data') as unknown as Argv<{ json?: boolean }>,
+  handler: async (argv: ArgumentsCamelCase<{ json?: boolean }>) => {
+    const p = paths()
+    let status: Status | null = null
+    try {
+      status = await askDaemon<Status>(p, 'status', {}, 10_000)
+    } catch (err) {
+      if (!isNoDaemon(err)) throw err
+    }
+    // Mounts served by `gtfs mount -f` processes, or left stale by a killed daemon.
+    const others = (await listRecords(p.runtime)).filter(r => status === null || r.pid !== status.pid)
+      .map(r => ({ ...r, alive: isServing(r) }))
+    if (argv.json) {
+      printJson({ daemon: status, others })
+      return
+    }
+    if (status === null) process.stdout.write('daemon: not running\n')
+    else {
+      process.stdout.write(`daemon: pid ${status.pid}, up since ${status.started}\n`)
+      if (status.mounts.length === 0) process.stdout.write('mounts: none\n')
+      for (const m of status.mounts) {
+        process.stdout.write(`${m.dir}\n  ${m.commit}${m.ref !== null ? ` (${m.ref})` : ''} from ${m.source}\n` +
+          `  ${m.stats.reads} reads, ${m.stats.bytesRead} bytes, ${m.stats.openFiles} open files, ${m.stats.errors} errors\n`)
+      }
+      for (const w of status.warnings) process.stdout.write(`warning ${w.at}: ${w.message}\n`)
+    }
+    for (const r of others) {
+      process.stdout.write(`${r.dir}\n  ${r.commit} from ${r.source}: ${r.alive ? `served by pid ${r.pid} (gtfs mount -f)` : 'STALE: its process is gone; gtfs umount cleans it up'}\n`)
+    }
+  }
+}

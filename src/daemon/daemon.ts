@@ -1,0 +1,137 @@
+/**
+ * The gtfs daemon: one per user (GTFS_HOME), holding every mount behind a unix
+ * control socket. It keeps a record of each mount in the registry so that, if
+ * it is killed, `gtfs umount` can still find and clean up what it left.
+ * (The swarm issue adds the DHT node, the wire listener and the shared store here.)
+ */
+import type { Server } from 'node:net'
+import { join, resolve } from 'node:path'
+import type { Paths, Settings } from '../config.ts'
+import { UsageError } from '../errors.ts'
+import { isMounted } from '../fs/preflight.ts'
+import { logger, setWarnSink } from '../log.ts'
+import { listenControl } from './control-server.ts'
+import { openLocalMount, type ActiveMount } from './local-mount.ts'
+import { removeRecord, writeRecord } from './mount-registry.ts'
+
+const log = logger('gtfs:daemon:daemon')
+
+export function socketPath (paths: Paths): string {
+  return join(paths.runtime, 'gtfs.sock')
+}
+
+export interface MountRequest {
+  gitDir: string
+  ref?: string
+  commit?: string
+  dir: string
+  allowOther?: boolean
+  readDeadlineMs?: number
+}
+
+function str (v: unknown, name: string, optional = false): string | undefined {
+  if (v === undefined && optional) return undefined
+  if (typeof v !== 'string' || v === '') throw new UsageError('EUSAGE', `control request: ${name} must be a non-empty string`)
+  return v
+}
+
+export class Daemon {
+  private readonly mounts = new Map<string, ActiveMount>()
+  private readonly warnings: Array<{ at: string, message: string }> = []
+  private server?: Server
+  private watch?: NodeJS.Timeout
+  private stopping?: Promise<void>
+  private finish!: () => void
+  readonly started = new Date()
+  /** settles once the daemon has stopped and released everything */
+  readonly stopped = new Promise<void>(resolve => { this.finish = resolve })
+
+  constructor (private readonly paths: Paths, private readonly settings: Settings) {}
+
+  async start (): Promise<void> {
+    setWarnSink(message => {
+      this.warnings.push({ at: new Date().toISOString(), message })
+      if (this.warnings.length > 50) this.warnings.shift()
+      process.stderr.write(`${new Date().toISOString()} warning: ${message}\n`)
+    })
+    this.server = await listenControl(socketPath(this.paths), {
+      ping: async () => ({ pid: process.pid }),
+      status: async () => this.status(),
+      mount: async args => await this.mount({
+        gitDir: str(args.gitDir, 'gitDir')!,
+        ref: str(args.ref, 'ref', true),
+        commit: str(args.commit, 'commit', true),
+        dir: str(args.dir, 'dir')!,
+        allowOther: args.allowOther === true,
+        readDeadlineMs: typeof args.readDeadlineMs === 'number' ? args.readDeadlineMs : undefined
+      }),
+      umount: async args => await this.umount(str(args.dir, 'dir')!),
+      stop: async () => {
+        setImmediate(() => { void this.stop() })
+        return { stopping: true }
+      }
+    })
+    // A mount unmounted from outside (fusermount -u) is forgotten.
+    this.watch = setInterval(() => { void this.reap() }, 2000)
+    this.watch.unref()
+    log('listening on %s', socketPath(this.paths))
+  }
+
+  async mount (req: MountRequest): Promise<unknown> {
+    const dir = resolve(req.dir)
+    if (this.mounts.has(dir)) throw new UsageError('EALREADYMOUNTED', `${dir} is already mounted by this daemon`, { hint: `unmount it first: gtfs umount ${dir}` })
+    const settings = { ...this.settings, ...(req.readDeadlineMs !== undefined ? { readDeadlineMs: req.readDeadlineMs } : {}) }
+    const m = await openLocalMount({ target: { gitDir: req.gitDir, ref: req.ref, commit: req.commit }, dir, paths: this.paths, settings, allowOther: req.allowOther })
+    this.mounts.set(m.dir, m)
+    await writeRecord(this.paths.runtime, { pid: process.pid, dir: m.dir, source: m.source, commit: m.commit, ref: m.ref, started: m.started.toISOString() })
+    process.stderr.write(`${new Date().toISOString()} mounted ${m.commit} of ${m.source} at ${m.dir}\n`)
+    return this.describe(m)
+  }
+
+  async umount (dir: string): Promise<unknown> {
+    const abs = resolve(dir)
+    const m = this.mounts.get(abs)
+    if (m === undefined) throw new UsageError('ENOTMINE', `${dir} is not mounted by this daemon`)
+    this.mounts.delete(abs)
+    await m.close()
+    await removeRecord(this.paths.runtime, abs, process.pid)
+    process.stderr.write(`${new Date().toISOString()} unmounted ${abs}\n`)
+    return { dir: abs, unmounted: true }
+  }
+
+  status (): unknown {
+    return {
+      pid: process.pid,
+      started: this.started.toISOString(),
+      socket: socketPath(this.paths),
+      mounts: [...this.mounts.values()].map(m => this.describe(m)),
+      warnings: this.warnings.slice(-20)
+    }
+  }
+
+  async stop (): Promise<void> {
+    this.stopping ??= (async () => {
+      clearInterval(this.watch)
+      for (const dir of [...this.mounts.keys()]) {
+        await this.umount(dir).catch((err: Error) => { log('unmount %s: %s', dir, err.message) })
+      }
+      await new Promise<void>(resolve => { this.server?.close(() => { resolve() }) ?? resolve() })
+      this.finish()
+    })()
+    await this.stopping
+  }
+
+  private describe (m: ActiveMount): unknown {
+    return { dir: m.dir, source: m.source, commit: m.commit, ref: m.ref, started: m.started.toISOString(), stats: { ...m.stats } }
+  }
+
+  private async reap (): Promise<void> {
+    for (const [dir, m] of this.mounts) {
+      if (await isMounted(dir).catch(() => true) !== null) continue
+      this.mounts.delete(dir)
+      await m.close().catch(() => {})
+      await removeRecord(this.paths.runtime, dir, process.pid)
+      process.stderr.write(`${new Date().toISOString()} ${dir} was unmounted from outside\n`)
+    }
+  }
+}
