@@ -52,6 +52,15 @@ export function isServing (rec: MountRecord): boolean {
   }
 }
 
+/** True when `pid` runs `gtfs daemon`. */
+export function isDaemonProcess (pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('daemon')
+  } catch {
+    return false
+  }
+}
+
 export async function writeRecord (runtimeDir: string, rec: MountRecord): Promise<void> {
   const file = fileFor(runtimeDir, rec.dir)
   await mkdir(join(runtimeDir, 'mounts'), { recursive: true, mode: 0o700 })

@@ -5,7 +5,7 @@
 import { resolve } from 'node:path'
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs'
 import { paths } from '../../config.ts'
-import { isAlive, isServing, readRecord, removeRecord } from '../../daemon/mount-registry.ts'
+import { isAlive, isDaemonProcess, isServing, readRecord, removeRecord } from '../../daemon/mount-registry.ts'
 import { isGtfsError, UsageError } from '../../errors.ts'
 import { isNoDaemon } from '../../daemon/control-client.ts'
 import { askDaemon } from '../daemon-client.ts'
@@ -51,7 +51,9 @@ export const umountCommand: CommandModule<object, UmountArgs> = {
     }
     const mounted = await isMounted(dir)
     const rec = await readRecord(runtime, dir)
-    const live = rec !== null && isServing(rec) ? rec : null
+    // Only a `gtfs mount -f` process is asked to stop by signal: never the daemon,
+    // which serves other mounts and has just said this one is not its own.
+    const live = rec !== null && isServing(rec) && !isDaemonProcess(rec.pid) ? rec : null
     if (mounted === null && live === null) {
       await removeRecord(runtime, dir)
       throw new UsageError('ENOTMOUNTED', `${argv.dir} is not mounted`)
