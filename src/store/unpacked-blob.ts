@@ -30,6 +30,9 @@ export class UnpackedBlob {
   private done = false
   private waiters: Array<() => void> = []
   private users = 0
+  private settle!: () => void
+  /** settles when inflation has ended, well or not */
+  readonly complete = new Promise<void>(resolve => { this.settle = resolve })
 
   constructor (readonly id: ObjectId, readonly size: number, private readonly fh: FileHandle) {}
 
@@ -52,6 +55,7 @@ export class UnpackedBlob {
     this.done = true
     if (err !== undefined) this.error = err
     this.wake()
+    this.settle()
   }
 
   get failed (): boolean { return this.error !== undefined }
@@ -60,6 +64,8 @@ export class UnpackedBlob {
 
   /** Returns true when nobody uses it any more. */
   release (): boolean { return --this.users <= 0 }
+
+  get inUse (): boolean { return this.users > 0 }
 
   async close (): Promise<void> { await this.fh.close() }
 
@@ -141,9 +147,14 @@ export class UnpackedBlobs {
 
   async release (blob: UnpackedBlob): Promise<void> {
     if (!blob.release()) return
-    if (this.live.get(blob.id) === blob) this.live.delete(blob.id)
-    await blob.close()
-    if (!this.onDisk.has(blob.id) || blob.failed) await unlink(join(this.opts.dir, blob.id)).catch(() => {})
+    // The last reader left; the file is closed once inflation is over (a fill in
+    // progress keeps writing, so the next open finds the whole blob on disk).
+    void blob.complete.then(async () => {
+      if (blob.inUse) return
+      if (this.live.get(blob.id) === blob) this.live.delete(blob.id)
+      await blob.close()
+      if (!this.onDisk.has(blob.id) || blob.failed) await unlink(join(this.opts.dir, blob.id)).catch(() => {})
+    })
   }
 
   private async fill (blob: UnpackedBlob, wfh: FileHandle, tmp: string, final: string, source: () => AsyncIterable<Buffer>): Promise<void> {

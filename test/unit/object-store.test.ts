@@ -150,6 +150,7 @@ test('large blobs stream into verified unpacked files and read at any offset', a
         assert.ok(buf.subarray(0, n).equals(content.subarray(pos, pos + n)), `bytes at ${pos} (packed=${packed})`)
       }
       await c.release()
+      await c.blob.complete
       assert.deepEqual(await readdir(unpackedDir), [blobId])
       assert.ok((await readFile(join(unpackedDir, blobId))).equals(content))
     } finally {
