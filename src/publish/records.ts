@@ -22,7 +22,7 @@ import {
   canonicalBytes, corrupt, malformed, MAX_CATALOG_BYTES, MAX_MANIFEST_BYTES, MAX_POLICY_BYTES, MAX_SIGNATURE_BYTES,
   MAX_STATE_BYTES, parseCanonical, readFileCapped, sha256Hex, writeFileAtomic, type JsonValue, type SignedDocument
 } from '../trust/index.ts'
-import { isObjectId } from '../git/object-id.ts'
+import { hashObject, isObjectId } from '../git/object-id.ts'
 import type { ObjectId } from '../types.ts'
 import type { DocumentStore } from './gtfs-store.ts'
 import type { Home } from './home.ts'
@@ -160,6 +160,31 @@ export async function saveRecords (home: Home, store: DocumentStore, r: RepoReco
     catalogs: Object.fromEntries(r.catalogs)
   }
   await writeFileAtomic(recordsFile(home, r.repo), canonicalBytes(raw, 'records'), { mode: 0o644 })
+  await keepReachable(store, r.repo, raw)
+}
+
+/**
+ * Points `refs/gtfs/<repo>` at a tree holding every blob the records name, so
+ * `git fsck` and `git gc` in the store see them as reachable.
+ */
+async function keepReachable (store: DocumentStore, repo: string, raw: Omit<RawRecords, 'repo' | 'gitDir'>): Promise<void> {
+  const names = new Map<string, ObjectId>()
+  const link = (l: RawLink | null, name: string): void => {
+    if (l === null) return
+    names.set(name, l.bytes)
+    l.signatures.forEach((s, i) => names.set(`${name}.sig${i}`, s))
+  }
+  raw.policy.forEach((l, i) => { link(l, `policy-${i + 1}`) })
+  link(raw.pendingPolicy, 'policy-pending')
+  link(raw.manifest, 'manifest')
+  link(raw.pendingManifest, 'manifest-pending')
+  for (const [seq, id] of Object.entries(raw.history)) names.set(`manifest-seq${seq}`, id)
+  for (const [hash, id] of Object.entries(raw.catalogs)) names.set(`catalog-${hash}`, id)
+  // git tree order for blobs: byte order of names
+  const entries = [...names].sort(([a], [b]) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
+  const tree = Buffer.concat(entries.map(([name, id]) => Buffer.concat([Buffer.from(`100644 ${name}\0`), Buffer.from(id, 'hex')])))
+  const treeId = await store.objects.write('tree', tree, hashObject('tree', tree))
+  await writeFileAtomic(join(store.gitDir, 'refs', 'gtfs', repo), `${treeId}\n`, { mode: 0o644, dirMode: 0o755 })
 }
 
 /** Stores catalog bytes; returns their sha256 (what the manifest names). */
