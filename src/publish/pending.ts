@@ -44,8 +44,8 @@ async function manifestReqs (records: RepoRecords, doc: SignedDocument, keys: Pu
 /** Signs what is pending with this machine's keys; returns who signed. */
 export async function signPendingDocs (
   records: RepoRecords, keyring: Keyring, passphrase: PassphraseSource, now: Date
-): Promise<{ policy: string[], manifest: string[] }> {
-  const out = { policy: [] as string[], manifest: [] as string[] }
+): Promise<{ policy: string[], manifest: string[], promotedPolicy?: number }> {
+  const out: { policy: string[], manifest: string[], promotedPolicy?: number } = { policy: [], manifest: [] }
   const keys = await keyring.publicKeys()
   if (records.pendingPolicy !== null) {
     const r = await signWithLocalKeys(records.pendingPolicy, policyRequirements(records.policy, records.pendingPolicy), keyring, passphrase, now)
@@ -53,7 +53,8 @@ export async function signPendingDocs (
     out.policy = r.signedNow
   }
   // A pending genesis or policy update may complete first; the manifest is judged under its own version.
-  await settle(records, keys, now)
+  const early = await settle(records, keys, now)
+  if (early.promotedPolicy !== undefined) out.promotedPolicy = early.promotedPolicy
   if (records.pendingManifest !== null) {
     const r = await signWithLocalKeys(records.pendingManifest, await manifestReqs(records, records.pendingManifest, keys, now), keyring, passphrase, now)
     records.pendingManifest = r.doc

@@ -32,6 +32,7 @@ export async function signPending (s: Session, repo: string, passphrase: Passphr
       { hint: '`gtfs key list` shows the keys here; `gtfs trust show <repo key>` who the policy names' })
   }
   const status = await settle(records, await s.publicKeys(), now)
+  if (signed.promotedPolicy !== undefined) status.promotedPolicy = signed.promotedPolicy
   await saveRecords(s.home, s.store, records)
   return { repo: records.repo, signedPolicy: signed.policy, signedManifest: signed.manifest, policyVersion, manifestSeq, ...status }
 }

@@ -7,7 +7,7 @@
 import type { PublicKey } from 'openpgp'
 import { UntrustedError } from '../errors.ts'
 import {
-  countSigners, EPASSPHRASE, indexKeys, parsePolicy, ruleForRef, signDetached, verifySignatures,
+  countSigners, DEFAULT_MAX_SKEW_SECONDS, EPASSPHRASE, indexKeys, parsePolicy, ruleForRef, signDetached, verifySignatures,
   type Keyring, type KeyInfo, type Manifest, type Policy, type SignedDocument
 } from '../trust/index.ts'
 
@@ -63,7 +63,9 @@ export async function progressOf (doc: SignedDocument, reqs: Requirement[], keys
   const named = new Set(reqs.flatMap(r => r.signers))
   const all = await indexKeys(keys)
   const picked = new Map([...all].filter(([fpr]) => named.has(fpr)))
-  const check = await verifySignatures(doc.bytes, doc.signatures, picked, now)
+  // As verifyManifest does: judged at now + skew, so a signature made a moment
+  // after `now` (or by a clock slightly ahead) counts.
+  const check = await verifySignatures(doc.bytes, doc.signatures, picked, new Date(now.getTime() + DEFAULT_MAX_SKEW_SECONDS * 1000))
   return reqs.map(r => {
     const signed = r.signers.filter(f => check.signers.has(f))
     return { ...r, signed, met: countSigners(check, r) >= r.threshold }
