@@ -7,9 +7,9 @@
  * the object header before a blob is inflated, so an oversized document is
  * refused before it is parsed.
  *
- * Not yet: refs that keep these blobs reachable (a `git gc` in the store
- * would prune them after its grace period) and quota/eviction, which belong
- * to the store layer.
+ * records.ts points `refs/gtfs/<repo key>` at a tree of each repo's blobs, so
+ * `git fsck` and `git gc` see them as reachable. Quota and eviction belong to
+ * the store layer and do not apply to these documents.
  */
 import { mkdir, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
