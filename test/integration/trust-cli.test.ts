@@ -9,8 +9,8 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { errorCode, gtfs } from '../helpers/mounts.ts'
-import { git, tempDir } from '../helpers/run.ts'
+import { errorCode, gtfs, gtfsEnv } from '../helpers/mounts.ts'
+import { git, GTFS, run, tempDir } from '../helpers/run.ts'
 import { generateSigner, MAX_MANIFEST_BYTES } from '../../src/trust/index.ts'
 
 let tmp: Awaited<ReturnType<typeof tempDir>>
@@ -195,5 +195,10 @@ describe('errors', () => {
     const [info] = await json<Array<{ fingerprint: string, secretProtected: boolean }>>(h2, 'key', 'import', file, '--passphrase-file', join(tmp.path, 'right'))
     assert.equal(info.fingerprint, signer.fingerprint)
     assert.equal(info.secretProtected, true)
+    // "-" reads standard input (here a binary public key, as gpg --export writes it)
+    const h3 = join(tmp.path, 'h3')
+    const r = await run(process.execPath, [GTFS, 'key', 'import', '-', '--json'], { env: gtfsEnv(h3), input: Buffer.from(signer.publicKey.write()) })
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal((JSON.parse(r.stdout) as Array<{ fingerprint: string }>)[0].fingerprint, signer.fingerprint)
   })
 })

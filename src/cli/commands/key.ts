@@ -55,7 +55,8 @@ const importCmd: CommandModule<object, ImportArgs> = {
     .example('gpg --export-secret-keys ada@example.org | gtfs key import -', 'bring a GnuPG key; its passphrase is asked on the terminal')
     .example('gtfs key import bob.asc', 'a co-signer\'s public key') as unknown as Argv<ImportArgs>,
   handler: async (argv: ArgumentsCamelCase<ImportArgs>) => {
-    const data = argv.file === '-' ? await readStdin(MAX_KEY_BYTES) : await readFile(argv.file).catch((err: Error) => {
+    // yargs hands a lone "-" positional over as an empty string
+    const data = argv.file === '-' || argv.file === '' ? await readStdin(MAX_KEY_BYTES) : await readFile(argv.file).catch((err: Error) => {
       throw new UsageError('EUSAGE', `cannot read ${argv.file}: ${err.message}`)
     })
     // A protected secret key is unlocked once here, so a wrong passphrase shows now, not at the first publish.
