@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what gtfs needs on a fresh Debian machine with Node 20, when it is
-# missing: the Debian packages libfuse2, fuse (fusermount) and git, and the npm
+# missing: the Debian packages libfuse2, fuse (fusermount), git, gnupg and attr
+# (getfattr), and the npm
 # dependencies (npm ci). Safe to run again: it does nothing when all is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,8 @@ need=()
 command -v fusermount >/dev/null 2>&1 || need+=(fuse)
 command -v git >/dev/null 2>&1 || need+=(git)
 command -v gpg >/dev/null 2>&1 || need+=(gnupg)
+# getfattr/setfattr: gtfs publish --rootfs captures extended attributes with getfattr
+command -v getfattr >/dev/null 2>&1 || need+=(attr)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need[*]}"

@@ -7,10 +7,18 @@ import yargs from 'yargs'
 import { GtfsError, UsageError } from '../errors.ts'
 import { daemonCommand } from './commands/daemon.ts'
 import { doctorCommand } from './commands/doctor.ts'
+import { initCommand } from './commands/init.ts'
+import { keyCommand } from './commands/key.ts'
+import { manifestCommand } from './commands/manifest.ts'
 import { mountCommand } from './commands/mount.ts'
+import { policyCommand } from './commands/policy.ts'
+import { publishCommand } from './commands/publish.ts'
+import { signCommand } from './commands/sign.ts'
 import { statusCommand } from './commands/status.ts'
 import { stopCommand } from './commands/stop.ts'
+import { trustCommand } from './commands/trust.ts'
 import { umountCommand } from './commands/umount.ts'
+import { verifyCommand } from './commands/verify.ts'
 import { EXIT, printError } from './output.ts'
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
@@ -30,6 +38,14 @@ export async function main (argv: string[]): Promise<number> {
     .command(stopCommand)
     .command(daemonCommand)
     .command(doctorCommand)
+    .command(keyCommand)
+    .command(initCommand)
+    .command(policyCommand)
+    .command(publishCommand)
+    .command(manifestCommand)
+    .command(signCommand)
+    .command(verifyCommand)
+    .command(trustCommand)
     .option('debug', { type: 'boolean', describe: 'show stacks and error codes (DEBUG=gtfs:* turns on logs)', global: true })
     .option('json', { type: 'boolean', describe: 'print data as JSON', global: true })
     .demandCommand(1, 'name a command: gtfs --help lists them')

@@ -6,9 +6,20 @@
  * Inode numbers are a 32-bit hash of the path (fuse-native passes st_ino as 32
  * bits): stable across remounts of the same view. Collisions are possible in
  * very large trees; tools only compare inodes of files with nlink > 1.
+ *
+ * With a catalog (src/git/catalog.ts, already checked against the signed
+ * manifest by the caller) the view takes size, mode, uid, gid, mtime, rdev and
+ * xattrs from it, so `stat` needs no blob header; the paths of one hard-link
+ * group share the inode number of their first path and show the group's size
+ * as nlink. Catalog entries git cannot hold (empty directories, device nodes,
+ * fifos, sockets) are added to their directory; a catalog file or symlink
+ * without a tree entry has no content and stays invisible. Where tree and
+ * catalog disagree on a path's type, or on a file's size when it is opened,
+ * the path fails with ECATALOG (EIO through FUSE) rather than show either.
  */
 import { LRUCache } from 'lru-cache'
 import { GtfsError, IntegrityError, NotFoundError } from '../errors.ts'
+import { catalogChildren, makeDev, type Catalog, type CatalogEntry } from '../git/catalog.ts'
 import { parseCommit, parseTagTarget } from '../git/commit.ts'
 import { parseTree, type TreeEntry, type TreeEntryKind } from '../git/tree.ts'
 import { logger, warn } from '../log.ts'
@@ -30,11 +41,51 @@ interface Dir {
   subdirs: number
 }
 
-type Node = { kind: 'dir', id: ObjectId, nlink: number } | (TreeEntry & { kind: Exclude<TreeEntryKind, 'dir'> })
+/** A path of the view: a tree entry, or (id null / 'special') an entry that only the catalog holds. */
+type Node =
+  | { kind: 'dir', id: ObjectId | null, nlink: number }
+  | (TreeEntry & { kind: Exclude<TreeEntryKind, 'dir'> })
+  | { kind: 'special', type: SpecialKind }
+
+type SpecialKind = 'chardev' | 'blockdev' | 'fifo' | 'socket'
+const SPECIAL = new Set<string>(['chardev', 'blockdev', 'fifo', 'socket'])
 
 const S_IFDIR = 0o040000
 const S_IFREG = 0o100000
 const S_IFLNK = 0o120000
+const S_IFTYPE: Record<SpecialKind, number> = { chardev: 0o020000, blockdev: 0o060000, fifo: 0o010000, socket: 0o140000 }
+
+export interface CommitViewOptions {
+  /** decoded catalog of this commit (its hash already checked against the manifest) */
+  catalog?: Catalog
+}
+
+/** What the view needs of a catalog: entries, children per directory, hard-link groups. */
+interface CatalogIndex {
+  entries: Map<string, CatalogEntry>
+  children: Map<string, string[]>
+  /** group id → first path (its inode) and number of paths */
+  links: Map<number, { first: string, count: number }>
+}
+
+function indexCatalog (catalog: Catalog): CatalogIndex {
+  const links = new Map<number, { first: string, count: number }>()
+  for (const [path, e] of [...catalog.entries].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)) {
+    if (e.link === undefined) continue
+    const g = links.get(e.link)
+    if (g === undefined) links.set(e.link, { first: path, count: 1 })
+    else g.count++
+  }
+  return { entries: catalog.entries, children: catalogChildren(catalog), links }
+}
+
+function catalogError (path: string, why: string): IntegrityError {
+  return new IntegrityError(`${path}: ${why}`, { code: 'ECATALOG', hint: 'the published catalog does not match the commit; ask the publisher to publish again' })
+}
+
+function childPath (dir: string, name: string): string {
+  return dir === '/' ? `/${name}` : `${dir}/${name}`
+}
 
 export function pathInode (path: string): number {
   if (path === '/') return 1
@@ -68,39 +119,73 @@ export class CommitView implements TreeView {
   readonly mtime: Date
   private readonly uid = process.getuid?.() ?? 0
   private readonly gid = process.getgid?.() ?? 0
+  private readonly catalog: CatalogIndex | null
 
   private constructor (
     private readonly source: ViewSource,
     readonly commit: ObjectId,
     readonly rootTree: ObjectId,
-    committerTime: number
+    committerTime: number,
+    catalog: Catalog | undefined
   ) {
     this.mtime = new Date(committerTime * 1000)
+    this.catalog = catalog === undefined ? null : indexCatalog(catalog)
   }
 
-  static async open (source: ViewSource, commitish: ObjectId): Promise<CommitView> {
+  /**
+   * A view of `commitish` (a commit or a tag that peels to one). With
+   * `opts.catalog`, metadata comes from the catalog (see the module comment);
+   * a catalog made for another tree is refused with ECATALOG.
+   */
+  static async open (source: ViewSource, commitish: ObjectId, opts: CommitViewOptions = {}): Promise<CommitView> {
     const commit = await peelToCommit(source, commitish)
     const parsed = parseCommit((await source.read(commit)).data, commit)
-    const view = new CommitView(source, commit, parsed.tree, parsed.committerTime)
+    if (opts.catalog !== undefined && opts.catalog.tree !== parsed.tree) {
+      throw catalogError('/', `the catalog describes tree ${opts.catalog.tree}, but commit ${commit} has tree ${parsed.tree}`)
+    }
+    const view = new CommitView(source, commit, parsed.tree, parsed.committerTime, opts.catalog)
     await view.dir(parsed.tree) // the root must be readable before we say we are mounted
     return view
   }
 
+  /** True when the view serves metadata from a catalog. */
+  get hasCatalog (): boolean {
+    return this.catalog !== null
+  }
+
   async stat (path: string, opts?: AbortOptions): Promise<EntryAttr> {
     const node = await this.resolve(path, opts)
-    const base = { ino: pathInode(path), uid: this.uid, gid: this.gid, rdev: 0, mtime: this.mtime }
+    const e = this.catalog?.entries.get(path)
+    const group = e?.link === undefined ? undefined : this.catalog?.links.get(e.link)
+    const base = {
+      ino: pathInode(group?.first ?? path),
+      uid: e?.uid ?? this.uid,
+      gid: e?.gid ?? this.gid,
+      rdev: 0,
+      mtime: e?.mtime === undefined ? this.mtime : new Date(e.mtime * 1000)
+    }
+    const nlink = group?.count ?? 1
     switch (node.kind) {
       case 'dir':
-        return { ...base, kind: 'dir', mode: S_IFDIR | 0o755, size: 4096, nlink: node.nlink }
+        return { ...base, kind: 'dir', mode: S_IFDIR | (e?.mode ?? 0o755), size: 4096, nlink: node.nlink }
       case 'gitlink':
         // A submodule: an empty directory, as `git archive` and a checkout without the submodule show it.
-        return { ...base, kind: 'gitlink', mode: S_IFDIR | 0o755, size: 0, nlink: 2 }
+        return { ...base, kind: 'gitlink', mode: S_IFDIR | (e?.mode ?? 0o755), size: 0, nlink: 2 }
+      case 'special':
+        return {
+          ...base,
+          kind: node.type,
+          mode: S_IFTYPE[node.type] | (e?.mode ?? 0o644),
+          size: 0,
+          nlink,
+          rdev: e?.rdev === undefined ? 0 : makeDev(e.rdev[0], e.rdev[1])
+        }
       case 'symlink':
       case 'file':
       case 'exec': {
-        const size = await this.source.size(node.id, opts)
-        if (node.kind === 'symlink') return { ...base, kind: 'symlink', mode: S_IFLNK | 0o777, size, nlink: 1 }
-        return { ...base, kind: 'file', mode: S_IFREG | (node.kind === 'exec' ? 0o755 : 0o644), size, nlink: 1 }
+        const size = e?.size ?? await this.source.size(node.id, opts)
+        if (node.kind === 'symlink') return { ...base, kind: 'symlink', mode: S_IFLNK | (e?.mode ?? 0o777), size, nlink }
+        return { ...base, kind: 'file', mode: S_IFREG | (e?.mode ?? (node.kind === 'exec' ? 0o755 : 0o644)), size, nlink }
       }
     }
   }
@@ -109,7 +194,10 @@ export class CommitView implements TreeView {
     const node = await this.resolve(path, opts)
     if (node.kind === 'gitlink') return []
     if (node.kind !== 'dir') throw new GtfsError('ENOTDIR', `${path}: not a directory`)
-    return (await this.dir(node.id, opts)).names
+    const dir = node.id === null ? null : await this.dir(node.id, opts)
+    const extras = this.catalogOnlyChildren(path, dir)
+    if (dir === null) return extras.map(c => c.name)
+    return extras.length === 0 ? dir.names : [...dir.names, ...extras.map(c => c.name)]
   }
 
   async readlink (path: string, opts?: AbortOptions): Promise<string> {
@@ -121,17 +209,59 @@ export class CommitView implements TreeView {
   async open (path: string, opts?: AbortOptions): Promise<FileHandle> {
     const node = await this.resolve(path, opts)
     if (node.kind === 'dir' || node.kind === 'gitlink') throw new GtfsError('EISDIR', `${path}: is a directory`)
-    return contentHandle(await this.source.openBlob(node.id, opts))
+    // Device nodes and fifos are opened by the kernel itself; gtfs has no bytes for them.
+    if (node.kind === 'special') throw new GtfsError('EINVAL', `${path}: a ${node.type} has no content in gtfs`)
+    const handle = contentHandle(await this.source.openBlob(node.id, opts))
+    const want = this.catalog?.entries.get(path)?.size
+    if (want !== undefined && want !== handle.size) {
+      await handle.close()
+      throw catalogError(path, `the catalog says ${want} bytes, the blob has ${handle.size}`)
+    }
+    return handle
   }
 
   async listxattr (path: string, opts?: AbortOptions): Promise<string[]> {
     await this.resolve(path, opts)
-    return []
+    const x = this.catalog?.entries.get(path)?.xattrs
+    return x === undefined ? [] : Object.keys(x)
   }
 
   async getxattr (path: string, name: string, opts?: AbortOptions): Promise<Buffer> {
     await this.resolve(path, opts)
+    const x = this.catalog?.entries.get(path)?.xattrs
+    if (x !== undefined && Object.hasOwn(x, name)) return Buffer.from(x[name], 'base64')
     throw new NotFoundError(`${path}: no attribute ${name}`, { code: 'ENOATTR' })
+  }
+
+  /** Catalog entries below `path` that the tree does not hold and that need no content. */
+  private catalogOnlyChildren (path: string, dir: Dir | null): Array<{ name: string, entry: CatalogEntry }> {
+    const names = this.catalog?.children.get(path)
+    if (names === undefined) return []
+    const out: Array<{ name: string, entry: CatalogEntry }> = []
+    for (const name of names) {
+      if (dir?.entries.has(name) === true) continue
+      const entry = this.catalog!.entries.get(childPath(path, name))!
+      if (entry.type === 'dir' || SPECIAL.has(entry.type)) out.push({ name, entry })
+    }
+    return out
+  }
+
+  /** A node for a tree entry or a catalog-only entry, checked against each other. */
+  private async nodeFor (path: string, entry: TreeEntry | undefined, opts?: AbortOptions): Promise<Node> {
+    const e = this.catalog?.entries.get(path)
+    if (entry === undefined) {
+      if (e === undefined || !(e.type === 'dir' || SPECIAL.has(e.type))) throw notFound(path)
+      if (e.type !== 'dir') return { kind: 'special', type: e.type as SpecialKind }
+      return { kind: 'dir', id: null, nlink: 2 + this.catalogOnlyChildren(path, null).filter(c => c.entry.type === 'dir').length }
+    }
+    if (e !== undefined) {
+      const want = entry.kind === 'exec' ? 'file' : entry.kind === 'gitlink' ? 'dir' : entry.kind
+      if (e.type !== want) throw catalogError(path, `the tree holds a ${entry.kind}, the catalog a ${e.type}`)
+    }
+    if (entry.kind !== 'dir') return entry as Node
+    const dir = await this.dir(entry.id, opts)
+    const extraDirs = this.catalogOnlyChildren(path, dir).filter(c => c.entry.type === 'dir').length
+    return { kind: 'dir', id: entry.id, nlink: 2 + dir.subdirs + extraDirs }
   }
 
   /** The tree entry at `path`; "/" is the root. Throws NotFoundError. */
@@ -139,7 +269,7 @@ export class CommitView implements TreeView {
     const hit = this.nodes.get(path)
     if (hit !== undefined) return hit
     if (path === '/') {
-      const root: Node = { kind: 'dir', id: this.rootTree, nlink: 2 + (await this.dir(this.rootTree, opts)).subdirs }
+      const root = await this.nodeFor(path, { name: '', kind: 'dir', id: this.rootTree }, opts)
       this.nodes.set(path, root)
       return root
     }
@@ -147,11 +277,8 @@ export class CommitView implements TreeView {
     if (slash < 0 || path.endsWith('/')) throw notFound(path)
     const parent = await this.resolve(slash === 0 ? '/' : path.slice(0, slash), opts)
     if (parent.kind !== 'dir') throw parent.kind === 'gitlink' ? notFound(path) : new GtfsError('ENOTDIR', `${path}: a parent is not a directory`)
-    const entry = (await this.dir(parent.id, opts)).entries.get(path.slice(slash + 1))
-    if (entry === undefined) throw notFound(path)
-    const node: Node = entry.kind === 'dir'
-      ? { kind: 'dir', id: entry.id, nlink: 2 + (await this.dir(entry.id, opts)).subdirs }
-      : entry as Node
+    const entry = parent.id === null ? undefined : (await this.dir(parent.id, opts)).entries.get(path.slice(slash + 1))
+    const node = await this.nodeFor(path, entry, opts)
     this.nodes.set(path, node)
     return node
   }

@@ -1,0 +1,326 @@
+/**
+ * Catalogs: what a git tree does not hold, per published commit. Pure codec:
+ * build, encode, decode; no I/O (capture is src/publish/, use is
+ * src/repo/commit-view.ts, the hash check against the signed manifest is
+ * src/trust/catalog-check.ts).
+ *
+ * Two kinds, one format:
+ * - a SIZES catalog (`rootfs: false`) lists every file and symlink of the tree
+ *   with its size, so `stat` never waits for a blob. Entries hold `type` and
+ *   `size` only.
+ * - a ROOTFS catalog (`rootfs: true`) lists every path of a captured
+ *   directory, "/" included, with `mode` (permission bits 0..07777, so setuid,
+ *   setgid and sticky too; the file type is `type`), `uid`, `gid`, `mtime`
+ *   (unix seconds), `size` for files and symlinks, `rdev` [major, minor] for
+ *   device nodes, `xattrs` (name → base64 value) and `link` (hard-link group:
+ *   paths with the same number are one inode). Entries git cannot hold (empty
+ *   directories, device nodes, fifos, sockets) exist only here.
+ *
+ * Bytes (version 1): UTF-8 JSON without whitespace, integers only, object keys
+ * sorted by UTF-16 code units (as JCS, RFC 8785), entries keyed by absolute
+ * path ("/", "/etc/passwd"), hard-link groups numbered 1, 2, ... in order of
+ * their first path. Decoding re-encodes and requires the same bytes, so one
+ * catalog has exactly one encoding and its SHA-256 names it. The size cap is
+ * checked before anything is decoded.
+ *
+ *   {"entries":{"/":{"gid":0,"mode":493,"mtime":1700000000,"type":"dir","uid":0},...},
+ *    "format":"gtfs-catalog","rootfs":true,"tree":"<40 hex>","version":1}
+ */
+import { ProtocolError } from '../errors.ts'
+import type { ObjectId } from '../types.ts'
+import { unsafeNameReason } from './path-safety.ts'
+
+export const CATALOG_FORMAT = 'gtfs-catalog'
+export const CATALOG_VERSION = 1
+/** bytes; the same cap as trust's MAX_CATALOG_BYTES (a distro root has ~10^5 paths) */
+export const MAX_CATALOG_BYTES = 64 * 1024 * 1024
+/** paths in one catalog */
+export const MAX_CATALOG_ENTRIES = 4_000_000
+/** Linux limits: XATTR_NAME_MAX, XATTR_SIZE_MAX, PATH_MAX, NAME_MAX */
+export const MAX_XATTR_NAME_BYTES = 255
+export const MAX_XATTR_VALUE_BYTES = 65_536
+export const MAX_XATTRS_PER_ENTRY = 128
+export const MAX_PATH_BYTES = 4096
+export const MAX_NAME_BYTES = 255
+/** device numbers that fit the 32-bit encoding FUSE passes (12-bit major, 20-bit minor) */
+export const MAX_MAJOR = 0xfff
+export const MAX_MINOR = 0xfffff
+
+export type CatalogKind = 'file' | 'dir' | 'symlink' | 'chardev' | 'blockdev' | 'fifo' | 'socket'
+const KINDS = new Set<string>(['file', 'dir', 'symlink', 'chardev', 'blockdev', 'fifo', 'socket'])
+
+export interface CatalogEntry {
+  type: CatalogKind
+  /** bytes; files and symlinks */
+  size?: number
+  /** permission bits including setuid (04000), setgid (02000), sticky (01000); rootfs only */
+  mode?: number
+  uid?: number
+  gid?: number
+  /** unix seconds */
+  mtime?: number
+  /** [major, minor]; device nodes only */
+  rdev?: [number, number]
+  /** hard-link group (1, 2, ...): every path of a group is one inode */
+  link?: number
+  /** xattr name → base64 value */
+  xattrs?: Record<string, string>
+}
+
+export interface Catalog {
+  /** the root tree of the commit the catalog describes */
+  tree: ObjectId
+  rootfs: boolean
+  entries: Map<string, CatalogEntry>
+}
+
+const ENTRY_KEYS = ['gid', 'link', 'mode', 'mtime', 'rdev', 'size', 'type', 'uid', 'xattrs'] as const
+const HEX40 = /^[0-9a-f]{40}$/
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
+const LONE_SURROGATE = /\p{Cs}/u
+const utf8 = new TextEncoder()
+const utf8Strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+
+function malformed (why: string): ProtocolError {
+  return new ProtocolError('EMALFORMED', `catalog: ${why}`)
+}
+
+/** JS string order (UTF-16 code units), the order of the encoding. */
+function compare (a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
+/** Why `path` cannot be a catalog key, or null. Keys are absolute, normalized, safe. */
+export function catalogPathProblem (path: string): string | null {
+  if (typeof path !== 'string' || !path.startsWith('/')) return 'must start with "/"'
+  if (path === '/') return null
+  if (LONE_SURROGATE.test(path)) return 'holds a lone surrogate'
+  if (Buffer.byteLength(path) > MAX_PATH_BYTES) return `is longer than ${MAX_PATH_BYTES} bytes`
+  for (const name of path.slice(1).split('/')) {
+    const why = unsafeNameReason(name)
+    if (why !== null) return `has an unsafe component (${why})`
+    if (Buffer.byteLength(name) > MAX_NAME_BYTES) return `has a component longer than ${MAX_NAME_BYTES} bytes`
+  }
+  return null
+}
+
+export function parentOf (path: string): string {
+  const slash = path.lastIndexOf('/')
+  return slash <= 0 ? '/' : path.slice(0, slash)
+}
+
+/** Linux dev_t (glibc makedev) for devices that fit 32 bits: what stat shows as st_rdev. */
+export function makeDev (major: number, minor: number): number {
+  return ((minor & 0xff) | ((major & 0xfff) << 8) | ((minor & ~0xff) << 12)) >>> 0
+}
+
+/** major/minor of a dev_t as node's lstat reports it (a number, possibly above 32 bits). */
+export function splitDev (dev: number): [number, number] {
+  const lo = dev % 2 ** 32
+  const hi = Math.floor(dev / 2 ** 32)
+  const major = ((lo >>> 8) & 0xfff) | ((hi & 0xfffff000) >>> 0)
+  const minor = (lo & 0xff) | (((lo >>> 12) & 0xfff00) >>> 0) | (((hi & 0xfff) * 2 ** 20) >>> 0)
+  return [major >>> 0, minor >>> 0]
+}
+
+/** Checks one entry against the rules of its catalog kind; returns it normalized. */
+function checkEntry (path: string, e: CatalogEntry, rootfs: boolean): void {
+  const where = `entry ${JSON.stringify(path)}`
+  if (!KINDS.has(e.type)) throw malformed(`${where}: unknown type ${JSON.stringify(e.type)}`)
+  const int = (v: unknown, name: string, min: number, max: number): void => {
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) throw malformed(`${where}: ${name} must be an integer in ${min}..${max}`)
+  }
+  const sized = e.type === 'file' || e.type === 'symlink'
+  if (sized) int(e.size, 'size', 0, Number.MAX_SAFE_INTEGER)
+  else if (e.size !== undefined) throw malformed(`${where}: only files and symlinks have a size`)
+  if (!rootfs) {
+    if (!sized) throw malformed(`${where}: a sizes catalog lists files and symlinks only`)
+    for (const k of ['mode', 'uid', 'gid', 'mtime', 'rdev', 'link', 'xattrs'] as const) {
+      if (e[k] !== undefined) throw malformed(`${where}: "${k}" belongs in a rootfs catalog only`)
+    }
+    return
+  }
+  int(e.mode, 'mode', 0, 0o7777)
+  int(e.uid, 'uid', 0, 0xffffffff)
+  int(e.gid, 'gid', 0, 0xffffffff)
+  int(e.mtime, 'mtime', -(2 ** 52), 2 ** 52)
+  const device = e.type === 'chardev' || e.type === 'blockdev'
+  if (device) {
+    if (!Array.isArray(e.rdev) || e.rdev.length !== 2) throw malformed(`${where}: a device node needs rdev [major, minor]`)
+    int(e.rdev[0], 'rdev major', 0, MAX_MAJOR)
+    int(e.rdev[1], 'rdev minor', 0, MAX_MINOR)
+  } else if (e.rdev !== undefined) {
+    throw malformed(`${where}: only device nodes have rdev`)
+  }
+  if (e.link !== undefined) {
+    int(e.link, 'link', 1, MAX_CATALOG_ENTRIES)
+    if (e.type === 'dir') throw malformed(`${where}: a directory cannot be hard-linked`)
+  }
+  if (e.xattrs !== undefined) {
+    if (e.xattrs === null || typeof e.xattrs !== 'object' || Array.isArray(e.xattrs)) throw malformed(`${where}: xattrs must be an object`)
+    const names = Object.keys(e.xattrs)
+    if (names.length === 0) throw malformed(`${where}: an empty xattrs object is written as no xattrs`)
+    if (names.length > MAX_XATTRS_PER_ENTRY) throw malformed(`${where}: more than ${MAX_XATTRS_PER_ENTRY} xattrs`)
+    for (const name of names) {
+      const bytes = Buffer.byteLength(name)
+      if (bytes === 0 || bytes > MAX_XATTR_NAME_BYTES || name.includes('\0') || !name.includes('.') || LONE_SURROGATE.test(name)) {
+        throw malformed(`${where}: bad xattr name ${JSON.stringify(name)}`)
+      }
+      const value = e.xattrs[name]
+      if (typeof value !== 'string' || !BASE64.test(value) || value.length > Math.ceil(MAX_XATTR_VALUE_BYTES / 3) * 4) {
+        throw malformed(`${where}: xattr ${name} must be base64 of at most ${MAX_XATTR_VALUE_BYTES} bytes`)
+      }
+    }
+  }
+}
+
+/**
+ * Checks a whole catalog: paths, entries, the parent of every rootfs entry
+ * (a directory listed in the catalog), and hard-link groups (two paths or
+ * more, all of one type, numbered in order of first appearance).
+ */
+export function validateCatalog (catalog: Catalog): void {
+  if (typeof catalog.tree !== 'string' || !HEX40.test(catalog.tree)) throw malformed('tree must be a 40-hex tree id')
+  if (typeof catalog.rootfs !== 'boolean') throw malformed('rootfs must be a boolean')
+  if (!(catalog.entries instanceof Map)) throw malformed('entries must be a Map')
+  if (catalog.entries.size > MAX_CATALOG_ENTRIES) throw malformed(`more than ${MAX_CATALOG_ENTRIES} entries`)
+  const groups = new Map<number, { type: CatalogKind, count: number }>()
+  let nextGroup = 1
+  const paths = [...catalog.entries.keys()].sort(compare)
+  for (const path of paths) {
+    const why = catalogPathProblem(path)
+    if (why !== null) throw malformed(`path ${JSON.stringify(path)} ${why}`)
+    const e = catalog.entries.get(path)!
+    checkEntry(path, e, catalog.rootfs)
+    if (catalog.rootfs && path !== '/') {
+      const parent = catalog.entries.get(parentOf(path))
+      if (parent === undefined || parent.type !== 'dir') throw malformed(`entry ${JSON.stringify(path)} has no parent directory in the catalog`)
+    }
+    if (e.link !== undefined) {
+      const g = groups.get(e.link)
+      if (g === undefined) {
+        if (e.link !== nextGroup) throw malformed(`hard-link group ${e.link} of ${JSON.stringify(path)} is out of order (expected ${nextGroup})`)
+        nextGroup++
+        groups.set(e.link, { type: e.type, count: 1 })
+      } else {
+        if (g.type !== e.type) throw malformed(`hard-link group ${e.link} mixes ${g.type} and ${e.type}`)
+        g.count++
+      }
+    }
+  }
+  if (catalog.rootfs) {
+    const root = catalog.entries.get('/')
+    if (root === undefined || root.type !== 'dir') throw malformed('a rootfs catalog must list "/" as a directory')
+  } else if (catalog.entries.has('/')) {
+    throw malformed('a sizes catalog does not list "/"')
+  }
+  for (const [id, g] of groups) {
+    if (g.count < 2) throw malformed(`hard-link group ${id} has one path only`)
+  }
+}
+
+/** Renumbers hard-link groups into the canonical order (1, 2, ... by first path). */
+export function canonicalLinkGroups (entries: Map<string, CatalogEntry>): void {
+  const renumber = new Map<number, number>()
+  for (const path of [...entries.keys()].sort(compare)) {
+    const e = entries.get(path)!
+    if (e.link === undefined) continue
+    let id = renumber.get(e.link)
+    if (id === undefined) {
+      id = renumber.size + 1
+      renumber.set(e.link, id)
+    }
+    e.link = id
+  }
+}
+
+function encodeEntry (e: CatalogEntry): string {
+  const parts: string[] = []
+  for (const key of ENTRY_KEYS) {
+    const v = e[key]
+    if (v === undefined) continue
+    let text: string
+    if (key === 'xattrs') {
+      const x = v as Record<string, string>
+      text = '{' + Object.keys(x).sort(compare).map(n => `${JSON.stringify(n)}:${JSON.stringify(x[n])}`).join(',') + '}'
+    } else if (key === 'rdev') {
+      const [major, minor] = v as [number, number]
+      text = `[${major},${minor}]`
+    } else {
+      text = JSON.stringify(v)
+    }
+    parts.push(`${JSON.stringify(key)}:${text}`)
+  }
+  return '{' + parts.join(',') + '}'
+}
+
+/** The canonical bytes of a catalog (validated first; EMALFORMED). */
+export function encodeCatalog (catalog: Catalog): Uint8Array {
+  validateCatalog(catalog)
+  const paths = [...catalog.entries.keys()].sort(compare)
+  const out: string[] = ['{"entries":{']
+  paths.forEach((path, i) => {
+    if (i > 0) out.push(',')
+    out.push(JSON.stringify(path), ':', encodeEntry(catalog.entries.get(path)!))
+  })
+  out.push(`},"format":${JSON.stringify(CATALOG_FORMAT)},"rootfs":${catalog.rootfs ? 'true' : 'false'},"tree":${JSON.stringify(catalog.tree)},"version":${CATALOG_VERSION}}`)
+  const bytes = utf8.encode(out.join(''))
+  if (bytes.byteLength > MAX_CATALOG_BYTES) {
+    throw new ProtocolError('ETOOLARGE', `catalog is ${bytes.byteLength} bytes, over the ${MAX_CATALOG_BYTES}-byte cap`)
+  }
+  return bytes
+}
+
+/**
+ * Decodes catalog bytes: size cap first (ETOOLARGE, nothing decoded), then
+ * strict UTF-8, JSON, field checks and the canonical re-encoding (EMALFORMED).
+ */
+export function decodeCatalog (bytes: Uint8Array, opts: { maxBytes?: number } = {}): Catalog {
+  const cap = opts.maxBytes ?? MAX_CATALOG_BYTES
+  if (!(bytes instanceof Uint8Array)) throw malformed('expected bytes')
+  if (bytes.byteLength > cap) throw new ProtocolError('ETOOLARGE', `catalog is ${bytes.byteLength} bytes, over the ${cap}-byte cap`)
+  let value: unknown
+  try {
+    value = JSON.parse(utf8Strict.decode(bytes))
+  } catch (err) {
+    throw malformed(`not UTF-8 JSON (${(err as Error).message})`)
+  }
+  const top = object(value, 'catalog')
+  for (const key of Object.keys(top)) {
+    if (!['entries', 'format', 'rootfs', 'tree', 'version'].includes(key)) throw malformed(`unknown field "${key}"`)
+  }
+  if (top.format !== CATALOG_FORMAT) throw malformed(`format must be "${CATALOG_FORMAT}"`)
+  if (top.version !== CATALOG_VERSION) throw malformed(`version ${String(top.version)} is not supported (this gtfs reads version ${CATALOG_VERSION})`)
+  const entries = new Map<string, CatalogEntry>()
+  for (const [path, raw] of Object.entries(object(top.entries, 'entries'))) {
+    const o = object(raw, `entry ${JSON.stringify(path)}`)
+    for (const key of Object.keys(o)) {
+      if (!(ENTRY_KEYS as readonly string[]).includes(key)) throw malformed(`entry ${JSON.stringify(path)}: unknown field "${key}"`)
+    }
+    entries.set(path, o as unknown as CatalogEntry)
+  }
+  const catalog: Catalog = { tree: top.tree as string, rootfs: top.rootfs as boolean, entries }
+  const again = encodeCatalog(catalog)
+  if (!Buffer.from(again).equals(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))) {
+    throw malformed('not in canonical form (sorted keys, no whitespace, integers only, link groups in order)')
+  }
+  return catalog
+}
+
+function object (value: unknown, what: string): Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw malformed(`${what} must be an object`)
+  return value as Record<string, unknown>
+}
+
+/** Children of each directory path, as the catalog lists them (names only). */
+export function catalogChildren (catalog: Catalog): Map<string, string[]> {
+  const out = new Map<string, string[]>()
+  for (const path of [...catalog.entries.keys()].sort(compare)) {
+    if (path === '/') continue
+    const parent = parentOf(path)
+    let list = out.get(parent)
+    if (list === undefined) out.set(parent, list = [])
+    list.push(path.slice(parent === '/' ? 1 : parent.length + 1))
+  }
+  return out
+}

@@ -1,0 +1,127 @@
+/**
+ * `gtfs verify`: runs the checks every mount runs (trust/verify-manifest.ts,
+ * in DESIGN.md's order) on a repo's newest manifest — the pending one if
+ * there is one, else the latest complete one — from this machine's records
+ * or from a bundle file, then checks every catalog the manifest names
+ * (present, hash, format, and made for the commit's tree), and only then
+ * persists the accepted state atomically. Local trust (`gtfs trust set`)
+ * applies. Nothing is recorded as accepted that a check refused.
+ */
+import type { PublicKey } from 'openpgp'
+import { GtfsError, IntegrityError } from '../errors.ts'
+import { decodeCatalog } from '../git/catalog.ts'
+import { objectsDirOf } from '../store/git-dir.ts'
+import { GitObjectStore } from '../store/object-store.ts'
+import {
+  ECATALOG, loadAcceptedState, loadLocalTrust, parseManifest, readKeyBundle, saveAcceptedState, verifyCatalog, verifyManifest,
+  verifyPolicyChain, type Manifest, type SignedDocument
+} from '../trust/index.ts'
+import { makeIsAncestor } from './ancestry.ts'
+import { decodeBundle } from './bundle.ts'
+import { getCatalog, type RepoRecords } from './records.ts'
+import type { Session } from './session.ts'
+import { commitAndTree } from './tree-catalog.ts'
+
+export interface VerifyResult {
+  repo: string
+  policyVersion: number
+  seq: number
+  manifestHash: string
+  manifest: Manifest
+  /** the same manifest as the one accepted before */
+  unchanged: boolean
+  /** catalogs checked */
+  catalogs: number
+  localTrust: boolean
+}
+
+interface Docs {
+  repo: string
+  policy: SignedDocument[]
+  manifest: SignedDocument | null
+  history: Map<number, Uint8Array>
+  catalog: (hash: string) => Promise<Uint8Array | null>
+  gitDir: string | null
+  keys: PublicKey[]
+}
+
+export async function verifyRepo (s: Session, records: RepoRecords, now = new Date()): Promise<VerifyResult> {
+  return await verifyDocs(s, {
+    repo: records.repo,
+    policy: records.policy,
+    manifest: records.pendingManifest ?? records.manifest,
+    history: records.history,
+    catalog: async hash => await getCatalog(s.store, records, hash),
+    gitDir: records.gitDir,
+    keys: []
+  }, now)
+}
+
+/** Verifies a bundle file's newest manifest without importing the file. */
+export async function verifyBundleFile (s: Session, bytes: Uint8Array, now = new Date()): Promise<VerifyResult> {
+  const b = decodeBundle(bytes)
+  return await verifyDocs(s, {
+    repo: b.repo,
+    policy: b.policy,
+    manifest: b.pendingManifest ?? b.manifest,
+    history: b.history,
+    catalog: async hash => b.catalogs.get(hash) ?? null,
+    gitDir: null,
+    keys: b.keys.byteLength === 0 ? [] : await readKeyBundle(b.keys)
+  }, now)
+}
+
+async function verifyDocs (s: Session, d: Docs, now: Date): Promise<VerifyResult> {
+  if (d.policy.length === 0) throw new GtfsError('EPENDING', `repo ${d.repo} has no complete policy yet (the genesis is collecting signatures)`)
+  if (d.manifest === null) throw new GtfsError('ENOMANIFEST', `repo ${d.repo} has no manifest yet`, { hint: 'gtfs publish <git-dir>' })
+  const keys = [...await s.publicKeys(), ...d.keys]
+  const accepted = await loadAcceptedState(s.home.state, d.repo)
+  const policy = await verifyPolicyChain({ repo: d.repo, links: d.policy, keys, now, accepted })
+  const localTrust = await loadLocalTrust(s.home.trust, d.repo)
+  const seq = parseManifest(d.manifest.bytes).seq
+  const intermediates: Uint8Array[] = []
+  if (accepted !== null) {
+    for (let i = accepted.seq + 1; i < seq; i++) {
+      const m = d.history.get(i)
+      if (m === undefined) break // verifyManifest says EPREV with the count
+      intermediates.push(m)
+    }
+  }
+  const stores = [s.store.objects]
+  let source: GitObjectStore | null = null
+  if (d.gitDir !== null) {
+    source = await GitObjectStore.open(await objectsDirOf(d.gitDir)).catch(() => null)
+    if (source !== null) stores.push(source)
+  }
+  try {
+    const verified = await verifyManifest(
+      { bytes: d.manifest.bytes, signatures: d.manifest.signatures, policy, keys, accepted, now, intermediates },
+      { isAncestor: makeIsAncestor(stores), localTrust }
+    )
+    let catalogs = 0
+    for (const [ref, e] of Object.entries(verified.manifest.refs)) {
+      if (e.catalog === null) continue
+      const bytes = await d.catalog(e.catalog)
+      if (bytes === null) throw new IntegrityError(`catalog ${e.catalog} of ${ref} is not on this machine`, { code: ECATALOG, hint: 'import the bundle that carries it: gtfs manifest import <file>' })
+      verifyCatalog(bytes, e.catalog)
+      const catalog = decodeCatalog(bytes)
+      const tree = await treeOf(stores, e.commit)
+      if (tree !== null && tree !== catalog.tree) throw new IntegrityError(`catalog of ${ref} describes tree ${catalog.tree}, but commit ${e.commit} has tree ${tree}`, { code: ECATALOG })
+      catalogs++
+    }
+    if (!verified.unchanged) await saveAcceptedState(s.home.state, verified.state)
+    return {
+      repo: d.repo, policyVersion: policy.version, seq: verified.manifest.seq, manifestHash: verified.hash, manifest: verified.manifest,
+      unchanged: verified.unchanged, catalogs, localTrust: localTrust !== null
+    }
+  } finally {
+    await source?.close()
+  }
+}
+
+async function treeOf (stores: GitObjectStore[], commit: string): Promise<string | null> {
+  for (const store of stores) {
+    if (await store.has(commit)) return (await commitAndTree(store, commit)).tree
+  }
+  return null
+}

@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import {
+  decodeCatalog, encodeCatalog, makeDev, MAX_CATALOG_BYTES, splitDev, type Catalog, type CatalogEntry
+} from '../../src/git/catalog.ts'
+
+const TREE = 'a'.repeat(40)
+
+function rootfs (entries: Array<[string, CatalogEntry]>): Catalog {
+  return { tree: TREE, rootfs: true, entries: new Map(entries) }
+}
+
+const dir = (mode = 0o755): CatalogEntry => ({ type: 'dir', mode, uid: 0, gid: 0, mtime: 1_700_000_000 })
+const file = (size: number, extra: Partial<CatalogEntry> = {}): CatalogEntry => ({ type: 'file', size, mode: 0o644, uid: 0, gid: 0, mtime: 1_700_000_000, ...extra })
+
+test('a rootfs catalog round-trips to the same bytes, whatever the insertion order', () => {
+  const entries: Array<[string, CatalogEntry]> = [
+    ['/', dir()],
+    ['/bin', dir()],
+    ['/bin/su', file(10, { mode: 0o4755 })],
+    ['/dev', dir()],
+    ['/dev/null', { type: 'chardev', mode: 0o666, uid: 0, gid: 0, mtime: 5, rdev: [1, 3] }],
+    ['/dev/sda', { type: 'blockdev', mode: 0o660, uid: 0, gid: 6, mtime: 5, rdev: [8, 0] }],
+    ['/run', dir(0o1777)],
+    ['/run/fifo', { type: 'fifo', mode: 0o600, uid: 1000, gid: 1000, mtime: 5 }],
+    ['/a', file(3, { link: 1, xattrs: { 'user.test': Buffer.from('hello').toString('base64'), 'security.capability': 'AQAAAgAgAAAAAAAAAAAAAAAAAAA=' } })],
+    ['/b', file(3, { link: 1 })],
+    ['/empty', dir()],
+    ['/l', { type: 'symlink', size: 1, mode: 0o777, uid: 0, gid: 0, mtime: 1 }]
+  ]
+  const a = encodeCatalog(rootfs(entries))
+  const b = encodeCatalog(rootfs([...entries].reverse()))
+  assert.deepEqual(Buffer.from(a), Buffer.from(b))
+  const back = decodeCatalog(a)
+  assert.equal(back.tree, TREE)
+  assert.equal(back.rootfs, true)
+  assert.deepEqual(back.entries.get('/dev/null'), entries[4][1])
+  assert.deepEqual(Buffer.from(encodeCatalog(back)), Buffer.from(a))
+  assert.match(Buffer.from(a).toString(), /^\{"entries":\{"\/":\{"gid":0,"mode":493,/)
+})
+
+test('a sizes catalog holds files and symlinks with sizes only', () => {
+  const ok: Catalog = { tree: TREE, rootfs: false, entries: new Map([['/a', { type: 'file', size: 1 }], ['/d/l', { type: 'symlink', size: 4 }]]) }
+  assert.deepEqual(decodeCatalog(encodeCatalog(ok)).entries, ok.entries)
+  for (const e of [{ type: 'file', size: 1, mode: 0o644 }, { type: 'dir' }, { type: 'file' }] as CatalogEntry[]) {
+    assert.throws(() => encodeCatalog({ tree: TREE, rootfs: false, entries: new Map([['/a', e]]) }), { code: 'EMALFORMED' }, JSON.stringify(e))
+  }
+})
+
+test('decoding refuses non-canonical bytes, unknown fields, unsafe paths and broken structure', () => {
+  const good = Buffer.from(encodeCatalog(rootfs([['/', dir()], ['/a', file(1)]]))).toString()
+  const bad = [
+    good.replace('{"entries"', '{ "entries"'), // whitespace
+    good.replace('"size":1', '"size":1.0'),
+    good.replace('"size":1', '"size":1,"size":1'),
+    good.replace('"version":1', '"version":2'),
+    good.replace('"/a"', '"/.git"'),
+    good.replace('"/a"', '"/x/a"'), // no parent
+    good.replace('"/a"', '"a"'),
+    good.replace('"size":1', '"size":1,"zzz":1'),
+    good.replace('"mode":420', '"mode":4096'), // beyond 07777
+    '[]', 'not json', '\ufeff' + good
+  ]
+  for (const text of bad) assert.throws(() => decodeCatalog(Buffer.from(text)), { code: 'EMALFORMED' }, text.slice(0, 80))
+  // hard-link groups: one path only, out of order, or mixed types
+  assert.throws(() => encodeCatalog(rootfs([['/', dir()], ['/a', file(1, { link: 1 })]])), { code: 'EMALFORMED' })
+  assert.throws(() => encodeCatalog(rootfs([['/', dir()], ['/a', file(1, { link: 2 })], ['/b', file(1, { link: 2 })]])), { code: 'EMALFORMED' })
+  assert.throws(() => encodeCatalog(rootfs([['/', dir()], ['/a', file(1)], ['/d', { ...dir(), link: 1 }]])), { code: 'EMALFORMED' })
+  assert.throws(() => encodeCatalog(rootfs([['/', dir()], ['/n', { type: 'chardev', mode: 0o600, uid: 0, gid: 0, mtime: 0 }]])), { code: 'EMALFORMED' }, 'device without rdev')
+})
+
+test('a catalog larger than its cap is refused before it is parsed', () => {
+  // Not JSON at all: a parse would say EMALFORMED; the cap answers first.
+  const big = Buffer.alloc(1025, 0x7b)
+  assert.throws(() => decodeCatalog(big, { maxBytes: 1024 }), { code: 'ETOOLARGE' })
+  assert.equal(MAX_CATALOG_BYTES, 64 * 1024 * 1024)
+})
+
+test('device numbers use the Linux dev_t encoding', () => {
+  assert.equal(makeDev(1, 3), 0x103)
+  assert.equal(makeDev(8, 0), 0x800)
+  assert.deepEqual(splitDev(0x103), [1, 3])
+  assert.deepEqual(splitDev(makeDev(259, 70000)), [259, 70000])
+  // glibc makedev(0x1000, 0x100000): major bits above 12 and minor bits above 20 live in the high word
+  const dev = 0x1000 * 2 ** 32 + 0x00100000 / 2 ** 20 * 2 ** 32
+  assert.deepEqual(splitDev(dev), [0x1000, 0x100000])
+})
