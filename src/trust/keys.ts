@@ -64,6 +64,11 @@ export async function generateSigner (opts: GenerateSignerOptions): Promise<Gene
   if (opts.name !== undefined) userID.name = opts.name
   if (opts.email !== undefined) userID.email = opts.email
   if (userID.name === undefined && userID.email === undefined) throw malformed('user ID', 'a new key needs a name or an email')
+  // openpgp accepts only addresses with a dotted domain; say so instead of "Invalid user ID format".
+  if (userID.email !== undefined && !/^[^\s@<>]+@[^\s@<>]+\.[^\s@<>]+$/.test(userID.email)) {
+    throw malformed('email', `${JSON.stringify(userID.email)} is not an email address (name@example.org)`)
+  }
+  if (userID.name !== undefined && /[<>]/.test(userID.name)) throw malformed('name', 'a name cannot contain < or >')
   let pair
   try {
     pair = await openpgp.generateKey({
