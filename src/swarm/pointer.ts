@@ -4,7 +4,7 @@
  *     k   = the ed25519 public key the policy names for the pointer (32 bytes)
  *     seq = the manifest's seq (BEP44: must grow with every update)
  *     v   = bencoded dict { h: <SHA-256 of the manifest, 32 raw bytes> }
- *           on the wire: d1:h32:<32 bytes>e (39 bytes; BEP44 caps v at 1000)
+ *           on the wire: d1:h32:<32 bytes>e (40 bytes; BEP44 caps v at 1000)
  *     no salt: one pointer per key
  *
  * `v` is the dict itself, not a byte string holding bencode, so other BEP44
@@ -25,7 +25,7 @@ export interface Pointer {
 export const EBADPOINTER = 'EBADPOINTER'
 export const MANIFEST_HASH_BYTES = 32
 /** bencoded size of `v`: d 1:h 32:<32 bytes> e */
-export const POINTER_VALUE_BYTES = 39
+export const POINTER_VALUE_BYTES = 40
 
 const HASH_HEX = /^[0-9a-f]{64}$/
 
