@@ -347,7 +347,8 @@ export class SwarmDht {
       try {
         cancel = body(v => { finish(() => { resolve(v) }) }, e => { finish(() => { reject(e) }) })
       } catch (err) {
-        finish(() => { reject(err) })
+        // bittorrent-dht throws plain Errors for arguments it refuses
+        finish(() => { reject(isGtfsError(err) ? err : dhtError(`${what}: ${(err as Error)?.message}`, err)) })
       }
       if (done) try { cancel?.() } catch {}
     })
