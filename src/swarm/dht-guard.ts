@@ -93,3 +93,24 @@ export function malformedQuery (query: unknown): string | null {
       return null // the library ignores query kinds it does not know
   }
 }
+
+/**
+ * Puts `malformedQuery` in front of bittorrent-dht's query dispatch (its
+ * internal `_onquery`, looked up per call) and contains anything the library
+ * still throws while answering, so a peer can never crash the process.
+ */
+export function guardQueries (dht: { _onquery: (query: unknown, peer: { address?: string, host?: string, port: number }) => void }, log: (fmt: string, ...args: unknown[]) => void): void {
+  const dispatch = dht._onquery.bind(dht)
+  dht._onquery = (query, peer) => {
+    const why = malformedQuery(query)
+    if (why !== null) {
+      log('dropped a malformed query from %s:%d: %s', peer?.address ?? peer?.host, peer?.port, why)
+      return
+    }
+    try {
+      dispatch(query, peer)
+    } catch (err) {
+      log('a query from %s:%d made bittorrent-dht throw: %s', peer?.address ?? peer?.host, peer?.port, (err as Error)?.message)
+    }
+  }
+}

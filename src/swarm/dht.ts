@@ -19,12 +19,14 @@
 import { createHash } from 'node:crypto'
 import { isIPv4 } from 'node:net'
 import DHT, { type DhtNode, type GetResult } from 'bittorrent-dht'
-import { GtfsError, ProtocolError, TimeoutError, UsageError, isGtfsError } from '../errors.ts'
+import { GtfsError, ProtocolError, UsageError, isGtfsError } from '../errors.ts'
 import { logger } from '../log.ts'
 import type { AbortOptions } from '../types.ts'
 import { formatBootstrap, resolveBootstrap, type Bootstrap, type BootstrapNode } from './dht-bootstrap.ts'
-import { malformedQuery } from './dht-guard.ts'
+import { guardQueries } from './dht-guard.ts'
+import { Repeater } from './dht-repeat.ts'
 import { PointerSeqStore, loadRoutingTable, saveRoutingTable, type SavedNode } from './dht-state.ts'
+import { settle } from './dht-wait.ts'
 import { publicKeyFrom, verify, sign, type Ed25519Keypair } from './ed25519.ts'
 import { INFOHASH_BYTES } from './infohash.ts'
 import { EBADPOINTER, checkPointer, decodePointerValue, encodePointerValue, isSeq, type Pointer } from './pointer.ts'
@@ -96,14 +98,8 @@ export interface LookupOptions extends AbortOptions {
   timeoutMs?: number
 }
 
-interface Kept {
-  timer: NodeJS.Timeout | null
-  busy: boolean
-  lastOk: Date | null
-  lastError: string | null
-}
-interface KeptPointer extends Kept { keypair: Ed25519Keypair, pointer: Pointer }
-interface KeptAnnounce extends Kept { infohash: Buffer, port: number }
+interface KeptPointer { keypair: Ed25519Keypair, pointer: Pointer }
+interface KeptAnnounce { infohash: Buffer, port: number }
 
 export interface DhtStatus {
   address: Peer | null
@@ -152,6 +148,8 @@ export class SwarmDht {
   private readonly seen = new Map<string, number>()
   private readonly keptPointers = new Map<string, KeptPointer>()
   private readonly keptAnnounces = new Map<string, KeptAnnounce>()
+  /** keys: 'pointer:<public key hex>', 'announce:<infohash hex>' */
+  private readonly repeater = new Repeater(log)
   private dht: DHT | null = null
   private bootstrap: Bootstrap = false
   private starting: Promise<Peer> | null = null
@@ -212,7 +210,7 @@ export class SwarmDht {
     })
     this.dht = dht
     this.bootstrap = bootstrap
-    guardQueries(dht)
+    guardQueries(dht, log)
     dht.setMaxListeners(0) // one 'peer' listener per pending lookup, each removed when it ends
     dht.on('warning', (err: Error) => { log('warning: %s', err?.message) })
     let failed: ((err: Error) => void) | null = null
@@ -259,7 +257,7 @@ export class SwarmDht {
   }
 
   private async doStop (): Promise<void> {
-    for (const k of [...this.keptPointers.values(), ...this.keptAnnounces.values()]) if (k.timer !== null) clearTimeout(k.timer)
+    this.repeater.stop()
     this.keptPointers.clear()
     this.keptAnnounces.clear()
     this.life.abort(dhtError('the DHT node is stopping'))
@@ -305,8 +303,8 @@ export class SwarmDht {
       address: this.address(),
       bootstrap: formatBootstrap(this.bootstrap),
       nodes: this.nodeCount,
-      pointers: [...this.keptPointers.entries()].map(([pk, k]) => ({ publicKey: pk, seq: k.pointer.seq, manifestHash: k.pointer.manifestHash, lastOk: k.lastOk, lastError: k.lastError })),
-      announced: [...this.keptAnnounces.entries()].map(([ih, k]) => ({ infohash: ih, port: k.port, lastOk: k.lastOk, lastError: k.lastError }))
+      pointers: [...this.keptPointers.entries()].map(([pk, k]) => ({ publicKey: pk, seq: k.pointer.seq, manifestHash: k.pointer.manifestHash, ...this.repeater.status(`pointer:${pk}`) })),
+      announced: [...this.keptAnnounces.entries()].map(([ih, k]) => ({ infohash: ih, port: k.port, ...this.repeater.status(`announce:${ih}`) }))
     }
   }
 
@@ -315,43 +313,14 @@ export class SwarmDht {
     return this.dht
   }
 
-  /**
-   * Runs one callback-style operation under the caller's signal, the node's
-   * life and a deadline. `body` returns a cancel function (called on every
-   * way out); `onDeadline` may turn the deadline into a result.
-   */
+  /** One callback-style operation under the caller's signal, stop(), and a deadline (dht-wait.ts). */
   private async wait<T> (what: string, signal: AbortSignal | undefined, ms: number,
     body: (resolve: (v: T) => void, reject: (e: unknown) => void) => (() => void) | void,
     onDeadline?: () => T): Promise<T> {
     const signals = signal === undefined ? [this.life.signal] : [signal, this.life.signal]
-    for (const s of signals) if (s.aborted) throw abortError(what, s.reason)
-    return await new Promise<T>((resolve, reject) => {
-      let done = false
-      let cancel: (() => void) | void = undefined
-      const finish = (fn: () => void): void => {
-        if (done) return
-        done = true
-        clearTimeout(timer)
-        for (const s of signals) s.removeEventListener('abort', onAbort)
-        try { cancel?.() } catch {}
-        fn()
-      }
-      const onAbort = (ev: Event): void => { finish(() => { reject(abortError(what, (ev.target as AbortSignal).reason)) }) }
-      const timer = setTimeout(() => {
-        finish(() => {
-          if (onDeadline !== undefined) resolve(onDeadline())
-          else reject(new TimeoutError(`${what}: no answer within ${ms} ms`))
-        })
-      }, ms)
-      for (const s of signals) s.addEventListener('abort', onAbort, { once: true })
-      try {
-        cancel = body(v => { finish(() => { resolve(v) }) }, e => { finish(() => { reject(e) }) })
-      } catch (err) {
-        // bittorrent-dht throws plain Errors for arguments it refuses
-        finish(() => { reject(isGtfsError(err) ? err : dhtError(`${what}: ${(err as Error)?.message}`, err)) })
-      }
-      if (done) try { cancel?.() } catch {}
-    })
+    // bittorrent-dht throws plain Errors for arguments it refuses
+    const wrap = (err: unknown): unknown => isGtfsError(err) ? err : dhtError(`${what}: ${(err as Error)?.message}`, err)
+    return await settle(what, signals, ms, body, onDeadline === undefined ? { wrap } : { wrap, onDeadline })
   }
 
   // ── pointers (BEP44) ───────────────────────────────────────────────────
@@ -451,17 +420,19 @@ export class SwarmDht {
     this.running()
     const p = checkPointer(pointer)
     const pkHex = publicKeyFrom(keypair.publicKey).toString('hex')
-    this.forgetPointer(pkHex)
-    const kept: KeptPointer = { keypair, pointer: p, timer: null, busy: false, lastOk: null, lastError: null }
+    const kept: KeptPointer = { keypair, pointer: p }
     this.keptPointers.set(pkHex, kept)
-    this.schedule(kept, this.opts.republishIntervalMs, async () => { await this.putPointer(kept.keypair, kept.pointer) }, `republish ${pkHex.slice(0, 12)}…`)
-    return await this.track(kept, async () => await this.putPointer(keypair, p, opts))
+    let first = true
+    return await this.repeater.keep(`pointer:${pkHex}`, this.opts.republishIntervalMs, `republish ${pkHex.slice(0, 12)}…`, async () => {
+      const signal = first ? opts.signal : undefined
+      first = false
+      return await this.putPointer(kept.keypair, kept.pointer, signal === undefined ? {} : { signal })
+    })
   }
 
   forgetPointer (publicKey: Uint8Array | string): void {
     const pkHex = publicKeyFrom(publicKey).toString('hex')
-    const k = this.keptPointers.get(pkHex)
-    if (k?.timer != null) clearTimeout(k.timer)
+    this.repeater.forget(`pointer:${pkHex}`)
     this.keptPointers.delete(pkHex)
   }
 
@@ -525,75 +496,19 @@ export class SwarmDht {
     const ih = toInfohash(infohash)
     checkPort(port, true)
     const key = ih.toString('hex')
-    this.forgetAnnounced(key)
-    const kept: KeptAnnounce = { infohash: ih, port, timer: null, busy: false, lastOk: null, lastError: null }
-    this.keptAnnounces.set(key, kept)
-    this.schedule(kept, this.opts.reannounceIntervalMs, async () => { await this.announce(ih, port) }, `re-announce ${key.slice(0, 12)}…`)
-    return await this.track(kept, async () => await this.announce(ih, port, opts))
+    this.keptAnnounces.set(key, { infohash: ih, port })
+    let first = true
+    return await this.repeater.keep(`announce:${key}`, this.opts.reannounceIntervalMs, `re-announce ${key.slice(0, 12)}…`, async () => {
+      const signal = first ? opts.signal : undefined
+      first = false
+      return await this.announce(ih, port, signal === undefined ? {} : { signal })
+    })
   }
 
   forgetAnnounced (infohash: Uint8Array | string): void {
     const key = toInfohash(infohash).toString('hex')
-    const k = this.keptAnnounces.get(key)
-    if (k?.timer != null) clearTimeout(k.timer)
+    this.repeater.forget(`announce:${key}`)
     this.keptAnnounces.delete(key)
   }
-
-  private async track<T> (kept: Kept, fn: () => Promise<T>): Promise<T> {
-    kept.busy = true
-    try {
-      const r = await fn()
-      kept.lastOk = new Date()
-      kept.lastError = null
-      return r
-    } catch (err) {
-      kept.lastError = (err as Error).message
-      throw err
-    } finally {
-      kept.busy = false
-    }
-  }
-
-  /** Runs `fn` every `ms` (±10 % jitter, so many nodes do not pulse together) on an unref'd timer. */
-  private schedule (kept: Kept, ms: number, fn: () => Promise<void>, what: string): void {
-    const next = (): void => {
-      kept.timer = setTimeout(() => {
-        if (this.stopping !== null) return
-        if (!kept.busy) {
-          this.track(kept, fn).then(() => { log('%s: done', what) }, (err: unknown) => {
-            log('%s failed: %s', what, isGtfsError(err) ? `${err.code} ${err.message}` : String(err))
-          })
-        }
-        next()
-      }, ms * (0.9 + 0.2 * Math.random()))
-      kept.timer.unref()
-    }
-    next()
-  }
 }
 
-function abortError (what: string, reason: unknown): GtfsError {
-  if (isGtfsError(reason)) return reason
-  return new GtfsError('EABORTED', `${what}: aborted`, { cause: reason })
-}
-
-/**
- * Drops malformed queries before bittorrent-dht dispatches them (see
- * dht-guard.ts), and contains anything the library still throws while
- * answering, so a peer can never crash the process.
- */
-function guardQueries (dht: DHT): void {
-  const dispatch = dht._onquery.bind(dht)
-  dht._onquery = (query, peer) => {
-    const why = malformedQuery(query)
-    if (why !== null) {
-      log('dropped a malformed query from %s:%d: %s', peer?.address ?? peer?.host, peer?.port, why)
-      return
-    }
-    try {
-      dispatch(query, peer)
-    } catch (err) {
-      log('a query from %s:%d made bittorrent-dht throw: %s', peer?.address ?? peer?.host, peer?.port, (err as Error).message)
-    }
-  }
-}
