@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs'
 import yargs from 'yargs'
 import { GtfsError, UsageError } from '../errors.ts'
 import { daemonCommand } from './commands/daemon.ts'
+import { dhtNodeCommand } from './commands/dht-node.ts'
 import { doctorCommand } from './commands/doctor.ts'
 import { initCommand } from './commands/init.ts'
 import { keyCommand } from './commands/key.ts'
@@ -38,6 +39,7 @@ export async function main (argv: string[]): Promise<number> {
     .command(stopCommand)
     .command(daemonCommand)
     .command(doctorCommand)
+    .command(dhtNodeCommand)
     .command(keyCommand)
     .command(initCommand)
     .command(policyCommand)
