@@ -22,9 +22,10 @@ import type { HandshakeExtensions, WireExtensionClass } from 'bittorrent-protoco
 import { ProtocolError } from '../errors.ts'
 import { logger } from '../log.ts'
 import {
-  decodeMessage, encodeMessage, EXTENSION_NAME, MAX_MESSAGE_BYTES, PROTOCOL_VERSION,
+  decodeMessage, encodeMessage, encodeMessageParts, EXTENSION_NAME, MAX_MESSAGE_BYTES, PROTOCOL_VERSION,
   type HelloMessage, type Message, type MessageLimits
 } from './messages.ts'
+import { GtfsWire } from './wire.ts'
 
 const log = logger('gtfs:swarm:extension')
 
@@ -113,7 +114,8 @@ export class GtfsExtension extends EventEmitter {
   /** Sends one message; false when the wire cannot carry it (not negotiated, or failed). */
   send (msg: Message): boolean {
     if (this.peerExtId === 0 || this.failed !== null || this.wire.destroyed) return false
-    this.wire.extended(this.peerExtId, encodeMessage(msg))
+    if (this.wire instanceof GtfsWire) this.wire.sendExtended(this.peerExtId, encodeMessageParts(msg))
+    else this.wire.extended(this.peerExtId, encodeMessage(msg))
     return true
   }
 

@@ -20,7 +20,7 @@
  */
 import { ProtocolError } from '../errors.ts'
 import type { ObjectId, ObjectType } from '../types.ts'
-import { bdecode, bencode, type BDict, type BValue } from './codec.ts'
+import { bdecode, bencode, bencodeParts, type BDict, type BInput, type BValue } from './codec.ts'
 
 export const PROTOCOL_VERSION = 1
 export const EXTENSION_NAME = 'gtfs'
@@ -133,37 +133,43 @@ function chunk (d: BDict, maxTotal: number): { off: number, total: number, data:
 
 function hexBytes (hex: string): Buffer { return Buffer.from(hex, 'hex') }
 
-/** Encodes a message; throws on values the decoder would refuse (a bug of ours, not a peer's). */
-export function encodeMessage (m: Message): Buffer {
-  let buf: Buffer
+function toBencode (m: Message): BInput {
   switch (m.t) {
     case 'hello':
-      buf = bencode({ t: m.t, v: m.versions, keys: m.keys.map(hexBytes), mr: m.maxRequests, mb: m.maxBatch })
-      break
+      return { t: m.t, v: m.versions, keys: m.keys.map(hexBytes), mr: m.maxRequests, mb: m.maxBatch }
     case 'state-req':
-      buf = bencode({ t: m.t, r: m.r, key: hexBytes(m.key) })
-      break
+      return { t: m.t, r: m.r, key: hexBytes(m.key) }
     case 'state':
-      buf = bencode({ t: m.t, r: m.r, off: m.off, total: m.total, data: m.data })
-      break
+      return { t: m.t, r: m.r, off: m.off, total: m.total, data: m.data }
     case 'want':
-      buf = bencode({ t: m.t, r: m.r, ids: Buffer.concat(m.ids.map(hexBytes)), depth: m.depth === 0 ? undefined : m.depth })
-      break
+      return { t: m.t, r: m.r, ids: Buffer.concat(m.ids.map(hexBytes)), depth: m.depth === 0 ? undefined : m.depth }
     case 'object':
-      buf = bencode({ t: m.t, r: m.r, id: hexBytes(m.id), ty: m.type, off: m.off, total: m.total, data: m.data })
-      break
+      return { t: m.t, r: m.r, id: hexBytes(m.id), ty: m.type, off: m.off, total: m.total, data: m.data }
     case 'done':
-      buf = bencode({ t: m.t, r: m.r, trunc: m.truncated ? 1 : undefined })
-      break
+      return { t: m.t, r: m.r, trunc: m.truncated ? 1 : undefined }
     case 'dont-have':
-      buf = bencode({ t: m.t, r: m.r, ids: Buffer.concat(m.ids.map(hexBytes)) })
-      break
+      return { t: m.t, r: m.r, ids: Buffer.concat(m.ids.map(hexBytes)) }
     case 'cancel':
-      buf = bencode({ t: m.t, r: m.r })
-      break
+      return { t: m.t, r: m.r }
   }
-  if (buf.length > MAX_MESSAGE_BYTES) throw new RangeError(`gtfs message ${m.t} is ${buf.length} bytes, cap ${MAX_MESSAGE_BYTES}`)
+}
+
+function checkSize (m: Message, n: number): void {
+  if (n > MAX_MESSAGE_BYTES) throw new RangeError(`gtfs message ${m.t} is ${n} bytes, cap ${MAX_MESSAGE_BYTES}`)
+}
+
+/** Encodes a message; throws on values the decoder would refuse (a bug of ours, not a peer's). */
+export function encodeMessage (m: Message): Buffer {
+  const buf = bencode(toBencode(m))
+  checkSize(m, buf.length)
   return buf
+}
+
+/** The bytes of encodeMessage(m) as a few buffers, a chunk's data left uncopied. */
+export function encodeMessageParts (m: Message): Buffer[] {
+  const parts = bencodeParts(toBencode(m))
+  checkSize(m, parts.reduce((n, p) => n + p.length, 0))
+  return parts
 }
 
 export interface MessageLimits {

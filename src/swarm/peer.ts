@@ -124,6 +124,8 @@ export class Peer extends EventEmitter {
   private readonly cancelled = new Set<number>()
   private slotWaiters: Array<() => void> = []
   private nextR = 1
+  /** slots reserved by requests about to open */
+  private opening = 0
   private closeReason: Error | null = null
   private readyTimer: NodeJS.Timeout | undefined
   private stream: Duplex | null = null
@@ -240,6 +242,11 @@ export class Peer extends EventEmitter {
   }
 
   destroy (err?: Error): void {
+    this.close(err, false)
+  }
+
+  /** Ends the connection; a fault also emits `warning` and `violation` (after the state is closed, before `close`). */
+  private close (err: Error | undefined, fault: boolean): void {
     if (this.closeReason !== null) return
     this.closeReason = err ?? new ProtocolError('EPEERCLOSED', `peer ${this.address} closed the connection`)
     log('%s closed: %s', this.address, this.closeReason.message)
@@ -254,15 +261,17 @@ export class Peer extends EventEmitter {
     this.server?.close()
     this.wire.destroy()
     this.stream?.destroy()
+    if (fault) {
+      this.emit('warning', this.closeReason)
+      this.emit('violation', this.closeReason)
+    }
     this.emit('close', this.closeReason)
   }
 
   private violation (err: Error): void {
     if (this.closeReason !== null) return
     log('%s misbehaved: %s', this.address, err.message)
-    this.emit('warning', err)
-    this.emit('violation', err)
-    this.destroy(err)
+    this.close(err, true)
   }
 
   private hello (): HelloMessage {
@@ -399,8 +408,9 @@ export class Peer extends EventEmitter {
     for (const fn of w) fn()
   }
 
+  /** Waits for room under the peer's request cap and reserves it (released when the request is opened). */
   private async slot (signal: AbortSignal | undefined): Promise<void> {
-    while (this.pending.size >= this.maxRequests) {
+    while (this.pending.size + this.opening >= this.maxRequests) {
       if (this.closeReason !== null) throw this.closeReason
       signal?.throwIfAborted()
       await new Promise<void>(resolve => {
@@ -411,11 +421,13 @@ export class Peer extends EventEmitter {
     }
     if (this.closeReason !== null) throw this.closeReason
     signal?.throwIfAborted()
+    this.opening++
   }
 
   private async request (opts: PeerFetchOptions, want: WantAssembly | null, state: StateAssembly | null,
     msg: (r: number) => Message): Promise<unknown> {
     await this.slot(opts.signal)
+    this.opening--
     const r = this.nextR
     this.nextR = this.nextR + 1 >= MAX_REQUEST_ID ? 1 : this.nextR + 1
     return await new Promise((resolve, reject) => {

@@ -70,7 +70,10 @@ export class ObjectServer {
     this.stats.requests++
     const run = m.t === 'want' ? this.want(m, ac.signal) : this.state(m, ac.signal)
     run.catch((err: unknown) => {
-      if (!ac.signal.aborted && !this.sender.closed) log('request %d failed: %s', m.r, (err as Error).message)
+      if (ac.signal.aborted || this.sender.closed) return
+      // our failure, not the peer's: end the request so the peer asks elsewhere
+      log('request %d failed: %s', m.r, (err as Error).message)
+      this.done(m.r, false)
     }).finally(() => {
       if (this.active.get(m.r) === ac) this.active.delete(m.r)
     })
@@ -121,7 +124,16 @@ export class ObjectServer {
     for (let i = 0; i < missing.length; i += MAX_DONT_HAVE) {
       this.sender.send({ t: 'dont-have', r: m.r, ids: missing.slice(i, i + MAX_DONT_HAVE) })
     }
-    this.sender.send({ t: 'done', r: m.r, truncated })
+    this.done(m.r, truncated)
+  }
+
+  /**
+   * The request leaves the open set before `done` goes out: the peer may send
+   * its next request the moment it reads `done`, and must find a free slot.
+   */
+  private done (r: number, truncated: boolean): void {
+    this.active.delete(r)
+    this.sender.send({ t: 'done', r, truncated })
   }
 
   private async sendObject (r: number, id: ObjectId, obj: GitObject, signal: AbortSignal): Promise<void> {
@@ -158,6 +170,6 @@ export class ObjectServer {
         if (this.sender.backpressured) await this.sender.drained()
       } while (off < bytes.length)
     }
-    if (this.live(signal)) this.sender.send({ t: 'done', r: m.r, truncated: false })
+    if (this.live(signal)) this.done(m.r, false)
   }
 }

@@ -30,7 +30,16 @@ export function newPeerId (): Buffer {
 
 const HANDSHAKE_BYTES = 1 + 19 + 8 + 20 + 20
 
-/** Follows BitTorrent framing across chunks; reports the first frame over the cap. */
+export interface ScanResult {
+  /** offset just past the first frame that ends in the chunk, or -1 */
+  first: number
+  /** offset just past the last frame that ends in the chunk, or -1 */
+  last: number
+  /** length of an oversized frame announced in the chunk, or -1 */
+  over: number
+}
+
+/** Follows BitTorrent framing (the handshake, then length-prefixed messages) across chunks. */
 export class FrameScanner {
   private skip = HANDSHAKE_BYTES
   private readonly len = Buffer.alloc(4)
@@ -38,26 +47,29 @@ export class FrameScanner {
 
   constructor (readonly maxFrameBytes: number) {}
 
-  /** The length of the first oversized frame that starts in `chunk`, or -1. */
-  feed (chunk: Uint8Array): number {
+  feed (chunk: Uint8Array): ScanResult {
     let i = 0
+    let first = -1
+    let last = -1
     const n = chunk.length
     while (i < n) {
       if (this.skip > 0) {
         const k = Math.min(this.skip, n - i)
         this.skip -= k
         i += k
+        if (this.skip === 0) { if (first < 0) first = i; last = i }
         continue
       }
       this.len[this.lenFill++] = chunk[i++]
       if (this.lenFill === 4) {
         this.lenFill = 0
         const frame = this.len.readUInt32BE(0)
-        if (frame > this.maxFrameBytes) return frame
+        if (frame > this.maxFrameBytes) return { first, last, over: frame }
         this.skip = frame
+        if (frame === 0) { if (first < 0) first = i; last = i } // keep-alive
       }
     }
-    return -1
+    return { first, last, over: -1 }
   }
 }
 
@@ -68,29 +80,68 @@ export class GtfsWire extends Wire {
   backpressured = false
   private scanner: FrameScanner
   private refused = false
+  private ended = false
+  private held: Uint8Array[] = []
   private waiters: Array<() => void> = []
 
   constructor (maxFrameBytes = MAX_FRAME_BYTES) {
     super('', 0)
     this.scanner = new FrameScanner(maxFrameBytes)
-    const release = (): void => { this.release() }
+    const release = (): void => { this.ended = true; this.release() }
     this.once('close', release)
     this.once('finish', release)
     this.once('end', release)
   }
 
+  /**
+   * Hands the stock parser whole frames only. It joins its leftover bytes with
+   * each new chunk (a copy of up to a frame per socket read); fed on frame
+   * boundaries it never holds leftovers, so only a frame split across reads is
+   * copied, once, here.
+   */
   override _write (data: Uint8Array, cb: (err?: Error | null) => void): void {
     if (this.refused) { cb(null); return }
     this.bytesIn += data.length
-    const over = this.scanner.feed(data)
+    const { first, last, over } = this.scanner.feed(data)
     if (over >= 0) {
       this.refused = true
+      this.held = []
       cb(null)
       this.emit('violation', new ProtocolError('ECAP', `peer sent a ${over}-byte frame, cap ${this.scanner.maxFrameBytes}`))
       this.destroy()
       return
     }
-    super._write(data, cb)
+    const noop = (): void => {}
+    if (first < 0) {
+      this.held.push(data)
+    } else {
+      if (this.held.length > 0) {
+        this.held.push(data.subarray(0, first))
+        super._write(Buffer.concat(this.held), noop)
+        this.held = []
+      } else {
+        super._write(data.subarray(0, first), noop)
+      }
+      if (last > first) super._write(data.subarray(first, last), noop)
+      if (last < data.length) this.held.push(data.subarray(last))
+    }
+    cb(null)
+  }
+
+  /**
+   * An extended message (BEP10, id 20) from parts, without joining them:
+   * `wire.extended()` would copy the payload twice.
+   */
+  sendExtended (ext: number, parts: Uint8Array[]): void {
+    if (this.ended || this.destroyed || this.destroying) return
+    let len = 2
+    for (const p of parts) len += p.length
+    const head = Buffer.allocUnsafe(6)
+    head.writeUInt32BE(len, 0)
+    head[4] = 20
+    head[5] = ext
+    this.push(head)
+    for (const p of parts) this.push(p)
   }
 
   override push (data: Uint8Array | null): boolean {
