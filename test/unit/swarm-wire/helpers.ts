@@ -73,11 +73,14 @@ export function buildTree (src: MemorySource, levels: number, width: number, see
 
 export interface Pair { client: Peer, server: Peer }
 
-/** Two peers piped in memory; resolves once both hellos are exchanged. */
-export async function pair (ctx: Partial<SwarmContext> = {}, opts: Partial<PeerOptions> = {}): Promise<Pair> {
+/**
+ * Two peers piped in memory; resolves once both hellos are exchanged. The
+ * client's address (what a pool bans) is `name`: the server it talks to.
+ */
+export async function pair (ctx: Partial<SwarmContext> = {}, opts: Partial<PeerOptions> = {}, name = 'server'): Promise<Pair> {
   const context: SwarmContext = { infoHash: INFOHASH, ...ctx }
-  const server = new Peer({ accept: h => h === INFOHASH.toString('hex') ? context : null, address: 'server', ...opts })
-  const client = new Peer({ context: { infoHash: INFOHASH }, address: 'client', ...opts })
+  const server = new Peer({ accept: h => h === INFOHASH.toString('hex') ? context : null, address: 'client', ...opts })
+  const client = new Peer({ context: { infoHash: INFOHASH }, address: name, ...opts })
   client.wire.pipe(server.wire).pipe(client.wire)
   await Promise.all([client.whenReady(), server.whenReady()])
   return { client, server }
