@@ -136,12 +136,15 @@ export class GtfsWire extends Wire {
     if (this.ended || this.destroyed || this.destroying) return
     let len = 2
     for (const p of parts) len += p.length
-    const head = Buffer.allocUnsafe(6)
+    // the 6-byte header rides with the first part when that part is small, to save a write
+    const lead = parts.length > 0 && parts[0].length <= 1024 ? parts[0] : null
+    const head = Buffer.allocUnsafe(6 + (lead?.length ?? 0))
     head.writeUInt32BE(len, 0)
     head[4] = 20
     head[5] = ext
+    if (lead !== null) head.set(lead, 6)
     this.push(head)
-    for (const p of parts) this.push(p)
+    for (let i = lead !== null ? 1 : 0; i < parts.length; i++) this.push(parts[i])
   }
 
   override push (data: Uint8Array | null): boolean {
