@@ -173,40 +173,78 @@ export function bdecode (input: Uint8Array, limits: Partial<DecodeLimits> = {}):
   return v
 }
 
-function encodeInto (v: BInput, out: Buffer[]): void {
+/**
+ * Collects the encoding as latin1 text (one char per byte) for the small
+ * pieces, and as Buffer views for byte strings of `minView` bytes or more.
+ */
+class Writer {
+  readonly out: Buffer[] = []
+  text = ''
+  constructor (readonly minView: number) {}
+
+  bytes (b: Buffer): void {
+    if (b.length >= this.minView) {
+      this.flush()
+      this.out.push(b)
+    } else {
+      this.text += b.toString('latin1')
+    }
+  }
+
+  flush (): void {
+    if (this.text.length > 0) {
+      this.out.push(Buffer.from(this.text, 'latin1'))
+      this.text = ''
+    }
+  }
+}
+
+const ASCII = /^[\x00-\x7f]*$/
+
+function encodeInto (v: BInput, w: Writer): void {
   if (typeof v === 'number') {
     if (!Number.isSafeInteger(v)) throw new TypeError(`bencode: ${v} is not a safe integer`)
-    out.push(Buffer.from(`i${v}e`, 'latin1'))
+    w.text += `i${v}e`
   } else if (typeof v === 'string') {
-    const b = Buffer.from(v, 'utf8')
-    out.push(Buffer.from(`${b.length}:`, 'latin1'), b)
-  } else if (v instanceof Uint8Array) {
-    out.push(Buffer.from(`${v.length}:`, 'latin1'), Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.length))
-  } else if (Array.isArray(v)) {
-    out.push(Buffer.from('l', 'latin1'))
-    for (const x of v) encodeInto(x, out)
-    out.push(Buffer.from('e', 'latin1'))
-  } else if (v !== null && typeof v === 'object') {
-    // keys compare bytewise as latin1 (the same order the decoder enforces)
-    const keys = Object.keys(v).filter(k => v[k] !== undefined)
-      .map(k => ({ k, b: Buffer.from(k, 'utf8') }))
-      .sort((a, b) => Buffer.compare(a.b, b.b))
-    out.push(Buffer.from('d', 'latin1'))
-    for (const { k, b } of keys) {
-      out.push(Buffer.from(`${b.length}:`, 'latin1'), b)
-      encodeInto(v[k] as BInput, out)
+    if (ASCII.test(v)) {
+      w.text += `${v.length}:${v}`
+    } else {
+      const b = Buffer.from(v, 'utf8')
+      w.text += `${b.length}:`
+      w.bytes(b)
     }
-    out.push(Buffer.from('e', 'latin1'))
+  } else if (v instanceof Uint8Array) {
+    w.text += `${v.length}:`
+    w.bytes(Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.length))
+  } else if (Array.isArray(v)) {
+    w.text += 'l'
+    for (const x of v) encodeInto(x, w)
+    w.text += 'e'
+  } else if (v !== null && typeof v === 'object') {
+    const keys = Object.keys(v).filter(k => v[k] !== undefined)
+    // bytewise order of the UTF-8 keys; for ASCII keys that is plain string order
+    if (keys.every(k => ASCII.test(k))) {
+      keys.sort()
+    } else {
+      keys.sort((a, b) => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8')))
+    }
+    w.text += 'd'
+    for (const k of keys) {
+      encodeInto(k, w)
+      encodeInto(v[k] as BInput, w)
+    }
+    w.text += 'e'
   } else {
     throw new TypeError(`bencode: cannot encode ${typeof v}`)
   }
 }
 
-/** Canonical bencoding of `v`, built with one final copy. */
+/** Canonical bencoding of `v`. */
 export function bencode (v: BInput): Buffer {
-  const parts: Buffer[] = []
-  encodeInto(v, parts)
-  return Buffer.concat(parts)
+  const w = new Writer(Infinity)
+  encodeInto(v, w)
+  w.flush()
+  return w.out.length === 1 ? w.out[0] : Buffer.concat(w.out)
 }
 
 /**
@@ -216,18 +254,8 @@ export function bencode (v: BInput): Buffer {
  * copying them.
  */
 export function bencodeParts (v: BInput, minView = 1024): Buffer[] {
-  const parts: Buffer[] = []
-  encodeInto(v, parts)
-  const out: Buffer[] = []
-  let small: Buffer[] = []
-  for (const p of parts) {
-    if (p.length >= minView) {
-      if (small.length > 0) { out.push(Buffer.concat(small)); small = [] }
-      out.push(p)
-    } else {
-      small.push(p)
-    }
-  }
-  if (small.length > 0) out.push(Buffer.concat(small))
-  return out
+  const w = new Writer(minView)
+  encodeInto(v, w)
+  w.flush()
+  return w.out
 }

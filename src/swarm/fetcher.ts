@@ -8,7 +8,8 @@
  *   in the same round trips and is written too, before the call resolves.
  * - Ids are cut into batches (`batchSize`, at most the peer's cap) and each
  *   batch goes to the peer PeerPool.pick rates best (throughput per open
- *   request, counting batches this fetcher has queued there).
+ *   request) among those with a free request slot; the rest wait for a slot,
+ *   so a faster peer, which frees slots sooner, takes more of the work.
  * - An id that a peer says it does not have, or whose batch timed out or
  *   failed, goes to another peer that has not been tried for it. A peer fault
  *   (bad hash, cap) drops and bans the peer (Peer + PeerPool); the batch's
@@ -77,7 +78,6 @@ interface Job {
   queue: ObjectId[]
   tried: Map<ObjectId, Set<Peer>>
   lastErr: Map<ObjectId, unknown>
-  load: Map<Peer, number>
   running: number
   wake: (() => void) | null
 }
@@ -85,6 +85,9 @@ interface Job {
 export class Fetcher {
   readonly stats: FetcherStats = { objects: 0, bytes: 0, batches: 0, retries: 0 }
   private readonly entries = new Map<ObjectId, Entry>()
+  /** batches this fetcher has open at each peer, all jobs together */
+  private readonly load = new Map<Peer, number>()
+  private readonly jobs = new Set<Job>()
   private readonly pool: PeerPool
   private readonly sink: ObjectSink
   private readonly batchSize: number
@@ -159,7 +162,6 @@ export class Fetcher {
       queue: [],
       tried: new Map(),
       lastErr: new Map(),
-      load: new Map(),
       running: 0,
       wake: null
     }
@@ -208,6 +210,7 @@ export class Fetcher {
     this.pool.on('drop', onPool)
     this.pool.on('close', onPool)
     job.ac.signal.addEventListener('abort', onAbort)
+    this.jobs.add(job)
     try {
       while (job.pending.size > 0 && !job.ac.signal.aborted) {
         this.assign(job)
@@ -223,6 +226,7 @@ export class Fetcher {
         for (const id of [...job.pending]) this.settle(id, reason)
       }
     } finally {
+      this.jobs.delete(job)
       clearTimeout(timer)
       this.pool.off('peer', onPool)
       this.pool.off('drop', onPool)
@@ -237,42 +241,45 @@ export class Fetcher {
     return s
   }
 
-  /** Hands queued ids to peers; settles ids no peer can give. */
+  /**
+   * Hands queued ids to peers with a free request slot (so a faster peer, which
+   * frees its slots sooner, gets more of the work); keeps ids that only wait
+   * for a slot or a peer; settles ids that no peer can give.
+   */
   private assign (job: Job): void {
     let queue = job.queue.filter(id => job.pending.has(id))
     job.queue = []
+    const load = (p: Peer): number => this.load.get(p) ?? 0
+    const untried = (id: ObjectId, p: Peer): boolean => job.tried.get(id)?.has(p) !== true
     while (queue.length > 0) {
-      const peer = this.pool.pick(
-        p => queue.some(id => !this.triedBy(job, id).has(p)),
-        p => job.load.get(p) ?? 0
-      )
+      const peer = this.pool.pick(p => load(p) < p.maxRequests && queue.some(id => untried(id, p)), load)
       if (peer === null) break
       const size = Math.min(this.batchSize, peer.maxBatch)
       const batch: ObjectId[] = []
-      const rest: ObjectId[] = []
-      for (const id of queue) {
-        if (batch.length < size && !this.triedBy(job, id).has(peer)) batch.push(id); else rest.push(id)
+      const skipped: ObjectId[] = []
+      let i = 0
+      for (; i < queue.length && batch.length < size; i++) {
+        if (untried(queue[i], peer)) batch.push(queue[i]); else skipped.push(queue[i])
       }
-      queue = rest
+      queue = skipped.length > 0 ? skipped.concat(queue.slice(i)) : queue.slice(i)
       this.launch(job, peer, batch)
     }
     if (queue.length === 0) return
     const ready = this.pool.ready()
-    if (ready.length === 0 || this.pool.connecting() > 0) {
-      job.queue.push(...queue) // wait for a peer (or the deadline)
-      return
-    }
+    const waiting = ready.length === 0 || this.pool.connecting() > 0
     for (const id of queue) {
+      const tried = this.triedBy(job, id)
+      if (waiting || ready.some(p => !tried.has(p))) { job.queue.push(id); continue }
       const last = job.lastErr.get(id)
       this.settle(id, last instanceof Error && !(last instanceof NotFoundError)
         ? last
-        : new NotFoundError(`no peer has object ${id} (${this.triedBy(job, id).size} asked)`))
+        : new NotFoundError(`no peer has object ${id} (${tried.size} asked)`))
     }
   }
 
   private launch (job: Job, peer: Peer, batch: ObjectId[]): void {
     job.running++
-    job.load.set(peer, (job.load.get(peer) ?? 0) + 1)
+    this.load.set(peer, (this.load.get(peer) ?? 0) + 1)
     this.stats.batches++
     const delivered = new Set<ObjectId>()
     const store = async (obj: VerifiedObject): Promise<void> => {
@@ -306,12 +313,14 @@ export class Fetcher {
       })
       .finally(() => {
         job.running--
-        job.load.set(peer, (job.load.get(peer) ?? 1) - 1)
+        const n = (this.load.get(peer) ?? 1) - 1
+        if (n > 0) this.load.set(peer, n); else this.load.delete(peer)
         for (const id of batch) {
           if (delivered.has(id)) this.settle(id)
           else if (job.pending.has(id)) { job.queue.push(id); this.stats.retries++ }
         }
-        this.notify(job)
+        // a slot is free at this peer: every job may use it
+        for (const j of this.jobs) this.notify(j)
       })
   }
 }

@@ -308,6 +308,7 @@ export class Peer extends EventEmitter {
 
   private onReady (): void {
     clearTimeout(this.readyTimer)
+    this.wire.setKeepAlive(true) // BEP3 keep-alive every 55 s, so idle stock peers keep us
     log('%s ready (peer %s)', this.address, this.remotePeerId)
     this.emit('ready')
   }
