@@ -34,7 +34,13 @@ export class WantAssembly {
 
   readonly ids: readonly ObjectId[]
 
-  constructor (ids: readonly ObjectId[], readonly depth: number, readonly maxObjectBytes: number) {
+  /**
+   * `sizeOf` gives the size an object must have when the caller knows it (a
+   * catalog lists every file's size): a peer announcing another size is lying
+   * (EBADSIZE), and is caught before it sends a byte more than the truth.
+   */
+  constructor (ids: readonly ObjectId[], readonly depth: number, readonly maxObjectBytes: number,
+    readonly sizeOf?: (id: ObjectId) => number | undefined) {
     this.ids = [...new Set(ids)]
     for (const id of this.ids) this.expected.set(id, depth)
     this.cap = this.ids.length + MAX_CLOSURE_OBJECTS
@@ -50,6 +56,8 @@ export class WantAssembly {
       if (!this.expected.has(m.id)) throw new ProtocolError('EPROTO', `object ${m.id} was not asked for`)
       if (this.received.has(m.id)) throw new ProtocolError('EPROTO', `object ${m.id} sent twice`)
       if (m.total > this.maxObjectBytes) throw new ProtocolError('ECAP', `object ${m.id} of ${m.total} bytes, cap ${this.maxObjectBytes}`)
+      const size = this.sizeOf?.(m.id)
+      if (size !== undefined && size !== m.total) throw new IntegrityError(`peer sent object ${m.id} as ${m.total} bytes; it has ${size}`, { code: 'EBADSIZE' })
       cur = this.current = { id: m.id, type: m.type, total: m.total, got: 0, parts: [] }
     } else if (m.id !== cur.id || m.type !== cur.type || m.total !== cur.total) {
       throw new ProtocolError('EPROTO', `object ${m.id} interleaved with unfinished ${cur.id}`)
@@ -82,10 +90,17 @@ export class WantAssembly {
     for (const id of ids) if (this.expected.has(id) && !this.received.has(id)) this.notHeld.add(id)
   }
 
-  /** At `done`: the requested ids that did not arrive (said or not). */
+  /**
+   * At `done`: the requested ids the peer said it does not have. A requested id
+   * that neither arrived nor was disclaimed is a lie by omission (EPROTO): an
+   * honest server lists every id it skips in `dont-have`.
+   */
   finish (): ObjectId[] {
     if (this.current !== null) throw new ProtocolError('EPROTO', `done with object ${this.current.id} unfinished`)
-    return this.ids.filter(id => !this.received.has(id))
+    const missing = this.ids.filter(id => !this.received.has(id))
+    const omitted = missing.find(id => !this.notHeld.has(id))
+    if (omitted !== undefined) throw new ProtocolError('EPROTO', `done without sending or disclaiming ${omitted}`)
+    return missing
   }
 
   has (id: ObjectId): boolean { return this.received.has(id) }

@@ -70,6 +70,8 @@ export interface PeerFetchOptions extends AbortOptions {
   depth?: number
   /** idle deadline for this request, ms (default: the peer's requestTimeoutMs) */
   timeoutMs?: number
+  /** sizes known in advance (from a catalog); an object announced with another size is refused (EBADSIZE) */
+  sizeOf?: (id: ObjectId) => number | undefined
   /** receives each verified object as it completes; fetch resolves after every returned promise */
   onObject?: (obj: VerifiedObject) => void | Promise<void>
 }
@@ -79,7 +81,7 @@ export interface PeerFetchResult {
   objects: Map<ObjectId, GitObject>
   /** objects received, closure included */
   count: number
-  /** requested ids that did not arrive */
+  /** requested ids the peer said it does not have */
   missing: ObjectId[]
   /** the peer cut the closure at its cap */
   truncated: boolean
@@ -229,7 +231,7 @@ export class Peer extends EventEmitter {
     for (const id of uniq) if (!isObjectId(id)) throw new TypeError(`not an object id: ${String(id)}`)
     await this.whenReady(opts)
     if (uniq.length > this.maxBatch) throw new RangeError(`${uniq.length} ids exceed the batch cap of ${this.maxBatch}`)
-    const want = new WantAssembly(uniq, depth, this.maxObjectBytes)
+    const want = new WantAssembly(uniq, depth, this.maxObjectBytes, opts.sizeOf)
     const result = await this.request(opts, want, null, r => ({ t: 'want', r, ids: uniq, depth }))
     return result as PeerFetchResult
   }

@@ -177,3 +177,25 @@ test('fuzz: random frames after a valid handshake never crash the reader', async
   }
   assert.ok(closed > 100, `${closed} of 300 fuzzed connections were dropped`)
 })
+
+test('a peer that ends a request without sending or disclaiming an id lies by omission (EPROTO)', async () => {
+  const stuck = { read: async (): Promise<GitObject> => await new Promise<GitObject>(() => {}), has: async () => true }
+  const { client, server } = await pair({ source: stuck })
+  const seen = violations(client)
+  const pending = client.fetch(['ab'.repeat(20)])
+  server.wire.extended(server.wire.peerExtendedMapping.gtfs, encodeMessage({ t: 'done', r: 1, truncated: false }))
+  await assert.rejects(pending, { code: 'EPROTO' })
+  assert.equal(seen.length, 1)
+  server.destroy()
+})
+
+test('an object announced with a size other than the catalog\'s is refused at its first chunk (EBADSIZE)', async () => {
+  const src = new MemorySource()
+  const id = src.add('blob', bytes(1_000_000, 3))
+  const { client, server } = await pair({ source: src })
+  let chunks = 0
+  client.wire.on('extended', () => { chunks++ })
+  await assert.rejects(client.fetch([id], { sizeOf: () => 1000 }), { code: 'EBADSIZE' })
+  assert.ok(chunks <= 3, `${chunks} messages`)
+  server.destroy()
+})
