@@ -151,7 +151,9 @@ export class Peer extends EventEmitter {
     wire.use(GtfsExtension.with({
       onCreate: ext => { this.ext = ext },
       hello: () => this.hello(),
-      maxObjectBytes: this.maxObjectBytes
+      // the decoder refuses only the protocol's ceiling; this peer's own cap is
+      // checked at an object's first chunk, as ECAP, before anything is buffered
+      maxObjectBytes: Math.max(this.maxObjectBytes, MAX_OBJECT_BYTES)
     }))
     wire.on('handshake', (infoHash: string, peerId: string) => { this.onHandshake(infoHash, peerId) })
     wire.on('extended', (name: string) => {

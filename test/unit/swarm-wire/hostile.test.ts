@@ -47,7 +47,7 @@ test('an object over the reader\'s size cap is refused before it is assembled', 
   const src = new MemorySource()
   const id = src.add('blob', bytes(200_000, 2))
   const { client, server } = await pair({ source: src }, { maxObjectBytes: 100_000 })
-  await assert.rejects(client.fetch([id]), (err: Error & { code?: string }) => err.code === 'EPROTO' || err.code === 'ECAP')
+  await assert.rejects(client.fetch([id]), { code: 'ECAP' })
   assert.equal(client.closed, true)
   server.destroy()
 })
