@@ -1,0 +1,249 @@
+/**
+ * The messages of the `gtfs` BEP10 extension, version 1, and their caps.
+ *
+ * Every message is one bencoded dict with a type `t`, sent as the payload of a
+ * BEP10 extended message (BitTorrent message id 20). Object ids travel as raw
+ * 20-byte SHA-1s, repo keys as raw 32-byte SHA-256s; the API uses hex.
+ *
+ *   hello      {t, v: [versions], keys: [repo key…], mr: max requests, mb: max batch}
+ *   state-req  {t, r, key}                         → state chunks or dont-have
+ *   state      {t, r, off, total, data}            chunks of one encoded RepoState
+ *   want       {t, r, ids: 20·n bytes, depth?}     depth N: for each tree, its
+ *                                                  entries down to N levels
+ *   object     {t, r, id, ty, off, total, data}    one chunk of one object
+ *   done       {t, r, trunc?}                      the request is answered
+ *   dont-have  {t, r, ids}                         ids this peer does not hold
+ *   cancel     {t, r}                              stop answering request r
+ *
+ * Decoding is strict: unknown types, missing or extra-typed fields, and any
+ * value outside its cap are refused with ProtocolError EPROTO.
+ */
+import { ProtocolError } from '../errors.ts'
+import type { ObjectId, ObjectType } from '../types.ts'
+import { bdecode, bencode, bencodeParts, type BDict, type BInput, type BValue } from './codec.ts'
+
+export const PROTOCOL_VERSION = 1
+export const EXTENSION_NAME = 'gtfs'
+
+/** bytes of object or state data per message; 64 KiB measured fastest on loopback */
+export const CHUNK_BYTES = 64 * 1024
+/** bytes of one encoded extension message (a full chunk plus its fields) */
+export const MAX_MESSAGE_BYTES = CHUNK_BYTES + 1024
+/** bytes of one BitTorrent message after its length prefix: id 20, extension id, payload */
+export const MAX_FRAME_BYTES = MAX_MESSAGE_BYTES + 2
+/** object ids per `want` */
+export const MAX_BATCH = 256
+/** ids per `dont-have` message (a longer list is split) */
+export const MAX_DONT_HAVE = 1024
+/** levels of a tree closure */
+export const MAX_DEPTH = 64
+/** objects one `want` may be answered with (requested ids plus closure) */
+export const MAX_CLOSURE_OBJECTS = 16_384
+/** bytes of one object, default; a Peer can be given a lower cap */
+export const MAX_OBJECT_BYTES = 512 * 1024 * 1024
+/** bytes of one encoded RepoState */
+export const MAX_STATE_BYTES = 4 * 1024 * 1024
+/** entries of a RepoState's policy chain and signature list */
+export const MAX_STATE_ITEMS = 256
+/** requests one peer may have open at us */
+export const MAX_REQUESTS = 16
+/** repo keys in a hello */
+export const MAX_KEYS = 64
+/** highest request id + 1 */
+export const MAX_REQUEST_ID = 2 ** 31
+
+export type RepoKey = string
+
+/** What `state` carries for one repo: opaque to the swarm, judged by trust/. */
+export interface RepoState {
+  /** policy links, genesis first */
+  policy: Buffer[]
+  manifest: Buffer
+  signatures: Buffer[]
+}
+
+export interface HelloMessage { t: 'hello', versions: number[], keys: RepoKey[], maxRequests: number, maxBatch: number }
+export interface StateReqMessage { t: 'state-req', r: number, key: RepoKey }
+export interface StateMessage { t: 'state', r: number, off: number, total: number, data: Buffer }
+export interface WantMessage { t: 'want', r: number, ids: ObjectId[], depth: number }
+export interface ObjectMessage { t: 'object', r: number, id: ObjectId, type: ObjectType, off: number, total: number, data: Buffer }
+export interface DoneMessage { t: 'done', r: number, truncated: boolean }
+export interface DontHaveMessage { t: 'dont-have', r: number, ids: ObjectId[] }
+export interface CancelMessage { t: 'cancel', r: number }
+
+export type Message = HelloMessage | StateReqMessage | StateMessage | WantMessage | ObjectMessage |
+DoneMessage | DontHaveMessage | CancelMessage
+
+const TYPES: readonly ObjectType[] = ['blob', 'tree', 'commit', 'tag']
+const REPO_KEY = /^[0-9a-f]{64}$/
+
+export function isRepoKey (s: unknown): s is RepoKey {
+  return typeof s === 'string' && REPO_KEY.test(s)
+}
+
+function refuse (what: string): never {
+  throw new ProtocolError('EPROTO', `gtfs message: ${what}`)
+}
+
+function int (d: BDict, k: string, min: number, max: number): number {
+  const v = d[k]
+  if (typeof v !== 'number') refuse(`${k} is not an integer`)
+  if (v < min || v > max) refuse(`${k}=${v} outside ${min}..${max}`)
+  return v
+}
+
+function optInt (d: BDict, k: string, min: number, max: number, dflt: number): number {
+  return d[k] === undefined ? dflt : int(d, k, min, max)
+}
+
+function bytes (d: BDict, k: string, maxLen: number): Buffer {
+  const v = d[k]
+  if (!Buffer.isBuffer(v)) refuse(`${k} is not a byte string`)
+  if (v.length > maxLen) refuse(`${k} is ${v.length} bytes, cap ${maxLen}`)
+  return v
+}
+
+function ids (d: BDict, k: string, max: number): ObjectId[] {
+  const v = bytes(d, k, max * 20)
+  if (v.length === 0 || v.length % 20 !== 0) refuse(`${k} is not a list of 20-byte ids`)
+  const out: ObjectId[] = []
+  for (let i = 0; i < v.length; i += 20) out.push(v.toString('hex', i, i + 20))
+  return out
+}
+
+function id (d: BDict, k: string): ObjectId {
+  const v = bytes(d, k, 20)
+  if (v.length !== 20) refuse(`${k} is not a 20-byte id`)
+  return v.toString('hex')
+}
+
+function repoKey (v: BValue | undefined, what: string): RepoKey {
+  if (!Buffer.isBuffer(v) || v.length !== 32) refuse(`${what} is not a 32-byte repo key`)
+  return v.toString('hex')
+}
+
+function chunk (d: BDict, maxTotal: number): { off: number, total: number, data: Buffer } {
+  const total = int(d, 'total', 0, maxTotal)
+  const off = int(d, 'off', 0, total)
+  const data = bytes(d, 'data', CHUNK_BYTES)
+  if (off + data.length > total) refuse(`chunk ${off}+${data.length} runs past total ${total}`)
+  if (data.length === 0 && total !== 0) refuse('empty chunk')
+  return { off, total, data }
+}
+
+function hexBytes (hex: string): Buffer { return Buffer.from(hex, 'hex') }
+
+function toBencode (m: Message): BInput {
+  switch (m.t) {
+    case 'hello':
+      return { t: m.t, v: m.versions, keys: m.keys.map(hexBytes), mr: m.maxRequests, mb: m.maxBatch }
+    case 'state-req':
+      return { t: m.t, r: m.r, key: hexBytes(m.key) }
+    case 'state':
+      return { t: m.t, r: m.r, off: m.off, total: m.total, data: m.data }
+    case 'want':
+      return { t: m.t, r: m.r, ids: Buffer.concat(m.ids.map(hexBytes)), depth: m.depth === 0 ? undefined : m.depth }
+    case 'object':
+      return { t: m.t, r: m.r, id: hexBytes(m.id), ty: m.type, off: m.off, total: m.total, data: m.data }
+    case 'done':
+      return { t: m.t, r: m.r, trunc: m.truncated ? 1 : undefined }
+    case 'dont-have':
+      return { t: m.t, r: m.r, ids: Buffer.concat(m.ids.map(hexBytes)) }
+    case 'cancel':
+      return { t: m.t, r: m.r }
+  }
+}
+
+function checkSize (m: Message, n: number): void {
+  if (n > MAX_MESSAGE_BYTES) throw new RangeError(`gtfs message ${m.t} is ${n} bytes, cap ${MAX_MESSAGE_BYTES}`)
+}
+
+/** Encodes a message; throws on values the decoder would refuse (a bug of ours, not a peer's). */
+export function encodeMessage (m: Message): Buffer {
+  const buf = bencode(toBencode(m))
+  checkSize(m, buf.length)
+  return buf
+}
+
+/** The bytes of encodeMessage(m) as a few buffers, a chunk's data left uncopied. */
+export function encodeMessageParts (m: Message): Buffer[] {
+  const parts = bencodeParts(toBencode(m))
+  checkSize(m, parts.reduce((n, p) => n + p.length, 0))
+  return parts
+}
+
+export interface MessageLimits {
+  maxObjectBytes: number
+}
+
+/** Decodes one extension payload; every refusal is ProtocolError EPROTO. */
+export function decodeMessage (payload: Uint8Array, limits: MessageLimits = { maxObjectBytes: MAX_OBJECT_BYTES }): Message {
+  const v = bdecode(payload, { maxBytes: MAX_MESSAGE_BYTES, maxDepth: 2, maxItems: 2 * MAX_KEYS + 32 })
+  if (v === null || typeof v !== 'object' || Buffer.isBuffer(v) || Array.isArray(v)) refuse('not a dict')
+  const d = v
+  const tv = d.t
+  if (!Buffer.isBuffer(tv) || tv.length > 16) refuse('no type')
+  const t = tv.toString('latin1')
+  const rid = (): number => int(d, 'r', 0, MAX_REQUEST_ID - 1)
+  switch (t) {
+    case 'hello': {
+      const vs = d.v
+      const ks = d.keys
+      if (!Array.isArray(vs) || vs.length === 0 || vs.length > 16) refuse('hello: bad version list')
+      if (!Array.isArray(ks) || ks.length > MAX_KEYS) refuse('hello: bad key list')
+      const versions = vs.map(x => {
+        if (typeof x !== 'number' || x < 0 || x > 0xffff) refuse('hello: bad version')
+        return x
+      })
+      return {
+        t,
+        versions,
+        keys: ks.map(k => repoKey(k, 'hello key')),
+        maxRequests: int(d, 'mr', 1, 1024),
+        maxBatch: int(d, 'mb', 1, 65_536)
+      }
+    }
+    case 'state-req':
+      return { t, r: rid(), key: repoKey(d.key, 'key') }
+    case 'state':
+      return { t, r: rid(), ...chunk(d, MAX_STATE_BYTES) }
+    case 'want':
+      return { t, r: rid(), ids: ids(d, 'ids', MAX_BATCH), depth: optInt(d, 'depth', 1, MAX_DEPTH, 0) }
+    case 'object': {
+      const ty = bytes(d, 'ty', 8).toString('latin1') as ObjectType
+      if (!TYPES.includes(ty)) refuse(`object: bad type ${JSON.stringify(ty)}`)
+      return { t, r: rid(), id: id(d, 'id'), type: ty, ...chunk(d, limits.maxObjectBytes) }
+    }
+    case 'done':
+      return { t, r: rid(), truncated: optInt(d, 'trunc', 0, 1, 0) === 1 }
+    case 'dont-have':
+      return { t, r: rid(), ids: ids(d, 'ids', MAX_DONT_HAVE) }
+    case 'cancel':
+      return { t, r: rid() }
+    default:
+      return refuse(`unknown type ${JSON.stringify(t.slice(0, 16))}`)
+  }
+}
+
+/** The bytes that `state` messages carry in chunks. */
+export function encodeState (s: RepoState): Buffer {
+  const buf = bencode({ policy: s.policy, manifest: s.manifest, sigs: s.signatures })
+  if (buf.length > MAX_STATE_BYTES) throw new RangeError(`repo state is ${buf.length} bytes, cap ${MAX_STATE_BYTES}`)
+  return buf
+}
+
+export function decodeState (buf: Uint8Array): RepoState {
+  const v = bdecode(buf, { maxBytes: MAX_STATE_BYTES, maxDepth: 2, maxItems: 2 * MAX_STATE_ITEMS + 8 })
+  if (typeof v !== 'object' || Buffer.isBuffer(v) || Array.isArray(v)) refuse('state: not a dict')
+  const list = (k: string): Buffer[] => {
+    const l = v[k]
+    if (!Array.isArray(l) || l.length > MAX_STATE_ITEMS) refuse(`state: bad ${k} list`)
+    return l.map(x => {
+      if (!Buffer.isBuffer(x)) refuse(`state: ${k} entry is not bytes`)
+      return Buffer.from(x) // own copy: the input buffer may be large
+    })
+  }
+  const manifest = v.manifest
+  if (!Buffer.isBuffer(manifest)) refuse('state: no manifest')
+  return { policy: list('policy'), manifest: Buffer.from(manifest), signatures: list('sigs') }
+}

@@ -1,0 +1,132 @@
+/**
+ * What a requester checks while one request is answered (pure; no I/O).
+ *
+ * WantAssembly accepts an object only if it was asked for, or is a child of a
+ * tree it already received and verified within the requested depth (the
+ * server's breadth-first order guarantees a tree comes before its children, and
+ * both sides derive children with codec-tree.ts under the same closure cap).
+ * Chunks of one object must be contiguous and consistent; the whole object is
+ * hashed before it is handed out. Anything else is the peer's fault:
+ * ProtocolError (EPROTO, ECAP) or IntegrityError (EBADHASH).
+ */
+import { IntegrityError, ProtocolError } from '../errors.ts'
+import { hashObject } from '../git/object-id.ts'
+import type { GitObject, ObjectId, ObjectType } from '../types.ts'
+import { treeChildren } from './codec-tree.ts'
+import { decodeState, MAX_CLOSURE_OBJECTS, MAX_STATE_BYTES, type ObjectMessage, type RepoState, type StateMessage } from './messages.ts'
+
+interface PartialObject {
+  id: ObjectId
+  type: ObjectType
+  total: number
+  got: number
+  parts: Buffer[]
+}
+
+export class WantAssembly {
+  /** id → closure depth left, in the order the server walks them */
+  private readonly expected = new Map<ObjectId, number>()
+  private readonly received = new Set<ObjectId>()
+  private readonly notHeld = new Set<ObjectId>()
+  private current: PartialObject | null = null
+  private readonly cap: number
+  bytes = 0
+
+  readonly ids: readonly ObjectId[]
+
+  /**
+   * `sizeOf` gives the size an object must have when the caller knows it (a
+   * catalog lists every file's size): a peer announcing another size is lying
+   * (EBADSIZE), and is caught before it sends a byte more than the truth.
+   */
+  constructor (ids: readonly ObjectId[], readonly depth: number, readonly maxObjectBytes: number,
+    readonly sizeOf?: (id: ObjectId) => number | undefined) {
+    this.ids = [...new Set(ids)]
+    for (const id of this.ids) this.expected.set(id, depth)
+    this.cap = this.ids.length + MAX_CLOSURE_OBJECTS
+  }
+
+  get objects (): number { return this.received.size }
+
+  /** One chunk; returns the verified object when this chunk completes it. */
+  accept (m: ObjectMessage): (GitObject & { id: ObjectId }) | null {
+    let cur = this.current
+    if (cur === null) {
+      if (m.off !== 0) throw new ProtocolError('EPROTO', `object ${m.id} starts at offset ${m.off}`)
+      if (!this.expected.has(m.id)) throw new ProtocolError('EPROTO', `object ${m.id} was not asked for`)
+      if (this.received.has(m.id)) throw new ProtocolError('EPROTO', `object ${m.id} sent twice`)
+      if (m.total > this.maxObjectBytes) throw new ProtocolError('ECAP', `object ${m.id} of ${m.total} bytes, cap ${this.maxObjectBytes}`)
+      const size = this.sizeOf?.(m.id)
+      if (size !== undefined && size !== m.total) throw new IntegrityError(`peer sent object ${m.id} as ${m.total} bytes; it has ${size}`, { code: 'EBADSIZE' })
+      cur = this.current = { id: m.id, type: m.type, total: m.total, got: 0, parts: [] }
+    } else if (m.id !== cur.id || m.type !== cur.type || m.total !== cur.total) {
+      throw new ProtocolError('EPROTO', `object ${m.id} interleaved with unfinished ${cur.id}`)
+    } else if (m.off !== cur.got) {
+      throw new ProtocolError('EPROTO', `object ${m.id}: chunk at ${m.off}, expected ${cur.got}`)
+    }
+    cur.parts.push(m.data)
+    cur.got += m.data.length
+    this.bytes += m.data.length
+    if (cur.got < cur.total) return null
+
+    this.current = null
+    // concat copies: the chunks are views into the wire's receive buffer
+    const data = Buffer.concat(cur.parts, cur.total)
+    const got = hashObject(cur.type, data)
+    if (got !== cur.id) throw new IntegrityError(`peer sent ${cur.type} ${cur.id} whose bytes hash to ${got}`, { code: 'EBADHASH' })
+    this.received.add(cur.id)
+    const left = this.expected.get(cur.id) ?? 0
+    if (left > 0 && cur.type === 'tree') {
+      for (const child of treeChildren(data)) {
+        if (this.expected.has(child.id)) continue
+        if (this.expected.size >= this.cap) break
+        this.expected.set(child.id, child.tree ? left - 1 : 0)
+      }
+    }
+    return { id: cur.id, type: cur.type, data }
+  }
+
+  dontHave (ids: readonly ObjectId[]): void {
+    for (const id of ids) if (this.expected.has(id) && !this.received.has(id)) this.notHeld.add(id)
+  }
+
+  /**
+   * At `done`: the requested ids the peer said it does not have. A requested id
+   * that neither arrived nor was disclaimed is a lie by omission (EPROTO): an
+   * honest server lists every id it skips in `dont-have`.
+   */
+  finish (): ObjectId[] {
+    if (this.current !== null) throw new ProtocolError('EPROTO', `done with object ${this.current.id} unfinished`)
+    const missing = this.ids.filter(id => !this.received.has(id))
+    const omitted = missing.find(id => !this.notHeld.has(id))
+    if (omitted !== undefined) throw new ProtocolError('EPROTO', `done without sending or disclaiming ${omitted}`)
+    return missing
+  }
+
+  has (id: ObjectId): boolean { return this.received.has(id) }
+}
+
+export class StateAssembly {
+  private parts: Buffer[] = []
+  private got = 0
+  private total = -1
+
+  accept (m: StateMessage): void {
+    if (this.total < 0) {
+      if (m.off !== 0) throw new ProtocolError('EPROTO', `state starts at offset ${m.off}`)
+      if (m.total > MAX_STATE_BYTES) throw new ProtocolError('ECAP', `state of ${m.total} bytes`)
+      this.total = m.total
+    } else if (m.total !== this.total || m.off !== this.got) {
+      throw new ProtocolError('EPROTO', `state chunk at ${m.off}/${m.total}, expected ${this.got}/${this.total}`)
+    }
+    this.parts.push(Buffer.from(m.data))
+    this.got += m.data.length
+  }
+
+  /** At `done`: the state, or null when the peer sent none (it does not serve the repo). */
+  finish (): RepoState | null {
+    if (this.total < 0) return null
+    if (this.got !== this.total) throw new ProtocolError('EPROTO', `state ended at ${this.got} of ${this.total} bytes`)
+    return decodeState(Buffer.concat(this.parts))
+  }
+}

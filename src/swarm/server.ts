@@ -1,0 +1,175 @@
+/**
+ * The serving half of one connection: answers `want` and `state-req` from an
+ * ObjectSource and a StateSource.
+ *
+ * - A `want` is answered object by object, breadth first (a tree before its
+ *   children, which is what lets the requester check every object it gets),
+ *   each object in CHUNK_BYTES pieces; after each piece the server waits while
+ *   the wire is backpressured, so the bytes queued for one peer stay bounded
+ *   (open requests × one chunk + the wire's 16 KiB high-water mark).
+ * - Ids the source does not hold are listed in `dont-have` before `done`.
+ * - `cancel` stops a request between two chunks; nothing more is sent for it.
+ * - A peer that opens more than MAX_REQUESTS requests at once, or reuses an open
+ *   request id, is refused (the caller drops it).
+ */
+import { isGtfsError, ProtocolError } from '../errors.ts'
+import { logger } from '../log.ts'
+import type { AbortOptions, GitObject, ObjectId, ObjectSource } from '../types.ts'
+import { treeChildren } from './codec-tree.ts'
+import {
+  CHUNK_BYTES, encodeState, MAX_CLOSURE_OBJECTS, MAX_DONT_HAVE, MAX_REQUESTS,
+  type CancelMessage, type Message, type RepoKey, type RepoState, type StateReqMessage, type WantMessage
+} from './messages.ts'
+
+const log = logger('gtfs:swarm:server')
+
+/** Where a repo's signed state comes from; null when this node does not serve the repo. */
+export interface StateSource {
+  state (key: RepoKey, opts?: AbortOptions): Promise<RepoState | null>
+}
+
+/** How the server talks back; Peer implements it over its extension and wire. */
+export interface Sender {
+  send (m: Message): boolean
+  /** resolves when the outbound queue has room (or the connection is closing) */
+  drained (): Promise<void>
+  readonly backpressured: boolean
+  readonly closed: boolean
+}
+
+export interface ServerStats {
+  objectsOut: number
+  bytesOut: number
+  requests: number
+}
+
+export class ObjectServer {
+  readonly stats: ServerStats = { objectsOut: 0, bytesOut: 0, requests: 0 }
+  private readonly active = new Map<number, AbortController>()
+
+  constructor (
+    private readonly sender: Sender,
+    private readonly source: ObjectSource | undefined,
+    private readonly stateSource: StateSource | undefined,
+    private readonly maxRequests = MAX_REQUESTS
+  ) {}
+
+  get open (): number { return this.active.size }
+
+  /** Starts answering; throws ProtocolError when the peer broke a rule (the caller drops it). */
+  handle (m: WantMessage | StateReqMessage | CancelMessage): void {
+    if (m.t === 'cancel') {
+      this.active.get(m.r)?.abort()
+      this.active.delete(m.r)
+      return
+    }
+    if (this.active.has(m.r)) throw new ProtocolError('EPROTO', `request ${m.r} is already open`)
+    if (this.active.size >= this.maxRequests) throw new ProtocolError('ECAP', `more than ${this.maxRequests} open requests`)
+    const ac = new AbortController()
+    this.active.set(m.r, ac)
+    this.stats.requests++
+    const run = m.t === 'want' ? this.want(m, ac.signal) : this.state(m, ac.signal)
+    run.catch((err: unknown) => {
+      if (ac.signal.aborted || this.sender.closed) return
+      // our failure, not the peer's: end the request so the peer asks elsewhere
+      log('request %d failed: %s', m.r, (err as Error).message)
+      this.done(m.r, false)
+    }).finally(() => {
+      if (this.active.get(m.r) === ac) this.active.delete(m.r)
+    })
+  }
+
+  close (): void {
+    for (const ac of this.active.values()) ac.abort()
+    this.active.clear()
+  }
+
+  private live (signal: AbortSignal): boolean {
+    return !signal.aborted && !this.sender.closed
+  }
+
+  private async read (id: ObjectId, signal: AbortSignal): Promise<GitObject | null> {
+    if (this.source === undefined) return null
+    try {
+      return await this.source.read(id, { signal })
+    } catch (err) {
+      if (!isGtfsError(err, 'ENOTFOUND')) log('reading %s failed: %s', id, (err as Error).message)
+      return null
+    }
+  }
+
+  private async want (m: WantMessage, signal: AbortSignal): Promise<void> {
+    const seen = new Set<ObjectId>(m.ids)
+    const queue: Array<[ObjectId, number]> = [...seen].map(id => [id, m.depth])
+    const cap = queue.length + MAX_CLOSURE_OBJECTS
+    const missing: ObjectId[] = []
+    let truncated = false
+    for (let i = 0; i < queue.length; i++) {
+      if (!this.live(signal)) return
+      const [id, depth] = queue[i]
+      const obj = await this.read(id, signal)
+      if (!this.live(signal)) return
+      if (obj === null) { missing.push(id); continue }
+      await this.sendObject(m.r, id, obj, signal)
+      if (depth > 0 && obj.type === 'tree' && !truncated) {
+        for (const child of treeChildren(obj.data)) {
+          if (seen.has(child.id)) continue
+          if (queue.length >= cap) { truncated = true; break }
+          seen.add(child.id)
+          queue.push([child.id, child.tree ? depth - 1 : 0])
+        }
+      }
+    }
+    if (!this.live(signal)) return
+    for (let i = 0; i < missing.length; i += MAX_DONT_HAVE) {
+      this.sender.send({ t: 'dont-have', r: m.r, ids: missing.slice(i, i + MAX_DONT_HAVE) })
+    }
+    this.done(m.r, truncated)
+  }
+
+  /**
+   * The request leaves the open set before `done` goes out: the peer may send
+   * its next request the moment it reads `done`, and must find a free slot.
+   */
+  private done (r: number, truncated: boolean): void {
+    this.active.delete(r)
+    this.sender.send({ t: 'done', r, truncated })
+  }
+
+  private async sendObject (r: number, id: ObjectId, obj: GitObject, signal: AbortSignal): Promise<void> {
+    const total = obj.data.length
+    let off = 0
+    do {
+      const data = obj.data.subarray(off, off + CHUNK_BYTES)
+      this.sender.send({ t: 'object', r, id, type: obj.type, off, total, data })
+      this.stats.bytesOut += data.length
+      off += data.length
+      if (this.sender.backpressured) await this.sender.drained()
+      if (!this.live(signal)) return
+    } while (off < total)
+    this.stats.objectsOut++
+  }
+
+  private async state (m: StateReqMessage, signal: AbortSignal): Promise<void> {
+    let state: RepoState | null = null
+    if (this.stateSource !== undefined) {
+      try {
+        state = await this.stateSource.state(m.key, { signal })
+      } catch (err) {
+        log('state of %s failed: %s', m.key, (err as Error).message)
+      }
+    }
+    if (state !== null) {
+      const bytes = encodeState(state)
+      let off = 0
+      do {
+        if (!this.live(signal)) return
+        const data = bytes.subarray(off, off + CHUNK_BYTES)
+        this.sender.send({ t: 'state', r: m.r, off, total: bytes.length, data })
+        off += data.length
+        if (this.sender.backpressured) await this.sender.drained()
+      } while (off < bytes.length)
+    }
+    if (this.live(signal)) this.done(m.r, false)
+  }
+}

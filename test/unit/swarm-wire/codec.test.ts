@@ -1,0 +1,162 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { isGtfsError } from '../../../src/errors.ts'
+import { bdecode, bencode, bencodeParts } from '../../../src/swarm/codec.ts'
+import {
+  CHUNK_BYTES, decodeMessage, decodeState, encodeMessage, encodeMessageParts, encodeState,
+  MAX_BATCH, MAX_FRAME_BYTES, MAX_MESSAGE_BYTES, type Message
+} from '../../../src/swarm/messages.ts'
+import { FrameScanner } from '../../../src/swarm/wire.ts'
+
+const ID = 'ab'.repeat(20)
+const KEY = 'cd'.repeat(32)
+
+const samples: Message[] = [
+  { t: 'hello', versions: [1, 2], keys: [KEY], maxRequests: 16, maxBatch: 256 },
+  { t: 'state-req', r: 1, key: KEY },
+  { t: 'state', r: 2, off: 0, total: 10, data: Buffer.from('0123456789') },
+  { t: 'want', r: 3, ids: [ID, '00'.repeat(20)], depth: 0 },
+  { t: 'want', r: 4, ids: [ID], depth: 5 },
+  { t: 'object', r: 5, id: ID, type: 'blob', off: 0, total: 3, data: Buffer.from('abc') },
+  { t: 'object', r: 5, id: ID, type: 'tree', off: 0, total: 0, data: Buffer.alloc(0) },
+  { t: 'object', r: 6, id: ID, type: 'blob', off: CHUNK_BYTES, total: 2 * CHUNK_BYTES, data: Buffer.alloc(CHUNK_BYTES, 1) },
+  { t: 'done', r: 7, truncated: false },
+  { t: 'done', r: 7, truncated: true },
+  { t: 'dont-have', r: 8, ids: [ID] },
+  { t: 'cancel', r: 2 ** 31 - 1 }
+]
+
+test('every message round-trips, whole and in parts, within the frame cap', () => {
+  for (const m of samples) {
+    const buf = encodeMessage(m)
+    assert.ok(buf.length <= MAX_MESSAGE_BYTES)
+    assert.deepEqual(Buffer.concat(encodeMessageParts(m)), buf, m.t)
+    assert.deepEqual(decodeMessage(buf), m, m.t)
+  }
+  assert.ok(MAX_FRAME_BYTES > MAX_MESSAGE_BYTES)
+})
+
+test('a chunk of data is sent without copying it', () => {
+  const data = Buffer.alloc(CHUNK_BYTES, 9)
+  const parts = encodeMessageParts({ t: 'object', r: 1, id: ID, type: 'blob', off: 0, total: CHUNK_BYTES, data })
+  assert.ok(parts.some(p => p.buffer === data.buffer && p.byteOffset === data.byteOffset), 'data is a view')
+  assert.ok(parts.length <= 3)
+})
+
+test('bencode: canonical values round-trip; non-canonical and capped inputs are refused with EPROTO', () => {
+  const v = { a: 1, b: [Buffer.from('x'), -5, { c: Buffer.alloc(0) }], z: 0 }
+  const enc = bencode(v)
+  assert.equal(enc.toString('latin1'), 'd1:ai1e1:bl1:xi-5ed1:c0:ee1:zi0ee')
+  assert.deepEqual(JSON.parse(JSON.stringify(bdecode(enc))), JSON.parse(JSON.stringify(v)))
+  assert.deepEqual(Buffer.concat(bencodeParts({ k: Buffer.alloc(5000, 1), j: 3 })), bencode({ k: Buffer.alloc(5000, 1), j: 3 }))
+  const bad = [
+    '', 'i', 'ie', 'i-0e', 'i01e', 'i1', 'i12345678901234567e', 'i9007199254740993e', '01:a', '2:a', '-1:a', 'l', 'le1',
+    'd1:bi1e1:ai2ee', 'd1:ai1e1:ai2ee', 'di1ei2ee', 'x', '1:ab', 'd1:a', '4294967296:x', 'lllllllllllllllllllllllllllllllllee'
+  ]
+  for (const s of bad) {
+    assert.throws(() => bdecode(Buffer.from(s, 'latin1')), (err: unknown) => isGtfsError(err, 'EPROTO'), JSON.stringify(s))
+  }
+  assert.throws(() => bdecode(Buffer.from('l' + 'i1e'.repeat(20) + 'e'), { maxItems: 10 }), { code: 'EPROTO' })
+  assert.throws(() => bdecode(Buffer.alloc(100, 0x30), { maxBytes: 10 }), { code: 'EPROTO' })
+  // a __proto__ key is plain data
+  const d = bdecode(Buffer.from('d9:__proto__i1ee')) as Record<string, unknown>
+  assert.equal(d.__proto__, 1)
+  assert.equal(Object.getPrototypeOf(d), null)
+})
+
+test('messages: caps and types are enforced', () => {
+  const refuse = (v: Record<string, unknown>, why: string): void => {
+    assert.throws(() => decodeMessage(bencode(v as never)), { code: 'EPROTO' }, why)
+  }
+  refuse({ t: 'nope', r: 1 }, 'unknown type')
+  refuse({ r: 1 }, 'no type')
+  refuse({ t: 'want', r: -1, ids: Buffer.alloc(20) }, 'negative id')
+  refuse({ t: 'want', r: 2 ** 31, ids: Buffer.alloc(20) }, 'request id too large')
+  refuse({ t: 'want', r: 1, ids: Buffer.alloc(21) }, 'ids not a multiple of 20')
+  refuse({ t: 'want', r: 1, ids: Buffer.alloc(0) }, 'no ids')
+  refuse({ t: 'want', r: 1, ids: Buffer.alloc(20 * (MAX_BATCH + 1)) }, 'batch too large')
+  refuse({ t: 'want', r: 1, ids: Buffer.alloc(20), depth: 65 }, 'depth too large')
+  refuse({ t: 'object', r: 1, id: Buffer.alloc(20), ty: 'blob', off: 0, total: 10, data: Buffer.alloc(11) }, 'chunk past total')
+  refuse({ t: 'object', r: 1, id: Buffer.alloc(20), ty: 'blub', off: 0, total: 1, data: Buffer.alloc(1) }, 'bad type')
+  refuse({ t: 'object', r: 1, id: Buffer.alloc(19), ty: 'blob', off: 0, total: 1, data: Buffer.alloc(1) }, 'short id')
+  refuse({ t: 'object', r: 1, id: Buffer.alloc(20), ty: 'blob', off: 0, total: 2, data: Buffer.alloc(0) }, 'empty chunk')
+  refuse({ t: 'object', r: 1, id: Buffer.alloc(20), ty: 'blob', off: 0, total: 2 ** 40, data: Buffer.alloc(1) }, 'object too large')
+  refuse({ t: 'state', r: 1, off: 0, total: 5 * 1024 * 1024, data: Buffer.alloc(1) }, 'state too large')
+  refuse({ t: 'hello', v: [], keys: [], mr: 1, mb: 1 }, 'no versions')
+  refuse({ t: 'hello', v: [1], keys: [Buffer.alloc(31)], mr: 1, mb: 1 }, 'short key')
+  refuse({ t: 'hello', v: [1], keys: [], mr: 0, mb: 1 }, 'zero requests')
+  assert.throws(() => decodeMessage(Buffer.from('li1ee')), { code: 'EPROTO' })
+  assert.throws(() => decodeMessage(Buffer.alloc(MAX_MESSAGE_BYTES + 1, 0x64)), { code: 'EPROTO' })
+  assert.throws(() => decodeMessage(bencode({ t: 'object', r: 1, id: Buffer.alloc(20), ty: 'blob', off: 0, total: 100, data: Buffer.alloc(1) }), { maxObjectBytes: 50 }), { code: 'EPROTO' })
+})
+
+test('repo state round-trips and is capped', () => {
+  const s = { policy: [Buffer.from('genesis'), Buffer.from('next')], manifest: Buffer.from('m'), signatures: [Buffer.from('sig')] }
+  assert.deepEqual(decodeState(encodeState(s)), s)
+  assert.throws(() => decodeState(bencode({ manifest: 1, policy: [], sigs: [] })), { code: 'EPROTO' })
+  assert.throws(() => decodeState(bencode({ manifest: Buffer.from('m'), policy: [1], sigs: [] })), { code: 'EPROTO' })
+})
+
+test('frame scanner: finds frame boundaries across chunks and refuses an oversized length before its body', () => {
+  const hs = Buffer.alloc(68, 1)
+  const frame = (n: number): Buffer => { const b = Buffer.alloc(4 + n, 2); b.writeUInt32BE(n, 0); return b }
+  const stream = Buffer.concat([hs, frame(10), frame(0), frame(100)])
+  for (const cut of [1, 7, 68, 70, 82, 86, 100]) {
+    const s = new FrameScanner(1000)
+    const a = s.feed(stream.subarray(0, cut))
+    const b = s.feed(stream.subarray(cut))
+    const ends = [a.first, a.last, b.first < 0 ? -1 : b.first + cut, b.last < 0 ? -1 : b.last + cut].filter(x => x >= 0)
+    assert.equal(Math.max(...ends), stream.length, `cut ${cut}`)
+    assert.equal(a.over, -1); assert.equal(b.over, -1)
+  }
+  const s = new FrameScanner(1000)
+  const r = s.feed(Buffer.concat([hs, Buffer.from([0, 0, 0x10, 0])]))
+  assert.equal(r.over, 4096)
+})
+
+/** xorshift32: a small seeded generator, so a failure can be replayed */
+function rng (seed: number): () => number {
+  let x = seed >>> 0 || 1
+  return () => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x / 0x100000000 }
+}
+
+test('fuzz: 20k random and mutated inputs are each accepted or refused with EPROTO, never a crash or hang', () => {
+  const rand = rng(0x5eed)
+  const seeds = samples.map(m => encodeMessage(m)).concat([encodeState({ policy: [Buffer.from('p')], manifest: Buffer.from('m'), signatures: [] })])
+  const alphabet = Buffer.from('ilde0123456789:-')
+  let accepted = 0
+  let refused = 0
+  const started = performance.now()
+  for (let n = 0; n < 20_000; n++) {
+    let input: Buffer
+    const mode = n % 4
+    if (mode === 0) {
+      // random bytes from the bencode alphabet
+      input = Buffer.alloc(Math.floor(rand() * 64))
+      for (let i = 0; i < input.length; i++) input[i] = alphabet[Math.floor(rand() * alphabet.length)]
+    } else {
+      // a valid message with a few bytes flipped, cut, or duplicated
+      input = Buffer.from(seeds[Math.floor(rand() * seeds.length)])
+      const edits = 1 + Math.floor(rand() * 4)
+      for (let e = 0; e < edits && input.length > 0; e++) {
+        const at = Math.floor(rand() * input.length)
+        const op = rand()
+        if (op < 0.5) input[at] = Math.floor(rand() * 256)
+        else if (op < 0.75) input = input.subarray(0, at)
+        else input = Buffer.concat([input.subarray(0, at), input.subarray(at - Math.min(at, 8))])
+      }
+    }
+    for (const decode of [(b: Buffer) => decodeMessage(b), (b: Buffer) => decodeState(b), (b: Buffer) => bdecode(b)]) {
+      try {
+        decode(input)
+        accepted++
+      } catch (err) {
+        if (!isGtfsError(err, 'EPROTO')) assert.fail(`input ${input.toString('hex')} threw ${String(err)}`)
+        refused++
+      }
+    }
+  }
+  const ms = performance.now() - started
+  assert.ok(ms < 5000, `fuzz took ${ms} ms`)
+  assert.ok(accepted > 100 && refused > 10_000, `accepted ${accepted}, refused ${refused}`)
+})
