@@ -41,8 +41,8 @@ export const MAX_DEPTH = 64
 export const MAX_CLOSURE_OBJECTS = 16_384
 /** bytes of one object, default; a Peer can be given a lower cap */
 export const MAX_OBJECT_BYTES = 512 * 1024 * 1024
-/** bytes of one encoded RepoState */
-export const MAX_STATE_BYTES = 4 * 1024 * 1024
+/** bytes of one encoded RepoState: catalogs ride in it, and they may be large */
+export const MAX_STATE_BYTES = 64 * 1024 * 1024
 /** entries of a RepoState's policy chain and signature list */
 export const MAX_STATE_ITEMS = 256
 /** requests one peer may have open at us */
@@ -56,10 +56,12 @@ export type RepoKey = string
 
 /** What `state` carries for one repo: opaque to the swarm, judged by trust/. */
 export interface RepoState {
-  /** policy links, genesis first */
-  policy: Buffer[]
-  manifest: Buffer
-  signatures: Buffer[]
+  /**
+   * One opaque document with everything a reader needs to verify the repo's
+   * latest state: policy chain, manifest, their signatures, the signers'
+   * public keys and the catalogs (publish/bundle.ts). Judged by trust/, never here.
+   */
+  bundle: Buffer
 }
 
 export interface HelloMessage { t: 'hello', versions: number[], keys: RepoKey[], maxRequests: number, maxBatch: number }
@@ -227,23 +229,15 @@ export function decodeMessage (payload: Uint8Array, limits: MessageLimits = { ma
 
 /** The bytes that `state` messages carry in chunks. */
 export function encodeState (s: RepoState): Buffer {
-  const buf = bencode({ policy: s.policy, manifest: s.manifest, sigs: s.signatures })
+  const buf = bencode({ bundle: s.bundle })
   if (buf.length > MAX_STATE_BYTES) throw new RangeError(`repo state is ${buf.length} bytes, cap ${MAX_STATE_BYTES}`)
   return buf
 }
 
 export function decodeState (buf: Uint8Array): RepoState {
-  const v = bdecode(buf, { maxBytes: MAX_STATE_BYTES, maxDepth: 2, maxItems: 2 * MAX_STATE_ITEMS + 8 })
+  const v = bdecode(buf, { maxBytes: MAX_STATE_BYTES + 64, maxDepth: 1, maxItems: 4 })
   if (typeof v !== 'object' || Buffer.isBuffer(v) || Array.isArray(v)) refuse('state: not a dict')
-  const list = (k: string): Buffer[] => {
-    const l = v[k]
-    if (!Array.isArray(l) || l.length > MAX_STATE_ITEMS) refuse(`state: bad ${k} list`)
-    return l.map(x => {
-      if (!Buffer.isBuffer(x)) refuse(`state: ${k} entry is not bytes`)
-      return Buffer.from(x) // own copy: the input buffer may be large
-    })
-  }
-  const manifest = v.manifest
-  if (!Buffer.isBuffer(manifest)) refuse('state: no manifest')
-  return { policy: list('policy'), manifest: Buffer.from(manifest), signatures: list('sigs') }
+  const bundle = v.bundle
+  if (!Buffer.isBuffer(bundle) || Object.keys(v).length !== 1) refuse('state: want exactly one byte string, bundle')
+  return { bundle: Buffer.from(bundle) } // own copy: the input buffer may be large
 }

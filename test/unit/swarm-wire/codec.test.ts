@@ -4,7 +4,7 @@ import { isGtfsError } from '../../../src/errors.ts'
 import { bdecode, bencode, bencodeParts } from '../../../src/swarm/codec.ts'
 import {
   CHUNK_BYTES, decodeMessage, decodeState, encodeMessage, encodeMessageParts, encodeState,
-  MAX_BATCH, MAX_FRAME_BYTES, MAX_MESSAGE_BYTES, type Message
+  MAX_BATCH, MAX_FRAME_BYTES, MAX_MESSAGE_BYTES, MAX_STATE_BYTES, type Message
 } from '../../../src/swarm/messages.ts'
 import { FrameScanner } from '../../../src/swarm/wire.ts'
 
@@ -81,7 +81,7 @@ test('messages: caps and types are enforced', () => {
   refuse({ t: 'object', r: 1, id: Buffer.alloc(19), ty: 'blob', off: 0, total: 1, data: Buffer.alloc(1) }, 'short id')
   refuse({ t: 'object', r: 1, id: Buffer.alloc(20), ty: 'blob', off: 0, total: 2, data: Buffer.alloc(0) }, 'empty chunk')
   refuse({ t: 'object', r: 1, id: Buffer.alloc(20), ty: 'blob', off: 0, total: 2 ** 40, data: Buffer.alloc(1) }, 'object too large')
-  refuse({ t: 'state', r: 1, off: 0, total: 5 * 1024 * 1024, data: Buffer.alloc(1) }, 'state too large')
+  refuse({ t: 'state', r: 1, off: 0, total: MAX_STATE_BYTES + 1, data: Buffer.alloc(1) }, 'state too large')
   refuse({ t: 'hello', v: [], keys: [], mr: 1, mb: 1 }, 'no versions')
   refuse({ t: 'hello', v: [1], keys: [Buffer.alloc(31)], mr: 1, mb: 1 }, 'short key')
   refuse({ t: 'hello', v: [1], keys: [], mr: 0, mb: 1 }, 'zero requests')
@@ -91,10 +91,10 @@ test('messages: caps and types are enforced', () => {
 })
 
 test('repo state round-trips and is capped', () => {
-  const s = { policy: [Buffer.from('genesis'), Buffer.from('next')], manifest: Buffer.from('m'), signatures: [Buffer.from('sig')] }
+  const s = { bundle: Buffer.from('{"format":"gtfs-bundle"}') }
   assert.deepEqual(decodeState(encodeState(s)), s)
-  assert.throws(() => decodeState(bencode({ manifest: 1, policy: [], sigs: [] })), { code: 'EPROTO' })
-  assert.throws(() => decodeState(bencode({ manifest: Buffer.from('m'), policy: [1], sigs: [] })), { code: 'EPROTO' })
+  assert.throws(() => decodeState(bencode({ bundle: 1 })), { code: 'EPROTO' })
+  assert.throws(() => decodeState(bencode({ bundle: Buffer.from('b'), extra: Buffer.from('x') })), { code: 'EPROTO' })
 })
 
 test('frame scanner: finds frame boundaries across chunks and refuses an oversized length before its body', () => {
@@ -122,7 +122,7 @@ function rng (seed: number): () => number {
 
 test('fuzz: 20k random and mutated inputs are each accepted or refused with EPROTO, never a crash or hang', () => {
   const rand = rng(0x5eed)
-  const seeds = samples.map(m => encodeMessage(m)).concat([encodeState({ policy: [Buffer.from('p')], manifest: Buffer.from('m'), signatures: [] })])
+  const seeds = samples.map(m => encodeMessage(m)).concat([encodeState({ bundle: Buffer.from('b') })])
   const alphabet = Buffer.from('ilde0123456789:-')
   let accepted = 0
   let refused = 0

@@ -98,7 +98,7 @@ test('an idle request times out with ETIMEOUT and the peer is counted, not dropp
 
 test('signed state travels in chunks; a repo not served answers null', async () => {
   const key = 'ef'.repeat(32)
-  const state = { policy: [bytes(100_000, 1), Buffer.from('link 2')], manifest: bytes(70_000, 2), signatures: [Buffer.from('sig')] }
+  const state = { bundle: Buffer.concat([bytes(100_000, 1), bytes(70_000, 2)]) }
   const { client, server } = await pair({
     repoKeys: [key],
     state: { state: async k => k === key ? state : null }
