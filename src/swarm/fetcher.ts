@@ -50,6 +50,8 @@ export interface FetcherOptions {
 export interface FetchOptions extends AbortOptions {
   /** 0: the ids only; N: each tree with everything under it to N levels */
   depth?: number
+  /** with depth: subtrees only, no blobs */
+  treesOnly?: boolean
   /** sizes known in advance (a catalog's); a peer announcing another size is dropped (EBADSIZE) */
   sizeOf?: (id: ObjectId) => number | undefined
 }
@@ -73,6 +75,7 @@ interface Entry {
 
 interface Job {
   depth: number
+  treesOnly?: boolean
   sizeOf?: (id: ObjectId) => number | undefined
   ac: AbortController
   /** ids not yet settled */
@@ -120,6 +123,7 @@ export class Fetcher {
     const fresh: ObjectId[] = []
     const job = this.newJob(depth)
     job.sizeOf = opts.sizeOf
+    job.treesOnly = opts.treesOnly === true
     for (const id of uniq) {
       let e = this.entries.get(id)
       if (e === undefined) {
@@ -301,7 +305,7 @@ export class Fetcher {
       const e = this.entries.get(obj.id)
       if (e !== undefined && e.job !== job) this.settle(obj.id) // a closure brought another fetch's object
     }
-    peer.fetch(batch, { depth: job.depth, signal: job.ac.signal, timeoutMs: this.requestTimeoutMs, sizeOf: job.sizeOf, onObject: store })
+    peer.fetch(batch, { depth: job.depth, treesOnly: job.treesOnly, signal: job.ac.signal, timeoutMs: this.requestTimeoutMs, sizeOf: job.sizeOf, onObject: store })
       .then(res => {
         for (const id of res.missing) {
           this.triedBy(job, id).add(peer)

@@ -8,8 +8,9 @@
  *   hello      {t, v: [versions], keys: [repo key…], mr: max requests, mb: max batch}
  *   state-req  {t, r, key}                         → state chunks or dont-have
  *   state      {t, r, off, total, data}            chunks of one encoded RepoState
- *   want       {t, r, ids: 20·n bytes, depth?}     depth N: for each tree, its
+ *   want       {t, r, ids: 20·n bytes, depth?, tr?} depth N: for each tree, its
  *                                                  entries down to N levels
+ *                                                  (tr=1: subtrees only, no blobs)
  *   object     {t, r, id, ty, off, total, data}    one chunk of one object
  *   done       {t, r, trunc?}                      the request is answered
  *   dont-have  {t, r, ids}                         ids this peer does not hold
@@ -67,7 +68,7 @@ export interface RepoState {
 export interface HelloMessage { t: 'hello', versions: number[], keys: RepoKey[], maxRequests: number, maxBatch: number }
 export interface StateReqMessage { t: 'state-req', r: number, key: RepoKey }
 export interface StateMessage { t: 'state', r: number, off: number, total: number, data: Buffer }
-export interface WantMessage { t: 'want', r: number, ids: ObjectId[], depth: number }
+export interface WantMessage { t: 'want', r: number, ids: ObjectId[], depth: number, /** the closure holds trees only */ trees?: boolean }
 export interface ObjectMessage { t: 'object', r: number, id: ObjectId, type: ObjectType, off: number, total: number, data: Buffer }
 export interface DoneMessage { t: 'done', r: number, truncated: boolean }
 export interface DontHaveMessage { t: 'dont-have', r: number, ids: ObjectId[] }
@@ -144,7 +145,7 @@ function toBencode (m: Message): BInput {
     case 'state':
       return { t: m.t, r: m.r, off: m.off, total: m.total, data: m.data }
     case 'want':
-      return { t: m.t, r: m.r, ids: Buffer.concat(m.ids.map(hexBytes)), depth: m.depth === 0 ? undefined : m.depth }
+      return { t: m.t, r: m.r, ids: Buffer.concat(m.ids.map(hexBytes)), depth: m.depth === 0 ? undefined : m.depth, tr: m.trees === true ? 1 : undefined }
     case 'object':
       return { t: m.t, r: m.r, id: hexBytes(m.id), ty: m.type, off: m.off, total: m.total, data: m.data }
     case 'done':
@@ -210,7 +211,7 @@ export function decodeMessage (payload: Uint8Array, limits: MessageLimits = { ma
     case 'state':
       return { t, r: rid(), ...chunk(d, MAX_STATE_BYTES) }
     case 'want':
-      return { t, r: rid(), ids: ids(d, 'ids', MAX_BATCH), depth: optInt(d, 'depth', 1, MAX_DEPTH, 0) }
+      return { t, r: rid(), ids: ids(d, 'ids', MAX_BATCH), depth: optInt(d, 'depth', 1, MAX_DEPTH, 0), trees: optInt(d, 'tr', 1, 1, 0) === 1 }
     case 'object': {
       const ty = bytes(d, 'ty', 8).toString('latin1') as ObjectType
       if (!TYPES.includes(ty)) refuse(`object: bad type ${JSON.stringify(ty)}`)

@@ -40,7 +40,7 @@ export class WantAssembly {
    * (EBADSIZE), and is caught before it sends a byte more than the truth.
    */
   constructor (ids: readonly ObjectId[], readonly depth: number, readonly maxObjectBytes: number,
-    readonly sizeOf?: (id: ObjectId) => number | undefined) {
+    readonly sizeOf?: (id: ObjectId) => number | undefined, readonly treesOnly = false) {
     this.ids = [...new Set(ids)]
     for (const id of this.ids) this.expected.set(id, depth)
     this.cap = this.ids.length + MAX_CLOSURE_OBJECTS
@@ -78,7 +78,7 @@ export class WantAssembly {
     const left = this.expected.get(cur.id) ?? 0
     if (left > 0 && cur.type === 'tree') {
       for (const child of treeChildren(data)) {
-        if (this.expected.has(child.id)) continue
+        if (this.expected.has(child.id) || (this.treesOnly && !child.tree)) continue
         if (this.expected.size >= this.cap) break
         this.expected.set(child.id, child.tree ? left - 1 : 0)
       }

@@ -68,6 +68,8 @@ export interface VerifiedObject extends GitObject { id: ObjectId }
 export interface PeerFetchOptions extends AbortOptions {
   /** 0: the ids only; N: each tree with everything under it to N levels */
   depth?: number
+  /** with depth: the closure holds subtrees only, no blobs (a directory structure) */
+  treesOnly?: boolean
   /** idle deadline for this request, ms (default: the peer's requestTimeoutMs) */
   timeoutMs?: number
   /** sizes known in advance (from a catalog); an object announced with another size is refused (EBADSIZE) */
@@ -233,8 +235,9 @@ export class Peer extends EventEmitter {
     for (const id of uniq) if (!isObjectId(id)) throw new TypeError(`not an object id: ${String(id)}`)
     await this.whenReady(opts)
     if (uniq.length > this.maxBatch) throw new RangeError(`${uniq.length} ids exceed the batch cap of ${this.maxBatch}`)
-    const want = new WantAssembly(uniq, depth, this.maxObjectBytes, opts.sizeOf)
-    const result = await this.request(opts, want, null, r => ({ t: 'want', r, ids: uniq, depth }))
+    const trees = opts.treesOnly === true
+    const want = new WantAssembly(uniq, depth, this.maxObjectBytes, opts.sizeOf, trees)
+    const result = await this.request(opts, want, null, r => ({ t: 'want', r, ids: uniq, depth, trees }))
     return result as PeerFetchResult
   }
 

@@ -113,7 +113,7 @@ export class ObjectServer {
       await this.sendObject(m.r, id, obj, signal)
       if (depth > 0 && obj.type === 'tree' && !truncated) {
         for (const child of treeChildren(obj.data)) {
-          if (seen.has(child.id)) continue
+          if (seen.has(child.id) || (m.trees === true && !child.tree)) continue
           if (queue.length >= cap) { truncated = true; break }
           seen.add(child.id)
           queue.push([child.id, child.tree ? depth - 1 : 0])

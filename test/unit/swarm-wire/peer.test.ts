@@ -43,6 +43,9 @@ test('a tree closure comes in one request, to the depth asked for', async () => 
     assert.equal(r.objects.size, 0)
     assert.equal(streamed.length, all.length)
     assert.equal(streamed[0], root, 'a tree comes before its children')
+    const trees = await client.fetch([root], { depth: 64, treesOnly: true })
+    assert.equal(trees.count, 3, 'a trees-only closure: the directory structure, no blobs')
+    assert.ok([...trees.objects.values()].every(o => o.type === 'tree'))
   } finally {
     client.destroy(); server.destroy()
   }
