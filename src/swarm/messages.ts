@@ -211,7 +211,7 @@ export function decodeMessage (payload: Uint8Array, limits: MessageLimits = { ma
     case 'state':
       return { t, r: rid(), ...chunk(d, MAX_STATE_BYTES) }
     case 'want':
-      return { t, r: rid(), ids: ids(d, 'ids', MAX_BATCH), depth: optInt(d, 'depth', 1, MAX_DEPTH, 0), trees: optInt(d, 'tr', 1, 1, 0) === 1 }
+      return { t, r: rid(), ids: ids(d, 'ids', MAX_BATCH), depth: optInt(d, 'depth', 1, MAX_DEPTH, 0), ...(optInt(d, 'tr', 1, 1, 0) === 1 ? { trees: true } : {}) }
     case 'object': {
       const ty = bytes(d, 'ty', 8).toString('latin1') as ObjectType
       if (!TYPES.includes(ty)) refuse(`object: bad type ${JSON.stringify(ty)}`)
