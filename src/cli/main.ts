@@ -14,6 +14,7 @@ import { manifestCommand } from './commands/manifest.ts'
 import { mountCommand } from './commands/mount.ts'
 import { policyCommand } from './commands/policy.ts'
 import { publishCommand } from './commands/publish.ts'
+import { seedCommand } from './commands/seed.ts'
 import { signCommand } from './commands/sign.ts'
 import { statusCommand } from './commands/status.ts'
 import { stopCommand } from './commands/stop.ts'
@@ -35,6 +36,7 @@ export async function main (argv: string[]): Promise<number> {
     .usage('gtfs — mount signed, swarm-backed git repositories\n\nUsage: gtfs <command> [options]')
     .command(mountCommand)
     .command(umountCommand)
+    .command(seedCommand)
     .command(statusCommand)
     .command(stopCommand)
     .command(daemonCommand)

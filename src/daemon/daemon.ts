@@ -13,11 +13,32 @@ import { logger, setWarnSink } from '../log.ts'
 import { listenControl } from './control-server.ts'
 import { openLocalMount, type ActiveMount } from './local-mount.ts'
 import { removeRecord, writeRecord } from './mount-registry.ts'
+import { Session } from '../publish/session.ts'
+import { parseRepoRef } from '../repo/repo-ref.ts'
+import { GitObjectStore } from '../store/object-store.ts'
+import { openSwarmMount } from './swarm-mount.ts'
+import { SwarmNode } from './swarm-node.ts'
 
 const log = logger('gtfs:daemon:daemon')
 
 export function socketPath (paths: Paths): string {
   return join(paths.runtime, 'gtfs.sock')
+}
+
+export interface SwarmOptions {
+  /** host:port,... or "none"; only used when the swarm node starts */
+  bootstrap?: string
+  /** UDP (DHT) and TCP (wire) port; only used when the swarm node starts */
+  port?: number
+}
+
+export interface KeyMountRequest extends SwarmOptions {
+  key: string
+  ref?: string
+  dir: string
+  pin?: boolean
+  allowExpired?: boolean
+  allowOther?: boolean
 }
 
 export interface MountRequest {
@@ -29,6 +50,13 @@ export interface MountRequest {
   readDeadlineMs?: number
 }
 
+function swarmArgs (args: Record<string, unknown>): SwarmOptions {
+  return {
+    bootstrap: typeof args.bootstrap === 'string' ? args.bootstrap : undefined,
+    port: typeof args.port === 'number' ? args.port : undefined
+  }
+}
+
 function str (v: unknown, name: string, optional = false): string | undefined {
   if (v === undefined && optional) return undefined
   if (typeof v !== 'string' || v === '') throw new UsageError('EUSAGE', `control request: ${name} must be a non-empty string`)
@@ -38,6 +66,7 @@ function str (v: unknown, name: string, optional = false): string | undefined {
 export class Daemon {
   private readonly mounts = new Map<string, ActiveMount>()
   private readonly warnings: Array<{ at: string, message: string }> = []
+  private swarm?: Promise<{ node: SwarmNode, session: Session, store: GitObjectStore }>
   private server?: Server
   private watch?: NodeJS.Timeout
   private stopping?: Promise<void>
@@ -56,8 +85,18 @@ export class Daemon {
     })
     this.server = await listenControl(socketPath(this.paths), {
       ping: async () => ({ pid: process.pid }),
-      status: async () => this.status(),
-      mount: async args => await this.mount({
+      status: async () => await this.statusNow(),
+      mount: async args => args.key !== undefined
+        ? await this.mountKey({
+          key: str(args.key, 'key')!,
+          ref: str(args.ref, 'ref', true),
+          dir: str(args.dir, 'dir')!,
+          pin: args.pin === true,
+          allowExpired: args.allowExpired === true,
+          allowOther: args.allowOther === true,
+          ...swarmArgs(args)
+        })
+        : await this.mount({
         gitDir: str(args.gitDir, 'gitDir')!,
         ref: str(args.ref, 'ref', true),
         commit: str(args.commit, 'commit', true),
@@ -66,6 +105,15 @@ export class Daemon {
         readDeadlineMs: typeof args.readDeadlineMs === 'number' ? args.readDeadlineMs : undefined
       }),
       umount: async args => await this.umount(str(args.dir, 'dir')!),
+      seed: async args => {
+        const { node, session } = await this.startSwarm(swarmArgs(args))
+        const keys = Array.isArray(args.keys) ? args.keys.map(k => String(k)) : []
+        const repos = keys.length > 0
+          ? await Promise.all(keys.map(async k => (await parseRepoRef(k, this.paths.data)).key))
+          : null
+        const seeded = repos === null ? await node.seedAll() : await Promise.all(repos.map(async r => { await session.records(r); return (await node.seed(r)).repo }))
+        return { seeding: seeded, dhtPort: node.dhtPort, wirePort: node.wirePort }
+      },
       stop: async () => {
         setImmediate(() => { void this.stop() })
         return { stopping: true }
@@ -88,6 +136,49 @@ export class Daemon {
     return this.describe(m)
   }
 
+  /** The swarm node, started on first use with the bootstrap list and port of that request. */
+  private async startSwarm (o: SwarmOptions): Promise<{ node: SwarmNode, session: Session, store: GitObjectStore }> {
+    this.swarm ??= (async () => {
+      const session = await Session.open(this.paths.data)
+      const store = await GitObjectStore.open(join(session.home.store, 'objects'), {
+        cacheBytes: this.settings.objectCacheBytes,
+        largeBlobBytes: this.settings.largeBlobBytes,
+        unpackedDir: join(this.paths.cache, 'unpacked'),
+        unpackedBudgetBytes: this.settings.unpackedBudgetBytes
+      })
+      const node = new SwarmNode({ paths: this.paths, settings: this.settings, session, store, bootstrap: o.bootstrap, port: o.port, host: process.env.GTFS_LISTEN_HOST })
+      await node.start()
+      process.stderr.write(`${new Date().toISOString()} swarm: dht udp ${node.dhtPort}, wire tcp ${node.wirePort}\n`)
+      return { node, session, store }
+    })()
+    this.swarm.catch(() => { this.swarm = undefined })
+    return await this.swarm
+  }
+
+  async mountKey (req: KeyMountRequest): Promise<unknown> {
+    const dir = resolve(req.dir)
+    if (this.mounts.has(dir)) throw new UsageError('EALREADYMOUNTED', `${dir} is already mounted by this daemon`, { hint: `unmount it first: gtfs umount ${dir}` })
+    const { node, session, store } = await this.startSwarm(req)
+    const ref = await parseRepoRef(req.key, this.paths.data)
+    const m = await openSwarmMount({
+      repo: ref.key,
+      ref: req.ref ?? ref.ref,
+      dir,
+      pin: req.pin === true,
+      allowExpired: req.allowExpired === true,
+      allowOther: req.allowOther,
+      settings: this.settings,
+      session,
+      store,
+      node,
+      followEveryMs: Number(process.env.GTFS_FOLLOW_MS ?? 30_000)
+    })
+    this.mounts.set(m.dir, m)
+    await writeRecord(this.paths.runtime, { pid: process.pid, dir: m.dir, source: m.source, commit: m.commit, ref: m.ref, started: m.started.toISOString() })
+    process.stderr.write(`${new Date().toISOString()} mounted ${m.repo} seq ${m.seq} (${m.ref} ${m.commit}${m.offline ? ', offline' : ''}) at ${m.dir}\n`)
+    return { ...this.describe(m) as object, repo: m.repo, seq: m.seq, offline: m.offline }
+  }
+
   async umount (dir: string): Promise<unknown> {
     const abs = resolve(dir)
     const m = this.mounts.get(abs)
@@ -99,15 +190,23 @@ export class Daemon {
     return { dir: abs, unmounted: true }
   }
 
+  async statusNow (): Promise<unknown> {
+    if (this.swarm !== undefined) this.swarmStatus = (await this.swarm.catch(() => null))?.node.status() ?? null
+    return this.status()
+  }
+
   status (): unknown {
     return {
       pid: process.pid,
       started: this.started.toISOString(),
       socket: socketPath(this.paths),
       mounts: [...this.mounts.values()].map(m => this.describe(m)),
+      swarm: this.swarmStatus,
       warnings: this.warnings.slice(-20)
     }
   }
+
+  private swarmStatus: unknown = null
 
   async stop (): Promise<void> {
     this.stopping ??= (async () => {
@@ -116,6 +215,12 @@ export class Daemon {
         await this.umount(dir).catch((err: Error) => { log('unmount %s: %s', dir, err.message) })
       }
       await new Promise<void>(resolve => { this.server?.close(() => { resolve() }) ?? resolve() })
+      const swarm = await this.swarm?.catch(() => null)
+      if (swarm != null) {
+        await swarm.node.stop().catch((err: Error) => { log('swarm stop: %s', err.message) })
+        await swarm.store.close()
+        await swarm.session.close()
+      }
       this.finish()
     })()
     await this.stopping

@@ -25,6 +25,12 @@ export interface MountOptions {
   cacheSeconds?: number
   allowOther?: boolean
   debug?: boolean
+  /**
+   * The tree under the mount may change (a followed repo): the kernel keeps
+   * entries for `cacheSeconds` only and drops a file's pages when its size or
+   * mtime changed (auto_cache) instead of keeping them across opens (kernel_cache).
+   */
+  follow?: boolean
 }
 
 export interface Mounted {
@@ -43,7 +49,8 @@ function fuseOptions (opts: MountOptions): FuseOptions {
   return {
     fsname: `${label},ro,use_ino,negative_timeout=${cache}`,
     subtype: 'gtfs',
-    kernelCache: true,
+    kernelCache: opts.follow !== true,
+    autoCache: opts.follow === true,
     entryTimeout: cache,
     attrTimeout: cache,
     allowOther: opts.allowOther,

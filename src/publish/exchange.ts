@@ -26,9 +26,16 @@ import { settle, type PendingStatus } from './pending.ts'
 import { emptyRecords, getCatalog, loadRecords, mergeSignatures, saveRecords, type RepoRecords } from './records.ts'
 import type { Session } from './session.ts'
 
-/** The bundle of `repo` as this machine has it. */
-export async function exportBundle (s: Session, repo: string): Promise<Uint8Array> {
+/**
+ * The bundle of `repo` as this machine has it. `completeOnly` leaves out what
+ * is still collecting signatures: what a seeder serves to the swarm.
+ */
+export async function exportBundle (s: Session, repo: string, opts: { completeOnly?: boolean } = {}): Promise<Uint8Array> {
   const r = await s.records(repo)
+  if (opts.completeOnly === true) {
+    r.pendingManifest = null
+    r.pendingPolicy = null
+  }
   const catalogs = new Map<string, Uint8Array>()
   for (const doc of [r.manifest, r.pendingManifest]) {
     if (doc === null) continue

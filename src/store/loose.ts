@@ -64,9 +64,11 @@ export async function readLoose (objectsDir: string, id: ObjectId, maxSize: numb
 
 /**
  * Writes an object unless it exists; verifies it hashes to `expected` (when
- * given) before it becomes visible. Returns its id.
+ * given) before it becomes visible. Returns its id. `sync: false` skips the
+ * fsync, for objects that can be fetched again: a torn one fails its hash on
+ * read and is removed (see removeLoose).
  */
-export async function writeLoose (objectsDir: string, type: ObjectType, data: Buffer, expected?: ObjectId): Promise<ObjectId> {
+export async function writeLoose (objectsDir: string, type: ObjectType, data: Buffer, expected?: ObjectId, sync = true): Promise<ObjectId> {
   const id = hashObject(type, data)
   if (expected !== undefined && id !== expected) {
     throw new IntegrityError(`object claimed to be ${expected} hashes to ${id}`, { code: 'EBADHASH' })
@@ -78,7 +80,7 @@ export async function writeLoose (objectsDir: string, type: ObjectType, data: Bu
   const fh = await open(tmp, 'wx', 0o444)
   try {
     await fh.writeFile(deflateSync(Buffer.concat([objectHeader(type, data.length), data]), { level: 1 }))
-    await fh.sync()
+    if (sync) await fh.sync()
   } catch (err) {
     await fh.close()
     await unlink(tmp).catch(() => {})
@@ -87,4 +89,9 @@ export async function writeLoose (objectsDir: string, type: ObjectType, data: Bu
   await fh.close()
   await rename(tmp, final)
   return id
+}
+
+/** Removes a loose object (a corrupt one, so that it can be fetched again). */
+export async function removeLoose (objectsDir: string, id: ObjectId): Promise<void> {
+  await unlink(loosePath(objectsDir, id)).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'ENOENT') throw err })
 }

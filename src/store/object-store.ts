@@ -18,7 +18,7 @@ import { applyDelta, deltaSizes } from '../git/delta.ts'
 import { isObjectId, parseObjectHeader, verifyObject } from '../git/object-id.ts'
 import { logger } from '../log.ts'
 import type { AbortOptions, GitObject, ObjectId, ObjectSource, ObjectType } from '../types.ts'
-import { loosePath, looseHeader, readLoose, writeLoose } from './loose.ts'
+import { loosePath, looseHeader, readLoose, removeLoose, writeLoose } from './loose.ts'
 import { newBlockCache, PackFile, type BlockCache } from './pack-file.ts'
 import { SingleFlight } from './single-flight.ts'
 import { UnpackedBlobs, type UnpackedBlob } from './unpacked-blob.ts'
@@ -166,9 +166,20 @@ export class GitObjectStore implements ObjectSource {
     return { kind: 'file', blob, release: async () => { await unpacked.release(blob) } }
   }
 
-  async write (type: ObjectType, data: Buffer, expected?: ObjectId): Promise<ObjectId> {
+  /** Stores an object (hash-checked first); `sync: false` for objects that can be fetched again. */
+  async write (type: ObjectType, data: Buffer, expected?: ObjectId, opts: { sync?: boolean } = {}): Promise<ObjectId> {
     if (expected !== undefined && this.cache.has(expected)) return expected
-    return await writeLoose(this.objectsDir, type, data, expected)
+    const id = await writeLoose(this.objectsDir, type, data, expected, opts.sync ?? true)
+    this.sizes.delete(id)
+    return id
+  }
+
+  /** Forgets a loose object that failed its check, so that it can be stored again. */
+  async evict (id: ObjectId): Promise<void> {
+    this.cache.delete(id)
+    this.headers.delete(id)
+    this.sizes.delete(id)
+    await removeLoose(this.objectsDir, id)
   }
 
   async close (): Promise<void> {

@@ -20,14 +20,18 @@ interface MountArgs {
   'allow-other'?: boolean
   'read-deadline'?: number
   'fuse-debug'?: boolean
+  pin?: boolean
+  'allow-expired'?: boolean
+  bootstrap?: string
+  port?: number
   json?: boolean
 }
 
 export const mountCommand: CommandModule<object, MountArgs> = {
   command: 'mount <args..>',
-  describe: 'mount a commit of a git repository read-only',
+  describe: 'mount a signed repo from the swarm, or a commit of a local git repository, read-only',
   builder: (y: Argv) => y
-    .positional('args', { describe: '<dir>, the empty directory to mount on', type: 'string', array: true })
+    .positional('args', { describe: '[<key>] <dir>: a repo key, gtfs:// URL or alias, and the empty directory to mount on', type: 'string', array: true })
     .option('git-dir', { type: 'string', describe: 'the git repository to serve (a work tree or a bare repo)' })
     .option('ref', { type: 'string', describe: 'branch, tag or full ref to mount (default HEAD)' })
     .option('commit', { type: 'string', describe: 'a full commit id to mount instead of a ref' })
@@ -35,15 +39,22 @@ export const mountCommand: CommandModule<object, MountArgs> = {
     .option('allow-other', { type: 'boolean', describe: 'let other users read the mount (needs user_allow_other in /etc/fuse.conf unless root)' })
     .option('read-deadline', { type: 'number', describe: 'milliseconds before a read that cannot be served fails with EIO' })
     .option('fuse-debug', { type: 'boolean', hidden: true })
+    .option('pin', { type: 'boolean', describe: 'stay on the manifest mounted first (default: follow newer signed manifests)' })
+    .option('allow-expired', { type: 'boolean', describe: 'with no peer serving a fresh manifest, mount the last accepted one even if it expired' })
+    .option('bootstrap', { type: 'string', describe: 'DHT nodes host:port,... (or "none"); also GTFS_BOOTSTRAP; default the mainline routers' })
+    .option('port', { type: 'number', describe: 'UDP/TCP port of this node in the swarm (also GTFS_PORT; default any)' })
     .conflicts('ref', 'commit')
-    .example('gtfs mount --git-dir ~/src/linux --ref v6.8 /mnt/linux', 'mount tag v6.8 and return; the gtfs daemon serves it')
+    .example('gtfs mount 3f9a…e1 /mnt/distro', 'mount the default ref of a signed repo, fetching files from peers when opened')
+    .example('gtfs mount gtfs://3f9a…e1/refs/tags/v2 /mnt/v2 --pin', 'mount one ref, and stay on this manifest')
+    .example('gtfs mount --git-dir ~/src/linux --ref v6.8 /mnt/linux', 'mount tag v6.8 of a local repository; the gtfs daemon serves it')
     .example('gtfs mount -f --git-dir . /tmp/head', 'mount HEAD of this repo in the foreground')
     .example('gtfs umount /mnt/linux', 'unmount it again') as unknown as Argv<MountArgs>,
   handler: async (argv: ArgumentsCamelCase<MountArgs>) => {
     if (argv.args.length === 2) {
-      throw new UsageError('EUSAGE', `mounting by repo key (${argv.args[0]}) needs the swarm, which this version does not have yet`, { hint: 'mount a local repository: gtfs mount --git-dir <repo> <dir>' })
+      await mountKey(argv)
+      return
     }
-    if (argv.args.length !== 1) throw new UsageError('EUSAGE', 'mount takes one directory', { hint: 'gtfs mount --git-dir <repo> [--ref <ref>] <dir>' })
+    if (argv.args.length !== 1) throw new UsageError('EUSAGE', 'mount takes a repo key and a directory, or --git-dir and a directory', { hint: 'gtfs mount <key> <dir>, or gtfs mount --git-dir <repo> [--ref <ref>] <dir>' })
     if (argv.gitDir === undefined) throw new UsageError('EUSAGE', 'say which repository to mount with --git-dir', { hint: 'gtfs mount --git-dir <repo> [--ref <ref>] <dir>' })
     const dir = resolve(argv.args[0])
     const p = paths()
@@ -80,5 +91,38 @@ export const mountCommand: CommandModule<object, MountArgs> = {
       process.stdout.write(`mounted ${serving.mount.commit.slice(0, 12)}${serving.mount.ref !== null ? ` (${serving.mount.ref})` : ''} at ${serving.mount.dir}; Ctrl-C unmounts\n`)
     }
     await serving.done
+  }
+}
+
+function portOf (argv: { port?: number }): number | undefined {
+  const v = argv.port ?? (process.env.GTFS_PORT !== undefined && process.env.GTFS_PORT !== '' ? Number(process.env.GTFS_PORT) : undefined)
+  if (v !== undefined && (!Number.isSafeInteger(v) || v < 0 || v > 65535)) throw new UsageError('EUSAGE', '--port (GTFS_PORT) takes 0-65535')
+  return v
+}
+
+/** `gtfs mount <key> <dir>`: the daemon resolves, verifies, mounts and seeds. */
+async function mountKey (argv: ArgumentsCamelCase<MountArgs>): Promise<void> {
+  if (argv.gitDir !== undefined || argv.commit !== undefined) throw new UsageError('EUSAGE', 'a repo key mounts signed refs: --git-dir and --commit do not apply', { hint: 'gtfs mount <key> [--ref <ref>] <dir>' })
+  if (argv.foreground === true) throw new UsageError('EUSAGE', 'a repo is mounted by the gtfs daemon, which seeds it too: -f does not apply', { hint: 'run `gtfs daemon` in the foreground instead' })
+  const p = paths()
+  const settings = loadSettings()
+  const dir = resolve(argv.args[1])
+  await assertFuseUsable()
+  await checkMountpoint(dir)
+  const pid = await ensureDaemon(p, settings)
+  const m = await askDaemon<{ dir: string, repo: string, commit: string, ref: string, seq: number, offline: boolean }>(p, 'mount', {
+    key: argv.args[0],
+    ref: argv.ref,
+    dir,
+    pin: argv.pin === true,
+    allowExpired: argv.allowExpired === true,
+    allowOther: argv.allowOther === true,
+    bootstrap: argv.bootstrap,
+    port: portOf(argv)
+  }, settings.mountReadyMs + 5_000)
+  if (argv.json) printJson({ ...m, pid })
+  else {
+    process.stdout.write(`mounted ${m.repo.slice(0, 12)}… seq ${m.seq}, ${m.ref} at ${m.commit.slice(0, 12)}, on ${m.dir}` +
+      `${m.offline ? ' (offline: no peer answered; the last accepted manifest)' : ''} (daemon pid ${pid})\n`)
   }
 }

@@ -11,6 +11,8 @@ import { publish } from '../../publish/publish.ts'
 import { findRepoByGitDir } from '../../publish/records.ts'
 import { checkRepoKey, withSession } from '../../publish/session.ts'
 import { findGitDir } from '../../store/git-dir.ts'
+import { isNoDaemon } from '../../daemon/control-client.ts'
+import { askDaemon } from '../daemon-client.ts'
 import { progressLines } from '../describe.ts'
 import { printJson } from '../output.ts'
 import { passphraseSource } from '../passphrase.ts'
@@ -58,13 +60,22 @@ export const publishCommand: CommandModule<object, PublishArgs> = {
         ...(argv.rootfs === undefined ? {} : { rootfs: argv.rootfs })
       })
     })
-    if (argv.json) { printJson(r); return }
+    // A running daemon serves the new manifest and puts the new pointer at once.
+    let seeding = false
+    if (r.complete) {
+      seeding = await askDaemon(paths(), 'seed', { keys: [r.repo] }, 60_000).then(() => true, (err: unknown) => {
+        if (!isNoDaemon(err)) process.stderr.write(`gtfs: warning: the daemon could not seed it: ${(err as Error).message}\n`)
+        return false
+      })
+    }
+    if (argv.json) { printJson({ ...r, seeding }); return }
     if (r.rootfsCommit !== undefined) {
       process.stdout.write(`${r.rootfsCommit.changed ? 'committed' : 'unchanged:'} ${argv.rootfs} as ${r.rootfsCommit.commit.slice(0, 12)} on ${r.rootfsCommit.ref}\n`)
     }
     process.stdout.write(`manifest seq ${r.seq} of ${r.repo}: ${r.complete ? 'signed' : 'pending'}${r.replacedPending ? ' (replaced an earlier pending manifest)' : ''}\n`)
     for (const [ref, e] of Object.entries(r.manifest.refs)) process.stdout.write(`  ${ref} ${e.commit}${ref === r.manifest.defaultRef ? ' (default)' : ''}\n`)
     process.stdout.write(progressLines(r.progress).join('\n') + '\n')
+    if (r.complete) process.stdout.write(seeding ? '  the gtfs daemon serves it, and has put the new DHT pointer\n' : `  serve it to the swarm: gtfs seed ${r.repo}\n`)
     if (!r.complete) process.stdout.write(`  collect the missing signatures: gtfs manifest export ${r.repo} -o seq${r.seq}.gtfs; there: gtfs manifest import seq${r.seq}.gtfs && gtfs sign ${r.repo}\n`)
   }
 }

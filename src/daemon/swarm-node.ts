@@ -1,0 +1,292 @@
+/**
+ * The daemon's place in the swarm: one DHT node, one wire listener, and per
+ * repo a pool of peers and a fetcher. It serves every repo it seeds or has
+ * mounted (objects from gtfs's store and the publisher's own repositories,
+ * signed state from this machine's records), announces them, keeps the DHT
+ * pointer of each repo it publishes, and answers the repo layer's questions
+ * (StateProvider, ObjectFetcher).
+ */
+import { createPrivateKey } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Paths, Settings } from '../config.ts'
+import { GtfsError, isGtfsError } from '../errors.ts'
+import { logger, warn } from '../log.ts'
+import { decodeBundle } from '../publish/bundle.ts'
+import { exportBundle } from '../publish/exchange.ts'
+import { listRepos, repoDir } from '../publish/records.ts'
+import type { Session } from '../publish/session.ts'
+import type { StateProvider } from '../repo/swarm-repo.ts'
+import type { ObjectFetcher } from '../repo/swarm-source.ts'
+import { UnionSource } from '../repo/seed-source.ts'
+import { objectsDirOf } from '../store/git-dir.ts'
+import { GitObjectStore } from '../store/object-store.ts'
+import { SwarmDht } from '../swarm/dht.ts'
+import { dhtStateFiles } from '../swarm/dht-state.ts'
+import { keypairFromSeed, type Ed25519Keypair } from '../swarm/ed25519.ts'
+import { Fetcher } from '../swarm/fetcher.ts'
+import { swarmInfohash } from '../swarm/infohash.ts'
+import type { Peer } from '../swarm/peer.ts'
+import { PeerPool } from '../swarm/peer-pool.ts'
+import type { SwarmContext } from '../swarm/peer.ts'
+import { Transport } from '../swarm/transport.ts'
+import { manifestHash, parseManifest } from '../trust/index.ts'
+import type { AbortOptions, ObjectId } from '../types.ts'
+
+const log = logger('gtfs:daemon:swarm-node')
+
+export interface SwarmNodeOptions {
+  paths: Paths
+  settings: Settings
+  session: Session
+  /** gtfs's store, opened with unpacked large blobs: what views read and peers get */
+  store: GitObjectStore
+  bootstrap?: string
+  port?: number
+  host?: string
+}
+
+interface RepoSwarm {
+  repo: string
+  infoHash: Buffer
+  pool: PeerPool
+  fetcher: Fetcher
+  context: SwarmContext
+  seeding: boolean
+  lastLookup: number
+  looking: Promise<void> | null
+}
+
+/** peers dialled per repo at most */
+const MAX_PEERS_PER_REPO = 8
+/** a new DHT lookup for a repo at most this often, ms */
+const LOOKUP_EVERY_MS = 5_000
+
+export class SwarmNode implements StateProvider {
+  private readonly swarms = new Map<string, RepoSwarm>()
+  private readonly byInfoHash = new Map<string, RepoSwarm>()
+  private readonly published = new Map<string, GitObjectStore>()
+  private readonly source: UnionSource
+  private dht?: SwarmDht
+  private transport?: Transport
+  wirePort = 0
+  dhtPort = 0
+
+  constructor (private readonly o: SwarmNodeOptions) {
+    this.source = new UnionSource(() => [o.store, ...this.published.values()])
+  }
+
+  async start (): Promise<void> {
+    const files = dhtStateFiles(this.o.paths.state)
+    this.dht = new SwarmDht({ routingTableFile: files.routingTable, pointerStateFile: files.pointers })
+    const host = this.o.host ?? '0.0.0.0'
+    const addr = await this.dht.start({ port: this.o.port ?? 0, host, bootstrap: this.o.bootstrap })
+    this.dhtPort = addr.port
+    this.transport = new Transport({
+      host,
+      port: addr.port, // the wire on the DHT's port number, as BitTorrent clients do
+      accept: ih => this.byInfoHash.get(ih)?.context ?? null,
+      peer: { maxObjectBytes: 2 ** 30, requestTimeoutMs: Math.min(10_000, this.o.settings.readDeadlineMs) }
+    })
+    try {
+      this.wirePort = (await this.transport.listen()).port
+    } catch {
+      this.transport = new Transport({ host, port: 0, accept: ih => this.byInfoHash.get(ih)?.context ?? null })
+      this.wirePort = (await this.transport.listen()).port
+    }
+    this.transport.on('peer', (peer: Peer) => {
+      const s = peer.context === null ? undefined : this.byInfoHash.get(peer.context.infoHash.toString('hex'))
+      s?.pool.add(peer)
+    })
+    this.transport.on('warning', (err: Error) => { log('wire: %s', err.message) })
+    log('dht on udp %d, wire on tcp %d', this.dhtPort, this.wirePort)
+  }
+
+  async stop (): Promise<void> {
+    for (const s of this.swarms.values()) s.pool.close()
+    await this.transport?.close()
+    await this.dht?.stop()
+    for (const st of this.published.values()) await st.close()
+    this.published.clear()
+  }
+
+  /** The swarm of `repo`, created on first use. */
+  swarm (repo: string): RepoSwarm {
+    let s = this.swarms.get(repo)
+    if (s !== undefined) return s
+    const infoHash = swarmInfohash(repo)
+    const pool = new PeerPool({ banBy: 'address' })
+    pool.on('warning', (err: Error, peer?: Peer) => { warn(`peer ${peer?.address ?? '?'} of ${repo.slice(0, 12)}: ${err.message} (dropped)`) })
+    const fetcher = new Fetcher({
+      pool,
+      sink: { write: async (type, data, id) => { await this.o.store.write(type, data, id, { sync: false }) } },
+      deadlineMs: this.o.settings.readDeadlineMs
+    })
+    s = {
+      repo,
+      infoHash,
+      pool,
+      fetcher,
+      context: { infoHash, repoKeys: [repo], source: this.source, state: { state: async key => await this.stateOf(key) } },
+      seeding: false,
+      lastLookup: 0,
+      looking: null
+    }
+    this.swarms.set(repo, s)
+    this.byInfoHash.set(infoHash.toString('hex'), s)
+    return s
+  }
+
+  /** Serves `repo`: announces it and, when this machine publishes it, keeps its DHT pointer fresh. */
+  async seed (repo: string): Promise<{ repo: string, pointer: boolean, seq: number | null }> {
+    const s = this.swarm(repo)
+    s.seeding = true
+    const dht = this.running()
+    const records = await this.o.session.records(repo)
+    if (records.gitDir !== null && !this.published.has(repo)) {
+      const st = await GitObjectStore.open(await objectsDirOf(records.gitDir)).catch(() => null)
+      if (st !== null) this.published.set(repo, st)
+    }
+    await dht.keepAnnounced(s.infoHash, this.wirePort).catch((err: Error) => { warn(`announcing ${repo.slice(0, 12)}: ${err.message}`) })
+    let pointer = false
+    const seq = records.manifest === null ? null : parseManifest(records.manifest.bytes).seq
+    const kp = await this.pointerKey(repo)
+    if (kp !== null && records.manifest !== null) {
+      await dht.keepPointer(kp, { manifestHash: manifestHash(records.manifest.bytes), seq: seq! }).then(
+        () => { pointer = true },
+        (err: Error) => { warn(`DHT pointer of ${repo.slice(0, 12)}: ${err.message}`) }
+      )
+    }
+    return { repo, pointer, seq }
+  }
+
+  /** Seeds every repo this machine has records of. */
+  async seedAll (): Promise<string[]> {
+    const repos = await listRepos(this.o.session.home)
+    const out: string[] = []
+    for (const r of repos) {
+      const rec = await this.o.session.records(r).catch(() => null)
+      if (rec?.manifest === null || rec === null) continue
+      await this.seed(r)
+      out.push(r)
+    }
+    return out
+  }
+
+  /** An ObjectFetcher for the views of `repo`: dials peers first when there are none. */
+  fetcherFor (repo: string): ObjectFetcher {
+    const s = this.swarm(repo)
+    return {
+      fetch: async (ids: ObjectId[], opts = {}) => {
+        if (s.pool.ready().length === 0) await this.findPeers(s, opts)
+        try {
+          await s.fetcher.fetch(ids, opts)
+        } catch (err) {
+          if (!isGtfsError(err, 'ENOTFOUND') && !isGtfsError(err, 'ETIMEOUT')) throw err
+          // Maybe newer peers hold it: look again once, then give up with the reason.
+          await this.findPeers(s, opts, true)
+          await s.fetcher.fetch(ids, opts)
+        }
+      }
+    }
+  }
+
+  async fetchState (repo: string, opts: AbortOptions = {}): Promise<Uint8Array | null> {
+    const s = this.swarm(repo)
+    await this.findPeers(s, opts)
+    const peers = s.pool.ready()
+    if (peers.length === 0) return null
+    const answers = await Promise.all(peers.map(async p => {
+      try {
+        return (await p.fetchState(repo, { ...opts, timeoutMs: 10_000 }))?.bundle ?? null
+      } catch (err) {
+        log('state from %s: %s', p.address, (err as Error).message)
+        return null
+      }
+    }))
+    // The newest claim first; trust/ judges it, and a bad one fails the mount with its reason.
+    let best: Uint8Array | null = null
+    let bestSeq = -1
+    for (const a of answers) {
+      if (a === null) continue
+      try {
+        const b = decodeBundle(a)
+        const seq = b.manifest === null ? -1 : parseManifest(b.manifest.bytes).seq
+        if (seq > bestSeq) { best = a; bestSeq = seq }
+      } catch (err) {
+        log('unreadable state: %s', (err as Error).message)
+      }
+    }
+    return best
+  }
+
+  async pointer (pointerKey: string, opts: AbortOptions = {}): Promise<{ manifestHash: string, seq: number } | null> {
+    const p = await this.running().getPointer(Buffer.from(pointerKey, 'hex'), opts)
+    return p === null || p.stale ? null : { manifestHash: p.manifestHash, seq: p.seq }
+  }
+
+  status (): unknown {
+    return {
+      dht: this.dht === undefined ? null : { port: this.dhtPort, nodes: this.dht.nodeCount },
+      wirePort: this.wirePort,
+      repos: [...this.swarms.values()].map(s => ({
+        repo: s.repo,
+        seeding: s.seeding,
+        fetched: { ...s.fetcher.stats },
+        peers: s.pool.all().map(p => ({ address: p.address, incoming: p.incoming, ready: p.ready, ...p.stats })),
+        banned: s.pool.banned()
+      }))
+    }
+  }
+
+  private running (): SwarmDht {
+    if (this.dht === undefined) throw new GtfsError('EDHT', 'the swarm node is not running')
+    return this.dht
+  }
+
+  private async pointerKey (repo: string): Promise<Ed25519Keypair | null> {
+    const pem = await readFile(join(repoDir(this.o.session.home, repo), 'pointer.key'), 'utf8').catch(() => null)
+    if (pem === null) return null
+    const jwk = createPrivateKey(pem).export({ format: 'jwk' })
+    return jwk.d === undefined ? null : keypairFromSeed(Buffer.from(jwk.d, 'base64url'))
+  }
+
+  private async stateOf (repo: string): Promise<{ bundle: Buffer } | null> {
+    const rec = await this.o.session.records(repo).catch(() => null)
+    if (rec === null || rec.manifest === null || rec.policy.length === 0) return null
+    return { bundle: Buffer.from(await exportBundle(this.o.session, repo, { completeOnly: true })) }
+  }
+
+  /** Looks the repo up in the DHT (at most every few seconds) and dials peers it does not know yet. */
+  private async findPeers (s: RepoSwarm, opts: AbortOptions, force = false): Promise<void> {
+    if (s.looking !== null) { await s.looking; return }
+    if (!force && Date.now() - s.lastLookup < LOOKUP_EVERY_MS && s.pool.ready().length > 0) return
+    s.looking = (async () => {
+      s.lastLookup = Date.now()
+      const found = await this.running().lookup(s.infoHash, { ...opts, max: 32 }).catch(() => [])
+      const known = new Set(s.pool.all().map(p => p.address))
+      const self = new Set([`127.0.0.1:${this.wirePort}`])
+      const dials = found
+        .filter(p => !known.has(`${p.host}:${p.port}`) && !self.has(`${p.host}:${p.port}`) && !(p.port === this.wirePort && isLocal(p.host)))
+        .slice(0, Math.max(0, MAX_PEERS_PER_REPO - s.pool.size))
+      await Promise.all(dials.map(async p => {
+        try {
+          const peer = await this.transport!.connect(p.host, p.port, s.context, opts)
+          s.pool.add(peer)
+        } catch (err) {
+          log('dial %s:%d: %s', p.host, p.port, (err as Error).message)
+        }
+      }))
+    })().finally(() => { s.looking = null })
+    await s.looking
+  }
+
+  /** A fresh look at the swarm of `repo`, whatever the last one found. */
+  async refreshPeers (repo: string, opts: AbortOptions = {}): Promise<void> {
+    await this.findPeers(this.swarm(repo), opts, true)
+  }
+}
+
+function isLocal (host: string): boolean {
+  return host === '127.0.0.1' || host === '0.0.0.0' || host === '::1'
+}

@@ -1,0 +1,156 @@
+/**
+ * From a repo key to a verified snapshot: the newest signed state a peer
+ * serves, checked by trust/ exactly as `gtfs verify` checks it (policy chain
+ * from the genesis that hashes to the key, thresholds, seq, prev, expiry,
+ * fast-forward, catalogs), and only then recorded; or, with no peer, the last
+ * state this machine accepted. Nothing a peer says is believed before that.
+ */
+import { GtfsError, isGtfsError, NotFoundError } from '../errors.ts'
+import { decodeCatalog, type Catalog } from '../git/catalog.ts'
+import { parseCommit } from '../git/commit.ts'
+import { logger } from '../log.ts'
+import { decodeBundle } from '../publish/bundle.ts'
+import { importBundle } from '../publish/exchange.ts'
+import { getCatalog } from '../publish/records.ts'
+import type { Session } from '../publish/session.ts'
+import { verifyBundleFile, verifyRepo } from '../publish/verify-local.ts'
+import { loadAcceptedState, parseManifest, parsePolicy, type Manifest } from '../trust/index.ts'
+import type { AbortOptions, ObjectId } from '../types.ts'
+import type { SwarmSource } from './swarm-source.ts'
+
+const log = logger('gtfs:repo:swarm-repo')
+
+/** commits fetched at most to answer one fast-forward question */
+const MAX_ANCESTRY = 10_000
+
+/** What the repo layer asks of the swarm about signed state. */
+export interface StateProvider {
+  /** the state bundle that peers of `repo` serve (the newest seq among those asked), or null when none answered */
+  fetchState (repo: string, opts?: AbortOptions): Promise<Uint8Array | null>
+  /** the DHT pointer under `pointerKey`, a freshness hint; null when none was found */
+  pointer (pointerKey: string, opts?: AbortOptions): Promise<{ manifestHash: string, seq: number } | null>
+}
+
+export interface ResolvedRepo {
+  repo: string
+  manifest: Manifest
+  manifestHash: string
+  ref: string
+  commit: ObjectId
+  catalog?: Catalog
+  /** no peer answered: the last state accepted on this machine */
+  offline: boolean
+  /** reasons worth showing (a newer pointer nobody serves, an expired manifest allowed) */
+  notes: string[]
+}
+
+export interface ResolveOptions extends AbortOptions {
+  repo: string
+  ref?: string
+  session: Session
+  source: SwarmSource
+  state: StateProvider
+  allowExpired?: boolean
+  now?: Date
+}
+
+/** Fetches the commits between `from` and `to` (exclusive), so that ancestry can be judged locally. */
+async function fetchAncestry (source: SwarmSource, from: ObjectId, to: ObjectId, opts: AbortOptions): Promise<void> {
+  const seen = new Set<ObjectId>([from])
+  let frontier = [from]
+  while (frontier.length > 0 && seen.size < MAX_ANCESTRY) {
+    await source.ensure(frontier, opts)
+    const next: ObjectId[] = []
+    for (const id of frontier) {
+      for (const p of parseCommit((await source.read(id, opts)).data, id).parents) {
+        if (p === to) return
+        if (!seen.has(p)) { seen.add(p); next.push(p) }
+      }
+    }
+    frontier = next
+  }
+}
+
+export function pickRef (manifest: Manifest, wanted: string | undefined): string {
+  const name = wanted ?? manifest.defaultRef
+  for (const candidate of [name, `refs/heads/${name}`, `refs/tags/${name}`]) {
+    if (Object.hasOwn(manifest.refs, candidate)) return candidate
+  }
+  throw new NotFoundError(`ref ${name} is not published in this repo`, { code: 'ENOREF', hint: `published refs: ${Object.keys(manifest.refs).join(', ')}` })
+}
+
+export async function resolveSwarmRepo (o: ResolveOptions): Promise<ResolvedRepo> {
+  const now = o.now ?? new Date()
+  const s = o.session
+  const notes: string[] = []
+  const accepted = await loadAcceptedState(s.home.state, o.repo)
+  const bundle = await o.state.fetchState(o.repo, o)
+  let manifest: Manifest
+  let manifestHash: string
+  let offline = false
+  if (bundle !== null) {
+    // Learn which commits the claimed manifest names, so that catalogs can be checked
+    // against their trees and moves judged as fast-forwards; the claim itself is judged below.
+    const claimed = decodeBundle(bundle)
+    if (claimed.manifest === null) throw new GtfsError('ENOMANIFEST', `the peers of ${o.repo} serve no manifest`)
+    const refs = parseManifest(claimed.manifest.bytes).refs
+    await o.source.ensure(Object.values(refs).map(e => e.commit), o)
+    for (const [ref, e] of Object.entries(refs)) {
+      const old = accepted?.refs[ref]
+      if (old !== undefined && old !== e.commit) await fetchAncestry(o.source, e.commit, old, o)
+    }
+    const verified = await verifyBundleFile(s, bundle, now)
+    await importBundle(s, bundle, now)
+    manifest = verified.manifest
+    manifestHash = verified.manifestHash
+  } else {
+    offline = true
+    const records = await s.records(o.repo).catch((err: unknown) => {
+      if (isGtfsError(err, 'ENOREPO')) {
+        throw new GtfsError('ENOPEERS', `no peer serves repo ${o.repo}, and this machine has never accepted it`,
+          { hint: 'check the bootstrap list (--bootstrap / GTFS_BOOTSTRAP) and that a seeder runs (gtfs seed)' })
+      }
+      throw err
+    })
+    try {
+      const verified = await verifyRepo(s, records, now)
+      manifest = verified.manifest
+      manifestHash = verified.manifestHash
+    } catch (err) {
+      if (!isGtfsError(err, 'EEXPIRED') || o.allowExpired !== true || accepted === null || records.manifest === null) {
+        if (isGtfsError(err, 'EEXPIRED')) {
+          throw new GtfsError('EEXPIRED', `${(err as Error).message}; no peer serves a newer one`, { hint: 'mount it anyway with --allow-expired, or find a peer that has a fresh manifest' })
+        }
+        throw err
+      }
+      manifest = parseManifest(records.manifest.bytes)
+      manifestHash = accepted.manifestHash
+      notes.push(`manifest seq ${manifest.seq} expired at ${new Date(manifest.expires * 1000).toISOString()}; mounted because of --allow-expired`)
+    }
+    log('offline: using the accepted manifest seq %d of %s', manifest.seq, o.repo)
+  }
+
+  const records = await s.records(o.repo)
+  const policy = parsePolicy(records.policy[records.policy.length - 1].bytes)
+  const pointer = await o.state.pointer(policy.pointerKey, o).catch(() => null)
+  if (pointer !== null && pointer.seq > manifest.seq) {
+    notes.push(`the DHT announces manifest seq ${pointer.seq}, newer than seq ${manifest.seq} that peers served`)
+  }
+
+  const ref = pickRef(manifest, o.ref)
+  const entry = manifest.refs[ref]
+  let catalog: Catalog | undefined
+  if (entry.catalog !== null) {
+    const bytes = await getCatalog(s.store, records, entry.catalog)
+    if (bytes === null) throw new GtfsError('ECATALOG', `catalog ${entry.catalog} of ${ref} is not on this machine`)
+    catalog = decodeCatalog(bytes)
+  }
+  return { repo: o.repo, manifest, manifestHash, ref, commit: entry.commit, catalog, offline, notes }
+}
+
+/** The commit and its whole directory structure, so that metadata never waits on the network. */
+export async function fetchStructure (source: SwarmSource, commit: ObjectId, opts: AbortOptions = {}): Promise<void> {
+  await source.ensure([commit], opts)
+  const tree = parseCommit((await source.read(commit, opts)).data, commit).tree
+  if (!(await source.hasLocally(tree))) await source.ensure([tree], { ...opts, depth: 64, treesOnly: true })
+}

@@ -1,0 +1,63 @@
+/**
+ * A ViewSource over gtfs's own store that fetches what is missing from the
+ * swarm, hash-verified, and keeps it: the next reader of this node, or of a
+ * peer that asks this node, gets it from here. A local object that fails its
+ * check is removed and fetched again.
+ */
+import { isGtfsError } from '../errors.ts'
+import type { BlobContent, GitObjectStore } from '../store/object-store.ts'
+import type { AbortOptions, GitObject, ObjectId } from '../types.ts'
+import type { ViewSource } from './commit-view.ts'
+
+/** How objects arrive: the swarm's fetcher, bound to one repo. */
+export interface ObjectFetcher {
+  fetch (ids: ObjectId[], opts?: AbortOptions & { depth?: number, treesOnly?: boolean, sizeOf?: (id: ObjectId) => number | undefined }): Promise<void>
+}
+
+export class SwarmSource implements ViewSource {
+  constructor (private readonly store: GitObjectStore, private readonly fetcher: ObjectFetcher) {}
+
+  /**
+   * Makes sure `ids` are in the store, fetching the missing ones in one batch.
+   * With a depth, the closure under them is asked for as well (a peer has no
+   * way to know which of its objects we hold already).
+   */
+  async ensure (ids: ObjectId[], opts: AbortOptions & { depth?: number, treesOnly?: boolean } = {}): Promise<void> {
+    if ((opts.depth ?? 0) > 0) {
+      await this.fetcher.fetch(ids, opts)
+      return
+    }
+    const missing: ObjectId[] = []
+    for (const id of ids) if (!(await this.store.has(id))) missing.push(id)
+    if (missing.length > 0) await this.fetcher.fetch(missing, opts)
+  }
+
+  async hasLocally (id: ObjectId): Promise<boolean> {
+    return await this.store.has(id)
+  }
+
+  async read (id: ObjectId, opts?: AbortOptions): Promise<GitObject> {
+    return await this.local(id, opts, async () => await this.store.read(id, opts))
+  }
+
+  async size (id: ObjectId, opts?: AbortOptions): Promise<number> {
+    return await this.local(id, opts, async () => await this.store.size(id))
+  }
+
+  async openBlob (id: ObjectId, opts?: AbortOptions): Promise<BlobContent> {
+    return await this.local(id, opts, async () => await this.store.openBlob(id))
+  }
+
+  private async local<T> (id: ObjectId, opts: AbortOptions | undefined, use: () => Promise<T>): Promise<T> {
+    if (!(await this.store.has(id))) await this.fetcher.fetch([id], opts)
+    try {
+      return await use()
+    } catch (err) {
+      if (!isGtfsError(err, 'EBADHASH') && !isGtfsError(err, 'EMALFORMED')) throw err
+      // Torn or corrupted on disk: drop it and take a verified copy from the swarm.
+      await this.store.evict(id)
+      await this.fetcher.fetch([id], opts)
+      return await use()
+    }
+  }
+}
