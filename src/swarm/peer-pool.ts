@@ -130,7 +130,10 @@ export class PeerPool extends EventEmitter {
     const ready = this.ready()
     let best = 0
     for (const p of ready) best = Math.max(best, p.throughput)
-    const unmeasured = best > 0 ? best : 1
+    // A peer not measured yet is tried first (BitTorrent's optimistic unchoke,
+    // in spirit): otherwise the first good peer takes every sequential request
+    // and the others are never measured, nor found out when they lie.
+    const unmeasured = best > 0 ? best * 2 : 1
     let choice: Peer | null = null
     let choiceScore = -1
     for (const p of ready) {

@@ -9,7 +9,13 @@ import { askDaemon } from '../daemon-client.ts'
 import { printJson } from '../output.ts'
 
 interface MountInfo { dir: string, source: string, commit: string, ref: string | null, started: string, stats: { openFiles: number, reads: number, bytesRead: number, errors: number } }
-interface Status { pid: number, started: string, socket: string, mounts: MountInfo[], warnings: Array<{ at: string, message: string }> }
+interface PeerInfo { address: string, incoming: boolean, ready: boolean, bytesIn: number, bytesOut: number, objectsIn: number, objectsOut: number }
+interface SwarmInfo {
+  dht: { port: number, nodes: number } | null
+  wirePort: number
+  repos: Array<{ repo: string, seeding: boolean, fetched: { objects: number, bytes: number, batches: number, retries: number }, peers: PeerInfo[], banned: Array<{ key: string, reason: string }> }>
+}
+interface Status { pid: number, started: string, socket: string, mounts: MountInfo[], swarm: SwarmInfo | null, warnings: Array<{ at: string, message: string }> }
 
 export const statusCommand: CommandModule<object, { json?: boolean }> = {
   command: 'status',
@@ -39,6 +45,17 @@ export const statusCommand: CommandModule<object, { json?: boolean }> = {
       for (const m of status.mounts) {
         process.stdout.write(`${m.dir}\n  ${m.commit}${m.ref !== null ? ` (${m.ref})` : ''} from ${m.source}\n` +
           `  ${m.stats.reads} reads, ${m.stats.bytesRead} bytes, ${m.stats.openFiles} open files, ${m.stats.errors} errors\n`)
+      }
+      const sw = status.swarm
+      if (sw !== null) {
+        process.stdout.write(`swarm: dht udp ${sw.dht?.port ?? '-'} (${sw.dht?.nodes ?? 0} nodes), wire tcp ${sw.wirePort}\n`)
+        for (const r of sw.repos) {
+          process.stdout.write(`repo ${r.repo}${r.seeding ? ' (seeding)' : ''}: fetched ${r.fetched.objects} objects, ${r.fetched.bytes} bytes\n`)
+          for (const peer of r.peers) {
+            process.stdout.write(`  peer ${peer.address}${peer.incoming ? ' (incoming)' : ''}: in ${peer.objectsIn} objects/${peer.bytesIn} bytes, out ${peer.objectsOut} objects/${peer.bytesOut} bytes\n`)
+          }
+          for (const b of r.banned) process.stdout.write(`  banned ${b.key}: ${b.reason}\n`)
+        }
       }
       for (const w of status.warnings) process.stdout.write(`warning ${w.at}: ${w.message}\n`)
     }
