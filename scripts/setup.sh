@@ -14,6 +14,8 @@ command -v git >/dev/null 2>&1 || need+=(git)
 command -v gpg >/dev/null 2>&1 || need+=(gnupg)
 # getfattr/setfattr: gtfs publish --rootfs captures extended attributes with getfattr
 command -v getfattr >/dev/null 2>&1 || need+=(attr)
+# a static busybox: the demo's and the tests' root filesystem
+[ -x /bin/busybox ] || need+=(busybox-static)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need[*]}"
