@@ -29,6 +29,7 @@ import { swarmInfohash } from '../swarm/infohash.ts'
 import type { Peer } from '../swarm/peer.ts'
 import { PeerPool } from '../swarm/peer-pool.ts'
 import type { SwarmContext } from '../swarm/peer.ts'
+import { TokenBucket } from '../swarm/rate-limit.ts'
 import { Transport } from '../swarm/transport.ts'
 import { manifestHash, parseManifest } from '../trust/index.ts'
 import type { AbortOptions, ObjectId } from '../types.ts'
@@ -71,6 +72,8 @@ export class SwarmNode implements StateProvider {
   private transport?: Transport
   wirePort = 0
   dhtPort = 0
+  /** GTFS_UPLOAD_RATE bytes/s, all peers together (unset: no limit) */
+  private readonly limiter = uploadLimiter()
 
   constructor (private readonly o: SwarmNodeOptions) {
     this.source = new UnionSource(() => [o.store, ...this.published.values()])
@@ -127,7 +130,7 @@ export class SwarmNode implements StateProvider {
       infoHash,
       pool,
       fetcher,
-      context: { infoHash, repoKeys: [repo], source: this.source, state: { state: async key => await this.stateOf(key) } },
+      context: { infoHash, repoKeys: [repo], source: this.source, state: { state: async key => await this.stateOf(key) }, limiter: this.limiter },
       seeding: false,
       lastLookup: 0,
       looking: null
@@ -289,4 +292,12 @@ export class SwarmNode implements StateProvider {
 
 function isLocal (host: string): boolean {
   return host === '127.0.0.1' || host === '0.0.0.0' || host === '::1'
+}
+
+function uploadLimiter (): TokenBucket | undefined {
+  const v = process.env.GTFS_UPLOAD_RATE
+  if (v === undefined || v === '') return undefined
+  const rate = Number(v)
+  if (!Number.isFinite(rate) || rate <= 0) throw new GtfsError('EBADCONFIG', `GTFS_UPLOAD_RATE must be a positive number of bytes per second, not ${JSON.stringify(v)}`)
+  return new TokenBucket(rate)
 }

@@ -33,7 +33,12 @@ export interface ViewSource {
   read (id: ObjectId, opts?: AbortOptions): Promise<GitObject>
   size (id: ObjectId, opts?: AbortOptions): Promise<number>
   openBlob (id: ObjectId, opts?: AbortOptions): Promise<BlobContent>
+  /** a hint: these blobs are likely to be opened soon (a source that fetches may start now) */
+  prefetch?: (ids: ObjectId[]) => void
 }
+
+/** siblings hinted at most per open */
+const PREFETCH_SIBLINGS = 256
 
 interface Dir {
   entries: Map<string, TreeEntry>
@@ -211,6 +216,7 @@ export class CommitView implements TreeView {
     if (node.kind === 'dir' || node.kind === 'gitlink') throw new GtfsError('EISDIR', `${path}: is a directory`)
     // Device nodes and fifos are opened by the kernel itself; gtfs has no bytes for them.
     if (node.kind === 'special') throw new GtfsError('EINVAL', `${path}: a ${node.type} has no content in gtfs`)
+    if (this.source.prefetch !== undefined) await this.hintSiblings(path, node.id, opts)
     const handle = contentHandle(await this.source.openBlob(node.id, opts))
     const want = this.catalog?.entries.get(path)?.size
     if (want !== undefined && want !== handle.size) {
@@ -219,6 +225,28 @@ export class CommitView implements TreeView {
     }
     return handle
   }
+
+  /**
+   * A file opened in a directory makes its siblings likely next (a build, a
+   * program loading its modules, `cat *`): hint the source, which may fetch them
+   * in one batch, beside the file itself. Only files that were hinted once.
+   */
+  private async hintSiblings (path: string, id: ObjectId, opts?: AbortOptions): Promise<void> {
+    const slash = path.lastIndexOf('/')
+    const parent = await this.resolve(slash <= 0 ? '/' : path.slice(0, slash), opts)
+    if (parent.kind !== 'dir' || parent.id === null || this.hinted.has(parent.id)) return
+    this.hinted.add(parent.id)
+    // The file itself is fetched by its own open, in a request of its own, so
+    // that its first byte does not wait for its siblings'.
+    const ids: ObjectId[] = []
+    for (const e of (await this.dir(parent.id, opts)).entries.values()) {
+      if (ids.length >= PREFETCH_SIBLINGS) break
+      if ((e.kind === 'file' || e.kind === 'exec') && e.id !== id) ids.push(e.id)
+    }
+    if (ids.length > 0) this.source.prefetch?.(ids)
+  }
+
+  private readonly hinted = new Set<ObjectId>()
 
   async listxattr (path: string, opts?: AbortOptions): Promise<string[]> {
     await this.resolve(path, opts)

@@ -7,7 +7,10 @@
 import { isGtfsError } from '../errors.ts'
 import type { BlobContent, GitObjectStore } from '../store/object-store.ts'
 import type { AbortOptions, GitObject, ObjectId } from '../types.ts'
+import { logger } from '../log.ts'
 import type { ViewSource } from './commit-view.ts'
+
+const log = logger('gtfs:repo:swarm-source')
 
 /** How objects arrive: the swarm's fetcher, bound to one repo. */
 export interface ObjectFetcher {
@@ -30,6 +33,15 @@ export class SwarmSource implements ViewSource {
     const missing: ObjectId[] = []
     for (const id of ids) if (!(await this.store.has(id))) missing.push(id)
     if (missing.length > 0) await this.fetcher.fetch(missing, opts)
+  }
+
+  /** Starts fetching the missing ones among `ids`; never waits, never fails a caller. */
+  prefetch (ids: ObjectId[]): void {
+    void (async () => {
+      const missing: ObjectId[] = []
+      for (const id of ids) if (!(await this.store.has(id))) missing.push(id)
+      if (missing.length > 0) await this.fetcher.fetch(missing)
+    })().catch((err: Error) => { log('prefetch of %d objects: %s', ids.length, err.message) })
   }
 
   async hasLocally (id: ObjectId): Promise<boolean> {

@@ -32,6 +32,7 @@ import {
   isRepoKey, type HelloMessage, type Message, type RepoKey, type RepoState
 } from './messages.ts'
 import { StateAssembly, WantAssembly } from './peer-request.ts'
+import type { UploadLimiter } from './rate-limit.ts'
 import { ObjectServer, type Sender, type StateSource } from './server.ts'
 import { GtfsWire, newPeerId } from './wire.ts'
 
@@ -45,6 +46,8 @@ export interface SwarmContext {
   repoKeys?: RepoKey[]
   source?: ObjectSource
   state?: StateSource
+  /** caps what this node uploads, all peers together */
+  limiter?: UploadLimiter
 }
 
 export interface PeerOptions {
@@ -294,7 +297,7 @@ export class Peer extends EventEmitter {
       get backpressured () { return wire.backpressured },
       get closed () { return isClosed() }
     }
-    return new ObjectServer(sender, ctx.source, ctx.state)
+    return new ObjectServer(sender, ctx.source, ctx.state, undefined, ctx.limiter)
   }
 
   private onHandshake (infoHash: string, peerId: string): void {

@@ -21,6 +21,8 @@ import {
   type CancelMessage, type Message, type RepoKey, type RepoState, type StateReqMessage, type WantMessage
 } from './messages.ts'
 
+import type { UploadLimiter } from './rate-limit.ts'
+
 const log = logger('gtfs:swarm:server')
 
 /** Where a repo's signed state comes from; null when this node does not serve the repo. */
@@ -51,7 +53,8 @@ export class ObjectServer {
     private readonly sender: Sender,
     private readonly source: ObjectSource | undefined,
     private readonly stateSource: StateSource | undefined,
-    private readonly maxRequests = MAX_REQUESTS
+    private readonly maxRequests = MAX_REQUESTS,
+    private readonly limiter?: UploadLimiter
   ) {}
 
   get open (): number { return this.active.size }
@@ -141,6 +144,10 @@ export class ObjectServer {
     let off = 0
     do {
       const data = obj.data.subarray(off, off + CHUNK_BYTES)
+      if (this.limiter !== undefined) {
+        await this.limiter.take(data.length)
+        if (!this.live(signal)) return
+      }
       this.sender.send({ t: 'object', r, id, type: obj.type, off, total, data })
       this.stats.bytesOut += data.length
       off += data.length
