@@ -269,9 +269,18 @@ export class SwarmNode implements StateProvider {
       const found = await this.running().lookup(s.infoHash, { ...opts, max: 32 }).catch(() => [])
       const known = new Set(s.pool.all().map(p => p.address))
       const self = new Set([`127.0.0.1:${this.wirePort}`])
-      const dials = found
+      const candidates = found
         .filter(p => !known.has(`${p.host}:${p.port}`) && !self.has(`${p.host}:${p.port}`) && !(p.port === this.wirePort && isLocal(p.host)))
-        .slice(0, Math.max(0, MAX_PEERS_PER_REPO - s.pool.size))
+      // The DHT keeps announcements of peers that are gone (a restarted seeder
+      // announces a new port): dial in waves until enough answer.
+      for (let i = 0; i < candidates.length && s.pool.ready().length < MAX_PEERS_PER_REPO; i += MAX_PEERS_PER_REPO) {
+        await this.dial(s, candidates.slice(i, i + MAX_PEERS_PER_REPO), opts)
+      }
+    })().finally(() => { s.looking = null })
+    await s.looking
+  }
+
+  private async dial (s: RepoSwarm, dials: Array<{ host: string, port: number }>, opts: AbortOptions): Promise<void> {
       await Promise.all(dials.map(async p => {
         try {
           const peer = await this.transport!.connect(p.host, p.port, s.context, opts)
@@ -280,8 +289,6 @@ export class SwarmNode implements StateProvider {
           log('dial %s:%d: %s', p.host, p.port, (err as Error).message)
         }
       }))
-    })().finally(() => { s.looking = null })
-    await s.looking
   }
 
   /** A fresh look at the swarm of `repo`, whatever the last one found. */

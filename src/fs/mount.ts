@@ -69,6 +69,23 @@ function fuseOptions (opts: MountOptions): FuseOptions {
     .then(() => { cb(null) }, err => { cb(err as Error) })
 }
 
+/**
+ * fuse-native turns on libfuse's debug output (every request, on stderr, and
+ * slower) whenever DEBUG contains a `*`, so `DEBUG=gtfs:*` would flood the log.
+ * Only --fuse-debug (MountOptions.debug) turns it on here.
+ */
+class QuietFuse extends Fuse {
+  _fuseOptions (): string {
+    const saved = process.env.DEBUG
+    delete process.env.DEBUG
+    try {
+      return (Fuse.prototype as unknown as { _fuseOptions: () => string })._fuseOptions.call(this)
+    } finally {
+      if (saved !== undefined) process.env.DEBUG = saved
+    }
+  }
+}
+
 export async function mountView (view: TreeView, dir: string, opts: MountOptions): Promise<Mounted> {
   await assertFuseUsable()
   const abs = await checkMountpoint(dir)
@@ -76,7 +93,7 @@ export async function mountView (view: TreeView, dir: string, opts: MountOptions
     readDeadlineMs: opts.readDeadlineMs ?? 30_000,
     metaDeadlineMs: opts.metaDeadlineMs ?? 30_000
   })
-  const fuse = new Fuse(abs, ops, fuseOptions(opts))
+  const fuse = new QuietFuse(abs, ops, fuseOptions(opts))
   await new Promise<void>((resolve, reject) => {
     fuse.mount(err => {
       if (err === null) resolve()
