@@ -146,7 +146,7 @@ export class Daemon {
         unpackedDir: join(this.paths.cache, 'unpacked'),
         unpackedBudgetBytes: this.settings.unpackedBudgetBytes
       })
-      const node = new SwarmNode({ paths: this.paths, settings: this.settings, session, store, bootstrap: o.bootstrap, port: o.port, host: process.env.GTFS_LISTEN_HOST })
+      const node = new SwarmNode({ paths: this.paths, settings: this.settings, session, store, bootstrap: o.bootstrap, port: o.port, host: process.env.GTFS_LISTEN_HOST === '' ? undefined : process.env.GTFS_LISTEN_HOST })
       await node.start()
       process.stderr.write(`${new Date().toISOString()} swarm: dht udp ${node.dhtPort}, wire tcp ${node.wirePort}\n`)
       return { node, session, store }
@@ -171,7 +171,7 @@ export class Daemon {
       session,
       store,
       node,
-      followEveryMs: Number(process.env.GTFS_FOLLOW_MS ?? 30_000)
+      followEveryMs: followEveryMs()
     })
     this.mounts.set(m.dir, m)
     await writeRecord(this.paths.runtime, { pid: process.pid, dir: m.dir, source: m.source, commit: m.commit, ref: m.ref, started: m.started.toISOString() })
@@ -239,4 +239,13 @@ export class Daemon {
       process.stderr.write(`${new Date().toISOString()} ${dir} was unmounted from outside\n`)
     }
   }
+}
+
+/** GTFS_FOLLOW_MS: ms between checks for a newer manifest (default 30 000; at least 100). */
+function followEveryMs (): number {
+  const v = process.env.GTFS_FOLLOW_MS
+  if (v === undefined || v.trim() === '') return 30_000
+  const n = Number(v)
+  if (!Number.isSafeInteger(n) || n < 100) throw new UsageError('EBADCONFIG', `GTFS_FOLLOW_MS must be a whole number of milliseconds, at least 100, not ${JSON.stringify(v)}`)
+  return n
 }

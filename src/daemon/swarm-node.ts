@@ -236,6 +236,7 @@ export class SwarmNode implements StateProvider {
         repo: s.repo,
         seeding: s.seeding,
         fetched: { ...s.fetcher.stats },
+        pending: s.fetcher.inflight,
         peers: s.pool.all().map(p => ({ address: p.address, incoming: p.incoming, ready: p.ready, ...p.stats })),
         banned: s.pool.banned()
       }))

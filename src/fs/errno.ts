@@ -10,7 +10,7 @@ import { warn } from '../log.ts'
 const E = constants.errno
 
 const BY_CODE: Record<string, number> = {
-  ENOTFOUND: E.ENOENT,
+  ENOENT: E.ENOENT,
   ENOTDIR: E.ENOTDIR,
   EISDIR: E.EISDIR,
   EINVAL: E.EINVAL,

@@ -102,8 +102,13 @@ export function pathInode (path: string): number {
   return h < 2 ? h + 2 : h
 }
 
+/**
+ * A path the tree does not have: ENOENT. (A git object that cannot be had is
+ * another matter, ENOTFOUND from the store or the swarm, and reaches the
+ * reader as EIO: the file exists, its bytes are not to be had.)
+ */
 function notFound (path: string): NotFoundError {
-  return new NotFoundError(`${path}: no such file or directory`)
+  return new NotFoundError(`${path}: no such file or directory`, { code: 'ENOENT' })
 }
 
 /** Peels tags until a commit; returns the commit id. */

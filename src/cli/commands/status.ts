@@ -13,7 +13,7 @@ interface PeerInfo { address: string, incoming: boolean, ready: boolean, bytesIn
 interface SwarmInfo {
   dht: { port: number, nodes: number } | null
   wirePort: number
-  repos: Array<{ repo: string, seeding: boolean, fetched: { objects: number, bytes: number, batches: number, retries: number }, peers: PeerInfo[], banned: Array<{ key: string, reason: string }> }>
+  repos: Array<{ repo: string, seeding: boolean, pending: number, fetched: { objects: number, bytes: number, batches: number, retries: number }, peers: PeerInfo[], banned: Array<{ key: string, reason: string }> }>
 }
 interface Status { pid: number, started: string, socket: string, mounts: MountInfo[], swarm: SwarmInfo | null, warnings: Array<{ at: string, message: string }> }
 
@@ -50,7 +50,7 @@ export const statusCommand: CommandModule<object, { json?: boolean }> = {
       if (sw !== null) {
         process.stdout.write(`swarm: dht udp ${sw.dht?.port ?? '-'} (${sw.dht?.nodes ?? 0} nodes), wire tcp ${sw.wirePort}\n`)
         for (const r of sw.repos) {
-          process.stdout.write(`repo ${r.repo}${r.seeding ? ' (seeding)' : ''}: fetched ${r.fetched.objects} objects, ${r.fetched.bytes} bytes\n`)
+          process.stdout.write(`repo ${r.repo}${r.seeding ? ' (seeding)' : ''}: fetched ${r.fetched.objects} objects, ${r.fetched.bytes} bytes; ${r.pending} fetches pending\n`)
           for (const peer of r.peers) {
             process.stdout.write(`  peer ${peer.address}${peer.incoming ? ' (incoming)' : ''}: in ${peer.objectsIn} objects/${peer.bytesIn} bytes, out ${peer.objectsOut} objects/${peer.bytesOut} bytes\n`)
           }
