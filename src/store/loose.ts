@@ -3,7 +3,6 @@
  * Writes go to a temp file in the objects directory, are hash-checked before
  * the rename, and are fsynced, so a crash leaves either nothing or a whole object.
  */
-import { randomBytes } from 'node:crypto'
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { deflateSync, inflateSync } from 'node:zlib'
@@ -11,6 +10,12 @@ import { IntegrityError } from '../errors.ts'
 import { hashObject, objectHeader, parseObjectHeader } from '../git/object-id.ts'
 import type { GitObject, ObjectId, ObjectType } from '../types.ts'
 import { inflatePrefix } from './pack-file.ts'
+
+/** temp names: pid + counter are unique on this machine, and cost no entropy */
+let tmpCounter = 0
+
+/** fan-out directories known to exist: at most 256 per store, so no bound is needed */
+const madeDirs = new Set<string>()
 
 export function loosePath (objectsDir: string, id: ObjectId): string {
   return join(objectsDir, id.slice(0, 2), id.slice(2))
@@ -75,9 +80,17 @@ export async function writeLoose (objectsDir: string, type: ObjectType, data: Bu
   }
   const final = loosePath(objectsDir, id)
   const dir = join(objectsDir, id.slice(0, 2))
-  await mkdir(dir, { recursive: true })
-  const tmp = join(dir, `.tmp-${id.slice(2, 10)}-${randomBytes(6).toString('hex')}`)
-  const fh = await open(tmp, 'wx', 0o444)
+  if (!madeDirs.has(dir)) {
+    await mkdir(dir, { recursive: true })
+    madeDirs.add(dir)
+  }
+  const tmp = join(dir, `.tmp-${id.slice(2, 10)}-${process.pid}-${(tmpCounter++).toString(36)}`)
+  const fh = await open(tmp, 'wx', 0o444).catch(async (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw err
+    // The fan-out directory was removed since we made it (a cleanup): make it again.
+    await mkdir(dir, { recursive: true })
+    return await open(tmp, 'wx', 0o444)
+  })
   try {
     await fh.writeFile(deflateSync(Buffer.concat([objectHeader(type, data.length), data]), { level: 1 }))
     if (sync) await fh.sync()

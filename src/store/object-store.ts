@@ -9,7 +9,7 @@
  * this folder for the figures.
  */
 import { createReadStream } from 'node:fs'
-import { readdir } from 'node:fs/promises'
+import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createInflate } from 'node:zlib'
 import { LRUCache } from 'lru-cache'
@@ -60,6 +60,8 @@ export class GitObjectStore implements ObjectSource {
   private readonly blocks: BlockCache
   private readonly headers = new LRUCache<ObjectId, ObjectHeader>({ max: 200_000 })
   private readonly sizes = new LRUCache<ObjectId, number>({ max: 500_000 })
+  /** loose objects known to be on disk (written or seen here), so that `has` needs no syscall */
+  private readonly looseKnown = new Set<ObjectId>()
   private readonly reads = new SingleFlight<ObjectId, GitObject>()
   private readonly headerReads = new SingleFlight<ObjectId, ObjectHeader>()
   private readonly unpacked?: UnpackedBlobs
@@ -168,9 +170,16 @@ export class GitObjectStore implements ObjectSource {
 
   /** Stores an object (hash-checked first); `sync: false` for objects that can be fetched again. */
   async write (type: ObjectType, data: Buffer, expected?: ObjectId, opts: { sync?: boolean } = {}): Promise<ObjectId> {
-    if (expected !== undefined && this.cache.has(expected)) return expected
+    if (expected !== undefined && this.cache.has(expected)) {
+      // Already here; the bytes offered must still be what they claim (EBADHASH).
+      verifyObject(expected, type, data)
+      return expected
+    }
     const id = await writeLoose(this.objectsDir, type, data, expected, opts.sync ?? true)
     this.sizes.delete(id)
+    this.looseKnown.add(id)
+    // What was just written is about to be read (a fetch on open): keep it, it was hashed on the way in.
+    if (data.length <= this.largeBlobBytes) this.cache.set(id, { type, data })
     return id
   }
 
@@ -179,6 +188,7 @@ export class GitObjectStore implements ObjectSource {
     this.cache.delete(id)
     this.headers.delete(id)
     this.sizes.delete(id)
+    this.looseKnown.delete(id)
     await removeLoose(this.objectsDir, id)
   }
 
@@ -192,7 +202,12 @@ export class GitObjectStore implements ObjectSource {
     if (!isObjectId(id)) throw new NotFoundError(`not an object id: ${JSON.stringify(id)}`, { code: 'EBADID' })
     const found = this.findPacked(id)
     if (found !== null) return found
-    if (await looseHeader(this.objectsDir, id).catch(() => null) !== null) return { loose: true }
+    if (this.looseKnown.has(id)) return { loose: true }
+    // An existence check needs no inflating: a stat is enough (a bad object fails its hash when read).
+    if (await stat(loosePath(this.objectsDir, id)).then(st => st.isFile(), () => false)) {
+      this.looseKnown.add(id)
+      return { loose: true }
+    }
     // A pack may have appeared since we looked (git gc, a fetch); look again at most once a second.
     if (Date.now() - this.lastRescan > 1000) {
       await this.rescanPacks()
