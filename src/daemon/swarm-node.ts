@@ -56,10 +56,12 @@ interface RepoSwarm {
   seeding: boolean
   lastLookup: number
   looking: Promise<void> | null
+  /** settles when the last lookup ended and its dials settled */
+  lookupDone: Promise<void>
 }
 
-/** peers dialled per repo at most */
-const MAX_PEERS_PER_REPO = 8
+/** peers dialled at most per lookup */
+const MAX_DIALS = 32
 /** a new DHT lookup for a repo at most this often, ms */
 const LOOKUP_EVERY_MS = 5_000
 
@@ -133,7 +135,8 @@ export class SwarmNode implements StateProvider {
       context: { infoHash, repoKeys: [repo], source: this.source, state: { state: async key => await this.stateOf(key) }, limiter: this.limiter },
       seeding: false,
       lastLookup: 0,
-      looking: null
+      looking: null,
+      lookupDone: Promise.resolve()
     }
     this.swarms.set(repo, s)
     this.byInfoHash.set(infoHash.toString('hex'), s)
@@ -197,7 +200,19 @@ export class SwarmNode implements StateProvider {
   async fetchState (repo: string, opts: AbortOptions = {}): Promise<Uint8Array | null> {
     const s = this.swarm(repo)
     await this.findPeers(s, opts)
-    const peers = s.pool.ready()
+    const asked = new Set<Peer>()
+    let best = await this.bestState(repo, s, asked, opts)
+    if (best === null) {
+      // The first peers to answer had nothing usable: wait for the whole lookup and ask the rest.
+      await s.lookupDone
+      best = await this.bestState(repo, s, asked, opts)
+    }
+    return best
+  }
+
+  private async bestState (repo: string, s: RepoSwarm, asked: Set<Peer>, opts: AbortOptions): Promise<Uint8Array | null> {
+    const peers = s.pool.ready().filter(p => !asked.has(p))
+    for (const p of peers) asked.add(p)
     if (peers.length === 0) return null
     const answers = await Promise.all(peers.map(async p => {
       try {
@@ -267,16 +282,22 @@ export class SwarmNode implements StateProvider {
     if (!force && Date.now() - s.lastLookup < LOOKUP_EVERY_MS && s.pool.ready().length > 0) return
     s.looking = (async () => {
       s.lastLookup = Date.now()
-      const found = await this.running().lookup(s.infoHash, { ...opts, max: 32 }).catch(() => [])
-      const known = new Set(s.pool.all().map(p => p.address))
-      const self = new Set([`127.0.0.1:${this.wirePort}`])
-      const candidates = found
-        .filter(p => !known.has(`${p.host}:${p.port}`) && !self.has(`${p.host}:${p.port}`) && !(p.port === this.wirePort && isLocal(p.host)))
-      // The DHT keeps announcements of peers that are gone (a restarted seeder
-      // announces a new port): dial in waves until enough answer.
-      for (let i = 0; i < candidates.length && s.pool.ready().length < MAX_PEERS_PER_REPO; i += MAX_PEERS_PER_REPO) {
-        await this.dial(s, candidates.slice(i, i + MAX_PEERS_PER_REPO), opts)
+      const tried = new Set(s.pool.all().map(p => p.address))
+      const dials: Array<Promise<void>> = []
+      let answered!: () => void
+      const firstReady = new Promise<void>(resolve => { answered = resolve })
+      // Peers are dialled as the lookup finds them: the DHT keeps announcements of
+      // peers that are gone, and a full lookup waits on nodes that no longer answer.
+      const onPeer = (p: { host: string, port: number }): void => {
+        const id = `${p.host}:${p.port}`
+        if (tried.has(id) || (p.port === this.wirePort && isLocal(p.host)) || tried.size >= MAX_DIALS) return
+        tried.add(id)
+        dials.push(this.dial(s, [p], opts).then(() => { if (s.pool.ready().length > 0) answered() }))
       }
+      const lookup = this.running().lookup(s.infoHash, { ...opts, max: MAX_DIALS, onPeer }).catch(() => [])
+      const finished = lookup.then(async () => { await Promise.allSettled(dials) })
+      s.lookupDone = finished
+      await Promise.race([firstReady, finished])
     })().finally(() => { s.looking = null })
     await s.looking
   }

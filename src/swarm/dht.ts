@@ -96,6 +96,8 @@ export interface LookupOptions extends AbortOptions {
   max?: number
   /** milliseconds; at the deadline the peers found so far are returned */
   timeoutMs?: number
+  /** called for each distinct peer as soon as it is found (a caller may dial it at once) */
+  onPeer?: (peer: Peer) => void
 }
 
 interface KeptPointer { keypair: Ed25519Keypair, pointer: Pointer }
@@ -473,7 +475,10 @@ export class SwarmDht {
       const onPeer = (peer: Peer, forHash: Buffer): void => {
         if (!Buffer.isBuffer(forHash) || !forHash.equals(ih)) return
         if (typeof peer?.host !== 'string' || !isIPv4(peer.host) || !Number.isInteger(peer.port) || peer.port < 1 || peer.port > 65535) return
-        found.set(`${peer.host}:${peer.port}`, { host: peer.host, port: peer.port })
+        const id = `${peer.host}:${peer.port}`
+        if (found.has(id)) return
+        found.set(id, { host: peer.host, port: peer.port })
+        try { opts.onPeer?.({ host: peer.host, port: peer.port }) } catch (err) { log('%s: onPeer: %s', what, (err as Error).message) }
         if (found.size >= max) resolve([...found.values()])
       }
       dht.on('peer', onPeer)
