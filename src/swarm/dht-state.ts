@@ -14,10 +14,9 @@
  *
  * Writes are crash-safe: temp file, fsync, rename, fsync of the directory.
  */
-import { randomBytes } from 'node:crypto'
 import { isIPv4 } from 'node:net'
-import { mkdir, open, rename, rm } from 'node:fs/promises'
-import { basename, dirname, join } from 'node:path'
+import { join } from 'node:path'
+import { readFileCapped, writeFileAtomic } from '../atomic-file.ts'
 import { GtfsError } from '../errors.ts'
 import { logger } from '../log.ts'
 import { checkPointer, type Pointer } from './pointer.ts'
@@ -41,42 +40,13 @@ export function dhtStateFiles (stateDir: string): { routingTable: string, pointe
 }
 
 export async function writeJsonAtomic (path: string, value: unknown): Promise<void> {
-  const dir = dirname(path)
-  await mkdir(dir, { recursive: true, mode: 0o700 })
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`)
-  const fh = await open(tmp, 'wx', 0o600)
-  try {
-    try {
-      await fh.writeFile(JSON.stringify(value) + '\n')
-      await fh.sync()
-    } finally {
-      await fh.close()
-    }
-    await rename(tmp, path)
-  } catch (err) {
-    await rm(tmp, { force: true })
-    throw err
-  }
-  const d = await open(dir, 'r')
-  try { await d.sync() } finally { await d.close() }
+  await writeFileAtomic(path, JSON.stringify(value) + '\n', { mode: 0o600, dirMode: 0o700 })
 }
 
 /** The parsed JSON, or null when the file does not exist. */
 async function readJson (path: string): Promise<unknown> {
-  let fh
-  try {
-    fh = await open(path, 'r')
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
-    throw err
-  }
-  try {
-    const { size } = await fh.stat()
-    if (size > MAX_STATE_FILE_BYTES) throw new Error(`${size} bytes, over the ${MAX_STATE_FILE_BYTES}-byte cap`)
-    return JSON.parse(await fh.readFile('utf8'))
-  } finally {
-    await fh.close()
-  }
+  const bytes = await readFileCapped(path, MAX_STATE_FILE_BYTES, path)
+  return bytes === null ? null : JSON.parse(bytes.toString('utf8'))
 }
 
 function toSavedNode (x: unknown): SavedNode | null {

@@ -39,4 +39,4 @@ export {
   type AcceptedState
 } from './accepted-state.ts'
 export { makeLocalTrust, loadLocalTrust, saveLocalTrust, clearLocalTrust, type LocalTrust } from './local-trust.ts'
-export { writeFileAtomic, readFileCapped } from './atomic-file.ts'
+export { writeFileAtomic, readFileCapped } from '../atomic-file.ts'

@@ -17,7 +17,7 @@ import { join } from 'node:path'
 import type { Key, PrivateKey, PublicKey } from 'openpgp'
 import { NotFoundError } from '../errors.ts'
 import { corrupt } from './codes.ts'
-import { readFileCapped, writeFileAtomic } from './atomic-file.ts'
+import { readFileCapped, writeFileAtomic } from '../atomic-file.ts'
 import {
   describeKey, fingerprintOf, generateSigner, normalizeFingerprint, readKeys, unlockPrivateKey,
   type GenerateSignerOptions, type KeyInfo

@@ -1,6 +1,7 @@
 /**
- * Crash-safe small files: the keyring, the accepted state and the local trust
- * override. A reader sees either the old file or the new one, never a torn
+ * Crash-safe small files (the keyring, the accepted state, the local trust
+ * override, the DHT's routing table and pointer seqs). A leaf: it imports
+ * only errors.ts, so every layer may use it. A reader sees either the old file or the new one, never a torn
  * write, because the new bytes go to a temp file in the same directory, are
  * fsynced, renamed over the target, and the directory is fsynced so the rename
  * itself survives a power cut.
@@ -8,7 +9,11 @@
 import { randomBytes } from 'node:crypto'
 import { mkdir, open, rename, rm } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
-import { tooLarge } from './codes.ts'
+import { ProtocolError } from './errors.ts'
+
+function tooLarge (what: string, size: number, cap: number): ProtocolError {
+  return new ProtocolError('ETOOLARGE', `${what} is ${size} bytes, over the ${cap}-byte cap`)
+}
 
 export async function writeFileAtomic (path: string, data: Uint8Array | string, opts: { mode: number, dirMode?: number }): Promise<void> {
   const dir = dirname(path)
