@@ -85,7 +85,7 @@ export class SwarmNode implements StateProvider {
     const files = dhtStateFiles(this.o.paths.state)
     this.dht = new SwarmDht({ routingTableFile: files.routingTable, pointerStateFile: files.pointers })
     const host = this.o.host ?? '0.0.0.0'
-    const addr = await this.dht.start({ port: this.o.port ?? 0, host, bootstrap: this.o.bootstrap })
+    const addr = await this.dht.start({ port: this.o.port ?? 0, host, bootstrap: this.o.bootstrap, listenOnly: true })
     this.dhtPort = addr.port
     this.transport = new Transport({
       host,

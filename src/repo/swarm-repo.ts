@@ -20,6 +20,9 @@ import type { SwarmSource } from './swarm-source.ts'
 
 const log = logger('gtfs:repo:swarm-repo')
 
+/** ms the DHT pointer is looked for while mounting */
+const POINTER_LOOK_MS = 1500
+
 /** commits fetched at most to answer one fast-forward question */
 const MAX_ANCESTRY = 10_000
 
@@ -132,7 +135,8 @@ export async function resolveSwarmRepo (o: ResolveOptions): Promise<ResolvedRepo
 
   const records = await s.records(o.repo)
   const policy = parsePolicy(records.policy[records.policy.length - 1].bytes)
-  const pointer = await o.state.pointer(policy.pointerKey, o).catch(() => null)
+  // The pointer is only a freshness hint: it gets a short look, never the mount's whole deadline.
+  const pointer = await o.state.pointer(policy.pointerKey, { signal: AbortSignal.any([...(o.signal !== undefined ? [o.signal] : []), AbortSignal.timeout(POINTER_LOOK_MS)]) }).catch(() => null)
   if (pointer !== null && pointer.seq > manifest.seq) {
     notes.push(`the DHT announces manifest seq ${pointer.seq}, newer than seq ${manifest.seq} that peers served`)
   }

@@ -72,6 +72,12 @@ export interface StartOptions extends AbortOptions {
   host?: string
   /** 'host:port,…', a list, or false/'none' for the first node of a network; see dht-bootstrap.ts */
   bootstrap?: string | ReadonlyArray<string | BootstrapNode> | false
+  /**
+   * Resolve once the socket listens, without waiting for the bootstrap
+   * traversal to end ('ready'): a network with dead nodes in it makes that wait
+   * last several query timeouts, and lookups work meanwhile. Default false.
+   */
+  listenOnly?: boolean
 }
 
 export interface Peer {
@@ -229,7 +235,7 @@ export class SwarmDht {
     try {
       await this.wait<void>('DHT start', opts.signal, this.opts.startDeadlineMs, (resolve, reject) => {
         let listening = false
-        let ready = dht.ready === true
+        let ready = dht.ready === true || opts.listenOnly === true
         const check = (): void => { if (listening && ready) resolve() }
         failed = (err) => {
           const code = (err as NodeJS.ErrnoException).code
