@@ -87,15 +87,21 @@ export async function resolveSwarmRepo (o: ResolveOptions): Promise<ResolvedRepo
   const s = o.session
   const notes: string[] = []
   const accepted = await loadAcceptedState(s.home.state, o.repo)
-  const bundle = await o.state.fetchState(o.repo, o)
+  let bundle = await o.state.fetchState(o.repo, o)
   let manifest: Manifest
   let manifestHash: string
   let offline = false
-  if (bundle !== null) {
-    // Learn which commits the claimed manifest names, so that catalogs can be checked
-    // against their trees and moves judged as fast-forwards; the claim itself is judged below.
-    const claimed = decodeBundle(bundle)
-    if (claimed.manifest === null) throw new GtfsError('ENOMANIFEST', `the peers of ${o.repo} serve no manifest`)
+  // Learn which commits the claimed manifest names, so that catalogs can be checked
+  // against their trees and moves judged as fast-forwards; the claim itself is judged below.
+  const claimed = bundle === null ? null : decodeBundle(bundle)
+  if (claimed !== null && claimed.manifest === null) throw new GtfsError('ENOMANIFEST', `the peers of ${o.repo} serve no manifest`)
+  const claimedSeq = claimed?.manifest == null ? null : parseManifest(claimed.manifest.bytes).seq
+  if (accepted !== null && claimedSeq !== null && claimedSeq < accepted.seq) {
+    // Peers that lag behind are no reason to fail: this machine has a newer verified state.
+    notes.push(`peers serve manifest seq ${claimedSeq}, older than seq ${accepted.seq} accepted here; using this machine's`)
+    bundle = null
+  }
+  if (bundle !== null && claimed?.manifest != null) {
     const refs = parseManifest(claimed.manifest.bytes).refs
     await o.source.ensure(Object.values(refs).map(e => e.commit), o)
     for (const [ref, e] of Object.entries(refs)) {
