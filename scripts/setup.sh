@@ -12,6 +12,9 @@ need=()
 command -v fusermount >/dev/null 2>&1 || need+=(fuse)
 command -v git >/dev/null 2>&1 || need+=(git)
 command -v gpg >/dev/null 2>&1 || need+=(gnupg)
+# the tests call python3 (setxattr, which Node lacks) and tar
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+command -v tar >/dev/null 2>&1 || need+=(tar)
 # getfattr/setfattr: gtfs publish --rootfs captures extended attributes with getfattr
 command -v getfattr >/dev/null 2>&1 || need+=(attr)
 # a static busybox: the demo's and the tests' root filesystem

@@ -57,11 +57,6 @@ export class EnvironmentError extends GtfsError {
   constructor (code: string, message: string, opts: Opts = {}) { super(code, message, opts) }
 }
 
-/** Writes to a read-only filesystem. */
-export class ReadOnlyError extends GtfsError {
-  constructor (message = 'gtfs mounts are read-only') { super('EROFS', message) }
-}
-
 export function isGtfsError (err: unknown, code?: string): err is GtfsError {
   return err instanceof GtfsError && (code === undefined || err.code === code)
 }

@@ -6,7 +6,7 @@
 import type { PublicKey } from 'openpgp'
 import { GtfsError } from '../errors.ts'
 import {
-  manifestHash, parseManifest, sha256Hex, verifyPolicyChain, type SignedDocument, type VerifiedPolicy
+  parseManifest, sha256Hex, verifyPolicyChain, type SignedDocument, type VerifiedPolicy
 } from '../trust/index.ts'
 import type { RepoRecords } from './records.ts'
 import {
@@ -95,5 +95,3 @@ export async function settle (records: RepoRecords, keys: PublicKey[], now: Date
   }
   return status
 }
-
-export const docHash = (d: SignedDocument): string => manifestHash(d.bytes)

@@ -74,12 +74,6 @@ export async function progressOf (doc: SignedDocument, reqs: Requirement[], keys
 
 export const isComplete = (progress: Progress[]): boolean => progress.every(p => p.met)
 
-/** One line per unmet requirement: "rule refs/heads/* (refs/heads/main): 1 of 2; missing A, B". */
-export function describeMissing (progress: Progress[]): string[] {
-  return progress.filter(p => !p.met).map(p =>
-    `${p.what}: ${p.signed.length} of ${p.threshold} signed; can also sign: ${p.signers.filter(s => !p.signed.includes(s)).join(', ')}`)
-}
-
 /** Asks for the passphrase of a protected secret key; undefined when it cannot ask. */
 export type PassphraseSource = (key: KeyInfo) => Promise<string | undefined>
 

@@ -44,8 +44,6 @@ export const MAX_CLOSURE_OBJECTS = 16_384
 export const MAX_OBJECT_BYTES = 512 * 1024 * 1024
 /** bytes of one encoded RepoState: catalogs ride in it, and they may be large */
 export const MAX_STATE_BYTES = 64 * 1024 * 1024
-/** entries of a RepoState's policy chain and signature list */
-export const MAX_STATE_ITEMS = 256
 /** requests one peer may have open at us */
 export const MAX_REQUESTS = 16
 /** repo keys in a hello */

@@ -25,7 +25,7 @@ import {
   untrusted
 } from './codes.ts'
 import { ProtocolError, type GtfsError } from '../errors.ts'
-import { checkKeyStrength, fingerprintOf, VERIFY_CONFIG } from './keys.ts'
+import { checkKeyStrength, VERIFY_CONFIG } from './keys.ts'
 import { MAX_SIGNATURE_BYTES, MAX_SIGNATURE_PACKETS } from './limits.ts'
 
 /** Signs `data` with one key; returns one binary detached signature. */
