@@ -41,16 +41,8 @@ fi
 mkdir -p -- "$dir"
 dir="$(cd -- "$dir" && pwd)"
 
-tmp_home="$(mktemp -d)"
-trap 'rm -rf -- "$tmp_home"' EXIT
-export HOME="$tmp_home" XDG_CONFIG_HOME="$tmp_home/.config"
-export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null
-unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES GIT_CONFIG_PARAMETERS GIT_CONFIG_COUNT || true
-export LC_ALL=C.UTF-8 TZ=UTC
-umask 022
-export GIT_AUTHOR_NAME='Bench Author' GIT_AUTHOR_EMAIL='bench@gtfs.test'
-export GIT_COMMITTER_NAME='Bench Committer' GIT_COMMITTER_EMAIL='bench@gtfs.test'
-export GIT_AUTHOR_DATE='2024-02-01T00:00:00+0000' GIT_COMMITTER_DATE='2024-02-01T00:00:00+0000'
+. "$(dirname "$0")/hermetic-git.sh"
+hermetic_git Bench bench@gtfs.test 2024-02-01T00:00:00+0000
 
 g () { git -C "$repo" -c core.autocrlf=false -c gc.auto=0 \
   -c user.name="$GIT_AUTHOR_NAME" -c user.email="$GIT_AUTHOR_EMAIL" "$@"; }

@@ -76,17 +76,8 @@ fi
 mkdir -p -- "$dir"
 dir="$(cd -- "$dir" && pwd)"
 
-# No dependence on the caller's configuration, locale or umask.
-tmp_home="$(mktemp -d)"
-trap 'rm -rf -- "$tmp_home"' EXIT
-export HOME="$tmp_home" XDG_CONFIG_HOME="$tmp_home/.config"
-export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null
-unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES GIT_CONFIG_PARAMETERS GIT_CONFIG_COUNT || true
-export LC_ALL=C.UTF-8 TZ=UTC
-umask 022
-export GIT_AUTHOR_NAME='Fixture Author' GIT_AUTHOR_EMAIL='author@gtfs.test'
-export GIT_COMMITTER_NAME='Fixture Committer' GIT_COMMITTER_EMAIL='committer@gtfs.test'
-export GIT_AUTHOR_DATE='2024-01-02T03:04:05+0000' GIT_COMMITTER_DATE='2024-01-02T03:04:05+0000'
+. "$(dirname "$0")/hermetic-git.sh"
+hermetic_git Fixture author@gtfs.test 2024-01-02T03:04:05+0000
 
 SUB_COMMIT=0123456789abcdef0123456789abcdef01234567
 
