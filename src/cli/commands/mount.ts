@@ -10,6 +10,7 @@ import { assertFuseUsable, checkMountpoint } from '../../fs/preflight.ts'
 import { resolveLocalTarget } from '../../repo/local-repo.ts'
 import { askDaemon, ensureDaemon } from '../daemon-client.ts'
 import { printJson } from '../output.ts'
+import { SWARM_OPTIONS, swarmPort } from '../swarm-options.ts'
 
 interface MountArgs {
   args: string[]
@@ -41,8 +42,7 @@ export const mountCommand: CommandModule<object, MountArgs> = {
     .option('fuse-debug', { type: 'boolean', hidden: true })
     .option('pin', { type: 'boolean', describe: 'stay on the manifest mounted first (default: follow newer signed manifests)' })
     .option('allow-expired', { type: 'boolean', describe: 'with no peer serving a fresh manifest, mount the last accepted one even if it expired' })
-    .option('bootstrap', { type: 'string', describe: 'DHT nodes host:port,... (or "none"); also GTFS_BOOTSTRAP; default the mainline routers' })
-    .option('port', { type: 'number', describe: 'UDP/TCP port of this node in the swarm (also GTFS_PORT; default any)' })
+    .options(SWARM_OPTIONS)
     .conflicts('ref', 'commit')
     .example('gtfs mount 3f9a…e1 /mnt/distro', 'mount the default ref of a signed repo, fetching files from peers when opened')
     .example('gtfs mount gtfs://3f9a…e1/refs/tags/v2 /mnt/v2 --pin', 'mount one ref, and stay on this manifest')
@@ -94,12 +94,6 @@ export const mountCommand: CommandModule<object, MountArgs> = {
   }
 }
 
-function portOf (argv: { port?: number }): number | undefined {
-  const v = argv.port ?? (process.env.GTFS_PORT !== undefined && process.env.GTFS_PORT !== '' ? Number(process.env.GTFS_PORT) : undefined)
-  if (v !== undefined && (!Number.isSafeInteger(v) || v < 0 || v > 65535)) throw new UsageError('EUSAGE', '--port (GTFS_PORT) takes 0-65535')
-  return v
-}
-
 /** `gtfs mount <key> <dir>`: the daemon resolves, verifies, mounts and seeds. */
 async function mountKey (argv: ArgumentsCamelCase<MountArgs>): Promise<void> {
   if (argv.gitDir !== undefined || argv.commit !== undefined) throw new UsageError('EUSAGE', 'a repo key mounts signed refs: --git-dir and --commit do not apply', { hint: 'gtfs mount <key> [--ref <ref>] <dir>' })
@@ -118,7 +112,7 @@ async function mountKey (argv: ArgumentsCamelCase<MountArgs>): Promise<void> {
     allowExpired: argv.allowExpired === true,
     allowOther: argv.allowOther === true,
     bootstrap: argv.bootstrap,
-    port: portOf(argv)
+    port: swarmPort(argv)
   }, settings.mountReadyMs + 5_000)
   if (argv.json) printJson({ ...m, pid })
   else {

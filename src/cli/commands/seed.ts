@@ -4,9 +4,9 @@
  */
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs'
 import { loadSettings, paths } from '../../config.ts'
-import { UsageError } from '../../errors.ts'
 import { askDaemon, ensureDaemon } from '../daemon-client.ts'
 import { printJson } from '../output.ts'
+import { SWARM_OPTIONS, swarmPort } from '../swarm-options.ts'
 
 interface Args { keys?: string[], bootstrap?: string, port?: number, json?: boolean }
 
@@ -15,15 +15,13 @@ export const seedCommand: CommandModule<object, Args> = {
   describe: 'serve repos to the swarm (all the repos of this machine by default)',
   builder: (y: Argv) => y
     .positional('keys', { type: 'string', array: true, describe: 'repo keys, gtfs:// URLs or aliases' })
-    .option('bootstrap', { type: 'string', describe: 'DHT nodes host:port,... (or "none"); also GTFS_BOOTSTRAP; default the mainline routers' })
-    .option('port', { type: 'number', describe: 'UDP/TCP port of this node in the swarm (also GTFS_PORT; default any)' })
+    .options(SWARM_OPTIONS)
     .example('gtfs seed', 'serve every repo this machine publishes or holds')
     .example('GTFS_BOOTSTRAP=127.0.0.1:6881 gtfs seed 3f9a…e1 --port 7000', 'serve one repo on a private network') as unknown as Argv<Args>,
   handler: async (argv: ArgumentsCamelCase<Args>) => {
     const p = paths()
     const settings = loadSettings()
-    const port = argv.port ?? (process.env.GTFS_PORT !== undefined && process.env.GTFS_PORT !== '' ? Number(process.env.GTFS_PORT) : undefined)
-    if (port !== undefined && (!Number.isSafeInteger(port) || port < 0 || port > 65535)) throw new UsageError('EUSAGE', '--port (GTFS_PORT) takes 0-65535')
+    const port = swarmPort(argv)
     const pid = await ensureDaemon(p, settings)
     const r = await askDaemon<{ seeding: string[], dhtPort: number, wirePort: number }>(p, 'seed', { keys: argv.keys ?? [], bootstrap: argv.bootstrap, port }, settings.mountReadyMs)
     if (argv.json) { printJson({ ...r, pid }); return }
