@@ -45,7 +45,8 @@ async function main (): Promise<void> {
   const bootstrapHome = join(work, 'dht')
   const children: ChildProcess[] = []
   const homes = ['publisher', 'seeder-2', 'seeder-3', 'reader'].map(n => join(work, n))
-  let env: NodeJS.ProcessEnv = { ...process.env, GTFS_LISTEN_HOST: '127.0.0.1' }
+  // GTFS_TEST=1: no node may fall back to the public bootstrap routers; everything stays on loopback.
+  let env: NodeJS.ProcessEnv = { ...process.env, GTFS_LISTEN_HOST: '127.0.0.1', GTFS_TEST: '1' }
   const gtfs = async (home: string, ...args: string[]): Promise<string> =>
     (await run(process.execPath, [GTFS, ...args], { env: { ...env, GTFS_HOME: home }, maxBuffer: 2 ** 24 })).stdout
   const mounted: Array<[string, string]> = []

@@ -85,7 +85,7 @@ export class Daemon {
     })
     this.server = await listenControl(socketPath(this.paths), {
       ping: async () => ({ pid: process.pid }),
-      status: async () => await this.statusNow(),
+      status: async () => await this.status(),
       mount: async args => args.key !== undefined
         ? await this.mountKey({
           key: str(args.key, 'key')!,
@@ -190,23 +190,17 @@ export class Daemon {
     return { dir: abs, unmounted: true }
   }
 
-  async statusNow (): Promise<unknown> {
-    if (this.swarm !== undefined) this.swarmStatus = (await this.swarm.catch(() => null))?.node.status() ?? null
-    return this.status()
-  }
-
-  status (): unknown {
+  async status (): Promise<unknown> {
+    const swarm = this.swarm === undefined ? null : await this.swarm.catch(() => null)
     return {
       pid: process.pid,
       started: this.started.toISOString(),
       socket: socketPath(this.paths),
       mounts: [...this.mounts.values()].map(m => this.describe(m)),
-      swarm: this.swarmStatus,
+      swarm: swarm?.node.status() ?? null,
       warnings: this.warnings.slice(-20)
     }
   }
-
-  private swarmStatus: unknown = null
 
   async stop (): Promise<void> {
     this.stopping ??= (async () => {

@@ -95,14 +95,15 @@ export async function resolveSwarmRepo (o: ResolveOptions): Promise<ResolvedRepo
   // against their trees and moves judged as fast-forwards; the claim itself is judged below.
   const claimed = bundle === null ? null : decodeBundle(bundle)
   if (claimed !== null && claimed.manifest === null) throw new GtfsError('ENOMANIFEST', `the peers of ${o.repo} serve no manifest`)
-  const claimedSeq = claimed?.manifest == null ? null : parseManifest(claimed.manifest.bytes).seq
+  const claimedManifest = claimed?.manifest == null ? null : parseManifest(claimed.manifest.bytes)
+  const claimedSeq = claimedManifest?.seq ?? null
   if (accepted !== null && claimedSeq !== null && claimedSeq < accepted.seq) {
     // Peers that lag behind are no reason to fail: this machine has a newer verified state.
     notes.push(`peers serve manifest seq ${claimedSeq}, older than seq ${accepted.seq} accepted here; using this machine's`)
     bundle = null
   }
-  if (bundle !== null && claimed?.manifest != null) {
-    const refs = parseManifest(claimed.manifest.bytes).refs
+  if (bundle !== null && claimedManifest !== null) {
+    const refs = claimedManifest.refs
     await o.source.ensure(Object.values(refs).map(e => e.commit), o)
     for (const [ref, e] of Object.entries(refs)) {
       const old = accepted?.refs[ref]
