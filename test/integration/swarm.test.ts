@@ -4,13 +4,13 @@
  * key with an empty cache; C mounts with A gone and gets everything from B.
  */
 import assert from 'node:assert/strict'
-import { createHash } from 'node:crypto'
 import { after, before, test } from 'node:test'
 import { chmod, mkdir, open, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { errorCode, forceUnmount, gtfs, gtfsEnv, isMountpoint, stopDaemon } from '../helpers/mounts.ts'
 import { startJsonProcess, type Running } from '../helpers/processes.ts'
-import { git, GTFS, must, ROOT, run, tempDir } from '../helpers/run.ts'
+import { git, GTFS, ROOT, run, tempDir } from '../helpers/run.ts'
+import { archive as archiveOf, contents, until } from '../helpers/swarm.ts'
 
 let tmp: Awaited<ReturnType<typeof tempDir>>
 let repo: string
@@ -22,8 +22,6 @@ const mounts: Array<[string, string]> = []
 let env: NodeJS.ProcessEnv
 let v2PublishedAt = 0
 
-const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
-
 async function g (who: string, args: string[], extra: NodeJS.ProcessEnv = {}): Promise<{ code: number, stdout: string, stderr: string }> {
   return await gtfs(homes[who], args, { ...env, ...extra })
 }
@@ -34,24 +32,8 @@ async function mustG (who: string, args: string[], extra: NodeJS.ProcessEnv = {}
   return r.stdout
 }
 
-/** Every file of a tree: relative path → sha256 (symlinks: their target). */
-async function contents (dir: string, rel = ''): Promise<Map<string, string>> {
-  const out = new Map<string, string>()
-  for (const name of (await readdir(join(dir, rel))).sort()) {
-    const p = rel === '' ? name : `${rel}/${name}`
-    const st = await import('node:fs/promises').then(async f => await f.lstat(join(dir, p)))
-    if (st.isDirectory()) for (const [k, v] of await contents(dir, p)) out.set(k, v)
-    else if (st.isSymbolicLink()) out.set(p, `-> ${await import('node:fs/promises').then(async f => await f.readlink(join(dir, p)))}`)
-    else out.set(p, `${(st.mode & 0o111) !== 0 ? 'x' : '-'} ${sha(await readFile(join(dir, p)))}`)
-  }
-  return out
-}
-
 async function archive (ref: string): Promise<Map<string, string>> {
-  const dir = join(tmp.path, `archive-${ref.replace(/\W/g, '_')}`)
-  await mkdir(dir, { recursive: true })
-  await must('bash', ['-c', 'git -C "$1" archive "$2" | tar -x -C "$3"', '_', repo, ref, dir])
-  return await contents(dir)
+  return await archiveOf(repo, ref, join(tmp.path, `archive-${ref.replace(/\W/g, '_')}`))
 }
 
 async function status (who: string): Promise<{ daemon: { swarm: { repos: Array<{ repo: string, peers: Array<{ address: string, bytesIn: number, objectsIn: number }>, banned: Array<{ key: string }> }> } } }> {
@@ -63,15 +45,6 @@ async function mountKey (who: string, dir: string, ...args: string[]): Promise<R
   const out = await mustG(who, ['mount', '--json', key, dir, ...args])
   mounts.push([homes[who], dir])
   return JSON.parse(out) as Record<string, unknown>
-}
-
-async function until (what: string, ms: number, cond: () => Promise<boolean>): Promise<void> {
-  const end = Date.now() + ms
-  while (Date.now() < end) {
-    if (await cond()) return
-    await new Promise(resolve => setTimeout(resolve, 200))
-  }
-  assert.fail(`${what}: not within ${ms} ms`)
 }
 
 before(async () => {
@@ -113,7 +86,7 @@ test('A publishes; B mounts by key with an empty cache and reads it all; C gets 
   assert.deepEqual(seeded.seeding, [key])
 
   // A hostile peer in the same swarm: every object it sends is corrupted.
-  const liar = await startJsonProcess(process.execPath, ['--import', 'tsx', join(ROOT, 'test/integration/hostile-seeder.ts'), key, 'corrupt'], { ...process.env, ...env, GTFS_TEST: '1' })
+  const liar = await startJsonProcess(process.execPath, ['--import', 'tsx', join(ROOT, 'test/helpers/swarm-peers.ts'), key, 'corrupt'], { ...process.env, ...env, GTFS_TEST: '1' })
   helpers.push(liar)
 
   const mb = join(tmp.path, 'mb')

@@ -7,6 +7,7 @@ import {
   MAX_BATCH, MAX_FRAME_BYTES, MAX_MESSAGE_BYTES, MAX_STATE_BYTES, type Message
 } from '../../../src/swarm/messages.ts'
 import { FrameScanner } from '../../../src/swarm/wire.ts'
+import { fuzz } from '../../helpers/fuzz.ts'
 
 const ID = 'ab'.repeat(20)
 const KEY = 'cd'.repeat(32)
@@ -114,49 +115,20 @@ test('frame scanner: finds frame boundaries across chunks and refuses an oversiz
   assert.equal(r.over, 4096)
 })
 
-/** xorshift32: a small seeded generator, so a failure can be replayed */
-function rng (seed: number): () => number {
-  let x = seed >>> 0 || 1
-  return () => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x / 0x100000000 }
-}
 
 test('fuzz: 20k random and mutated inputs are each accepted or refused with EPROTO, never a crash or hang', () => {
-  const rand = rng(0x5eed)
-  const seeds = samples.map(m => encodeMessage(m)).concat([encodeState({ bundle: Buffer.from('b') })])
+  const samplesOf = samples.map(m => encodeMessage(m)).concat([encodeState({ bundle: Buffer.from('b') })])
   const alphabet = Buffer.from('ilde0123456789:-')
-  let accepted = 0
-  let refused = 0
   const started = performance.now()
-  for (let n = 0; n < 20_000; n++) {
-    let input: Buffer
-    const mode = n % 4
-    if (mode === 0) {
-      // random bytes from the bencode alphabet
-      input = Buffer.alloc(Math.floor(rand() * 64))
-      for (let i = 0; i < input.length; i++) input[i] = alphabet[Math.floor(rand() * alphabet.length)]
-    } else {
-      // a valid message with a few bytes flipped, cut, or duplicated
-      input = Buffer.from(seeds[Math.floor(rand() * seeds.length)])
-      const edits = 1 + Math.floor(rand() * 4)
-      for (let e = 0; e < edits && input.length > 0; e++) {
-        const at = Math.floor(rand() * input.length)
-        const op = rand()
-        if (op < 0.5) input[at] = Math.floor(rand() * 256)
-        else if (op < 0.75) input = input.subarray(0, at)
-        else input = Buffer.concat([input.subarray(0, at), input.subarray(at - Math.min(at, 8))])
-      }
-    }
-    for (const decode of [(b: Buffer) => decodeMessage(b), (b: Buffer) => decodeState(b), (b: Buffer) => bdecode(b)]) {
-      try {
-        decode(input)
-        accepted++
-      } catch (err) {
-        if (!isGtfsError(err, 'EPROTO')) assert.fail(`input ${input.toString('hex')} threw ${String(err)}`)
-        refused++
-      }
-    }
-  }
+  const counts = fuzz([
+    { name: 'message', samples: samplesOf, parse: b => decodeMessage(b), codes: ['EPROTO'] },
+    { name: 'state', samples: samplesOf, parse: b => decodeState(b), codes: ['EPROTO'] },
+    { name: 'bencode', samples: samplesOf, parse: b => bdecode(b), codes: ['EPROTO'] }
+  ], { seed: 0x5eed, count: 20_000, ms: 15_000, alphabet })
   const ms = performance.now() - started
+  const all = Object.values(counts)
+  const accepted = all.reduce((n, c) => n + c.accepted, 0)
+  const refused = all.reduce((n, c) => n + c.refused, 0)
   assert.ok(ms < 5000, `fuzz took ${ms} ms`)
   assert.ok(accepted > 100 && refused > 10_000, `accepted ${accepted}, refused ${refused}`)
 })

@@ -11,6 +11,7 @@ import { encodeMessage, MAX_FRAME_BYTES } from '../../../src/swarm/messages.ts'
 import { Peer } from '../../../src/swarm/peer.ts'
 import type { GitObject, ObjectId } from '../../../src/types.ts'
 import { bytes, INFOHASH, MemorySource, pair } from './helpers.ts'
+import { rng } from '../../helpers/rng.ts'
 
 function violations (p: Peer): Error[] {
   const out: Error[] = []
@@ -130,11 +131,6 @@ test('a peer that opens more requests than it was told it may is dropped (ECAP)'
   client.destroy()
 })
 
-/** xorshift32 */
-function rng (seed: number): () => number {
-  let x = seed >>> 0 || 1
-  return () => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x / 0x100000000 }
-}
 
 test('fuzz: random frames after a valid handshake never crash the reader', async () => {
   const rand = rng(7)

@@ -1,0 +1,62 @@
+/**
+ * Hostile peers (BitTorrent clients' threat model; TUF's endless data and slow
+ * retrieval): in a swarm of 24 peers, 8 lie inside the real wire protocol, one
+ * of each kind test/helpers/swarm-peers.ts knows. A reader with an empty cache
+ * mounts the repo by key and reads every file; pass: every byte is right,
+ * every hostile peer ends banned, the reader's store passes git fsck.
+ */
+import assert from 'node:assert/strict'
+import { after, before, test } from 'node:test'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { archive, contents, faultLine, fsck, makeRepo, Swarm, until } from '../helpers/swarm.ts'
+
+const HOSTILE = ['corrupt', 'wrongsize', 'endless', 'bigframe', 'drip', 'falsehave', 'garbage', 'outoforder']
+const HONEST_HELPERS = 15
+
+let s: Swarm
+before(async () => { s = await Swarm.start('faults-hostile') })
+after(async () => { await s.close() })
+
+test('a third of the swarm is hostile: the reader gets every byte right and bans every liar', async () => {
+  const repo = join(s.path, 'site')
+  await makeRepo(repo, 96, 24_000, 3)
+  const key = await s.publish('a', repo)
+  await s.peers(key, Array(HONEST_HELPERS).fill('honest'), { objects: join(repo, '.git', 'objects') })
+  const hostile = await s.peers(key, HOSTILE)
+
+  const mb = join(s.path, 'mb')
+  await s.mount('b', key, mb)
+  const want = await archive(repo, 'HEAD', join(s.path, 'archive'))
+  // read in parallel, so that the slow ones (drip) get several requests at once
+  const files = [...want.keys()]
+  let bytes = 0
+  await Promise.all(Array.from({ length: 8 }, async (_, w) => {
+    for (let i = w; i < files.length; i += 8) {
+      const n = (await readFile(join(mb, files[i]))).length
+      bytes += n
+    }
+  }))
+  assert.deepEqual(await contents(mb), want, 'every file byte for byte')
+
+  const addr = (port: number): string => `127.0.0.1:${port}`
+  let banned: string[] = []
+  await until('every hostile peer banned', 60_000, async () => {
+    const st = await s.repoStatus('b', key)
+    banned = (st?.banned ?? []).map(b => b.key)
+    return hostile.ports.every(p => banned.includes(addr(p.port)))
+  }).catch(async (err: Error) => {
+    const st = await s.repoStatus('b', key)
+    const missing = hostile.ports.filter(p => !banned.includes(addr(p.port))).map(p => p.kind)
+    throw new Error(`${err.message}: not banned: ${missing.join(', ')}; status ${JSON.stringify(st)}`)
+  })
+  const honestBanned = banned.filter(b => !b.startsWith('id:') && !hostile.ports.some(p => addr(p.port) === b))
+  assert.deepEqual(honestBanned, [], 'no honest peer is banned')
+  await s.mustG('b', ['umount', mb])
+  await fsck(s.store('b'))
+  faultLine('hostile-peers', {
+    peers: 1 + HONEST_HELPERS + HOSTILE.length, hostile: HOSTILE.length, injected: HOSTILE.length,
+    banned: hostile.ports.filter(p => banned.includes(addr(p.port))).length,
+    files: files.length, bytes, lost: 0
+  })
+})
