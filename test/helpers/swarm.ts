@@ -52,8 +52,9 @@ export interface DaemonStatus {
   daemon: { pid: number, warnings: Array<{ message: string }>, swarm: { repos: RepoSwarmStatus[] } | null } | null
 }
 
-/** `git fsck` of a store (a bare git directory); fails the test with git's words. */
+/** `git fsck` of a store (a bare git directory), when there is one; fails the test with git's words. */
 export async function fsck (gitDir: string): Promise<void> {
+  if (await lstat(gitDir).then(() => false, () => true)) return
   const r = await run('git', ['--git-dir', gitDir, 'fsck', '--strict', '--no-dangling'], { timeoutMs: 120_000 })
   assert.equal(r.code, 0, `git fsck ${gitDir}: ${r.stderr}${r.stdout}`)
 }
@@ -149,6 +150,14 @@ export class Swarm {
     return (await loadAcceptedState(join(this.home(who), 'data', 'state'), key))?.seq ?? -1
   }
 
+  /** The seq of the newest manifest `who` published for `key` (its records; -1: none). */
+  async publishedSeq (who: string, key: string): Promise<number> {
+    const text = await readFile(join(this.home(who), 'data', 'repos', key, 'records.json'), 'utf8').catch(() => null)
+    if (text === null) return -1
+    const history = (JSON.parse(text) as { history: Record<string, string> }).history
+    return Math.max(-1, ...Object.keys(history).map(Number))
+  }
+
   /** Starts peers of `kinds` (swarm-peers.ts) in one process; resolves with their ports. */
   async peers (key: string, kinds: string[], opts: { objects?: string, ports?: number[] } = {}): Promise<Running & { ports: Array<{ kind: string, port: number }> }> {
     const args = ['--import', 'tsx', join(ROOT, 'test/helpers/swarm-peers.ts'), key, kinds.join(',')]
@@ -187,4 +196,18 @@ export async function memoryOf (pid: number): Promise<{ rss: number, hwm: number
   const text = await readFile(`/proc/${pid}/status`, 'utf8')
   const kb = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN) * 1024
   return { rss: kb('VmRSS'), hwm: kb('VmHWM') }
+}
+
+/** The pid of the `gtfs daemon` serving GTFS_HOME=`home`, or null when none runs (found in /proc). */
+export async function daemonPid (home: string): Promise<number | null> {
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    try {
+      const argv = (await readFile(`/proc/${name}/cmdline`, 'utf8')).split('\0')
+      if (!argv.includes('daemon') || !argv.some(a => a.endsWith('/gtfs'))) continue
+      const env = (await readFile(`/proc/${name}/environ`, 'utf8')).split('\0')
+      if (env.includes(`GTFS_HOME=${home}`)) return Number(name)
+    } catch {}
+  }
+  return null
 }
