@@ -146,6 +146,9 @@ export async function resolveSwarmRepo (o: ResolveOptions): Promise<ResolvedRepo
   const pointer = await o.state.pointer(policy.pointerKey, { signal: AbortSignal.any([...(o.signal !== undefined ? [o.signal] : []), AbortSignal.timeout(POINTER_LOOK_MS)]) }).catch(() => null)
   if (pointer !== null && pointer.seq > manifest.seq) {
     notes.push(`the DHT announces manifest seq ${pointer.seq}, newer than seq ${manifest.seq} that peers served`)
+  } else if (pointer !== null && pointer.seq < manifest.seq) {
+    // A replayed pointer, or nodes that missed the newer one: a hint only, never a rollback.
+    notes.push(`the DHT pointer names manifest seq ${pointer.seq}, older than seq ${manifest.seq}; ignored (a replay or stale DHT nodes)`)
   }
 
   const ref = pickRef(manifest, o.ref)
