@@ -35,6 +35,12 @@ export interface ViewSource {
   openBlob (id: ObjectId, opts?: AbortOptions): Promise<BlobContent>
   /** a hint: these blobs are likely to be opened soon (a source that fetches may start now) */
   prefetch?: (ids: ObjectId[]) => void
+  /**
+   * the size the signed catalog gives a blob: a source that fetches bounds what
+   * a peer may send for it by this (a peer announcing another size is refused,
+   * EBADSIZE), instead of by the protocol's cap
+   */
+  expectSize?: (id: ObjectId, size: number) => void
 }
 
 /** siblings hinted at most per open */
@@ -244,9 +250,13 @@ export class CommitView implements TreeView {
     // The file itself is fetched by its own open, in a request of its own, so
     // that its first byte does not wait for its siblings'.
     const ids: ObjectId[] = []
-    for (const e of (await this.dir(parent.id, opts)).entries.values()) {
+    for (const [name, e] of (await this.dir(parent.id, opts)).entries) {
       if (ids.length >= PREFETCH_SIBLINGS) break
-      if ((e.kind === 'file' || e.kind === 'exec') && e.id !== id) ids.push(e.id)
+      if ((e.kind === 'file' || e.kind === 'exec') && e.id !== id) {
+        const size = this.catalog?.entries.get(childPath(path.slice(0, Math.max(slash, 1)), name))?.size
+        if (size !== undefined) this.source.expectSize?.(e.id, size)
+        ids.push(e.id)
+      }
     }
     if (ids.length > 0) this.source.prefetch?.(ids)
   }
@@ -291,7 +301,10 @@ export class CommitView implements TreeView {
       const want = entry.kind === 'exec' ? 'file' : entry.kind === 'gitlink' ? 'dir' : entry.kind
       if (e.type !== want) throw catalogError(path, `the tree holds a ${entry.kind}, the catalog a ${e.type}`)
     }
-    if (entry.kind !== 'dir') return entry as Node
+    if (entry.kind !== 'dir') {
+      if (e?.size !== undefined) this.source.expectSize?.(entry.id, e.size)
+      return entry as Node
+    }
     const dir = await this.dir(entry.id, opts)
     const extraDirs = this.catalogOnlyChildren(path, dir).filter(c => c.entry.type === 'dir').length
     return { kind: 'dir', id: entry.id, nlink: 2 + dir.subdirs + extraDirs }

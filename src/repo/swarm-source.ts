@@ -17,8 +17,27 @@ export interface ObjectFetcher {
   fetch (ids: ObjectId[], opts?: AbortOptions & { depth?: number, treesOnly?: boolean, sizeOf?: (id: ObjectId) => number | undefined }): Promise<void>
 }
 
+/** catalog sizes kept for blobs not fetched yet, at most (the oldest hints go first) */
+const MAX_SIZE_HINTS = 65_536
+
 export class SwarmSource implements ViewSource {
+  /** blob id → its size in the signed catalog, until the blob is here */
+  private readonly sizes = new Map<ObjectId, number>()
+  /** every fetch bounds each object by its catalog size when one is known (EBADSIZE for a peer that lies) */
+  private readonly sizeOf = (id: ObjectId): number | undefined => this.sizes.get(id)
+
   constructor (private readonly store: GitObjectStore, private readonly fetcher: ObjectFetcher) {}
+
+  expectSize (id: ObjectId, size: number): void {
+    if (this.sizes.has(id)) return
+    if (this.sizes.size >= MAX_SIZE_HINTS) this.sizes.delete(this.sizes.keys().next().value!)
+    this.sizes.set(id, size)
+  }
+
+  private async fetch (ids: ObjectId[], opts: AbortOptions & { depth?: number, treesOnly?: boolean } = {}): Promise<void> {
+    await this.fetcher.fetch(ids, { ...opts, sizeOf: this.sizeOf })
+    for (const id of ids) this.sizes.delete(id)
+  }
 
   /**
    * Makes sure `ids` are in the store, fetching the missing ones in one batch.
@@ -27,12 +46,12 @@ export class SwarmSource implements ViewSource {
    */
   async ensure (ids: ObjectId[], opts: AbortOptions & { depth?: number, treesOnly?: boolean } = {}): Promise<void> {
     if ((opts.depth ?? 0) > 0) {
-      await this.fetcher.fetch(ids, opts)
+      await this.fetch(ids, opts)
       return
     }
     const missing: ObjectId[] = []
     for (const id of ids) if (!(await this.store.has(id))) missing.push(id)
-    if (missing.length > 0) await this.fetcher.fetch(missing, opts)
+    if (missing.length > 0) await this.fetch(missing, opts)
   }
 
   /** Starts fetching the missing ones among `ids`; never waits, never fails a caller. */
@@ -40,7 +59,7 @@ export class SwarmSource implements ViewSource {
     void (async () => {
       const missing: ObjectId[] = []
       for (const id of ids) if (!(await this.store.has(id))) missing.push(id)
-      if (missing.length > 0) await this.fetcher.fetch(missing)
+      if (missing.length > 0) await this.fetch(missing)
     })().catch((err: Error) => { log('prefetch of %d objects: %s', ids.length, err.message) })
   }
 
@@ -61,14 +80,14 @@ export class SwarmSource implements ViewSource {
   }
 
   private async local<T> (id: ObjectId, opts: AbortOptions | undefined, use: () => Promise<T>): Promise<T> {
-    if (!(await this.store.has(id))) await this.fetcher.fetch([id], opts)
+    if (!(await this.store.has(id))) await this.fetch([id], opts)
     try {
       return await use()
     } catch (err) {
       if (!isGtfsError(err, 'EBADHASH') && !isGtfsError(err, 'EMALFORMED')) throw err
       // Torn or corrupted on disk: drop it and take a verified copy from the swarm.
       await this.store.evict(id)
-      await this.fetcher.fetch([id], opts)
+      await this.fetch([id], opts)
       return await use()
     }
   }
