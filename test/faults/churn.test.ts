@@ -16,6 +16,8 @@ import { archive, faultLine, faultSeed, makeRepo, sha256, Swarm } from '../helpe
 
 const SEEDERS = 4
 const DEADLINE_MS = 8000
+/** bytes/s each seeder uploads: the fetch lasts long enough to churn through */
+const RATE = 512 * 1024
 
 let s: Swarm
 before(async () => { s = await Swarm.start('faults-churn', { GTFS_READ_DEADLINE_MS: String(DEADLINE_MS) }) })
@@ -35,7 +37,7 @@ test('seeders killed and restarted during a fetch: it completes from the others,
   const objects = join(repo, '.git', 'objects')
   const seeders: Array<{ port: number, run: Running | null }> = []
   for (let i = 0; i < SEEDERS; i++) {
-    const p = await s.peers(key, ['honest'], { objects })
+    const p = await s.peers(key, ['honest'], { objects, rate: RATE })
     seeders.push({ port: p.ports[0].port, run: p })
   }
   const mr = join(s.path, 'mr')
@@ -50,12 +52,12 @@ test('seeders killed and restarted during a fetch: it completes from the others,
   let churning = true
   const churn = (async () => {
     while (churning) {
-      await new Promise(resolve => setTimeout(resolve, 200 + Math.floor(rand() * 600)))
+      await new Promise(resolve => setTimeout(resolve, 100 + Math.floor(rand() * 400)))
       const up = seeders.filter(x => x.run !== null)
       const down = seeders.filter(x => x.run === null)
       if (down.length > 0 && (up.length === 1 || rand() < 0.5)) {
         const x = down[Math.floor(rand() * down.length)]
-        x.run = await s.peers(key, ['honest'], { objects, ports: [x.port] })
+        x.run = await s.peers(key, ['honest'], { objects, rate: RATE, ports: [x.port] })
         restarts++
       } else if (up.length > 1) {
         const x = up[Math.floor(rand() * up.length)]

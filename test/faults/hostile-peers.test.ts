@@ -9,7 +9,7 @@ import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { archive, contents, faultLine, fsck, makeRepo, Swarm, until } from '../helpers/swarm.ts'
+import { archive, contents, daemonPid, faultLine, fsck, makeRepo, memoryOf, Swarm, until } from '../helpers/swarm.ts'
 
 const HOSTILE = ['corrupt', 'wrongsize', 'endless', 'bigframe', 'drip', 'falsehave', 'garbage', 'outoforder']
 const HONEST_HELPERS = 15
@@ -52,11 +52,14 @@ test('a third of the swarm is hostile: the reader gets every byte right and bans
   })
   const honestBanned = banned.filter(b => !b.startsWith('id:') && !hostile.ports.some(p => addr(p.port) === b))
   assert.deepEqual(honestBanned, [], 'no honest peer is banned')
+  // what the liars cost the reader in memory (reported, not bounded here: see the load test)
+  const pid = await daemonPid(s.home('b'))
+  const peakRssMiB = pid === null ? -1 : Math.round((await memoryOf(pid)).hwm / 2 ** 20)
   await s.mustG('b', ['umount', mb])
   await fsck(s.store('b'))
   faultLine('hostile-peers', {
     peers: 1 + HONEST_HELPERS + HOSTILE.length, hostile: HOSTILE.length, injected: HOSTILE.length,
     banned: hostile.ports.filter(p => banned.includes(addr(p.port))).length,
-    files: files.length, bytes, lost: 0
+    files: files.length, bytes, peakRssMiB, lost: 0
   })
 })

@@ -4,7 +4,7 @@
  * ones. Every peer speaks the real wire protocol (bittorrent-protocol + the
  * gtfs BEP10 extension, src/swarm/); the hostile kinds lie inside it.
  *
- *   node --import tsx test/helpers/swarm-peers.ts <repo key> <kind>[,<kind>…] [--objects <git objects dir>] [--ports p1,p2,…]
+ *   node --import tsx test/helpers/swarm-peers.ts <repo key> <kind>[,<kind>…] [--objects <git objects dir>] [--ports p1,p2,…] [--rate bytes/s]
  *
  * honest     serves the objects of --objects (no signed state)
  * nothave    says it has nothing (dont-have) for every request; not a fault
@@ -17,6 +17,7 @@
  * garbage    answers with bencode that does not parse (EPROTO)
  * outoforder answers with a chunk that does not start at offset 0 (EPROTO)
  *
+ * --rate caps what each peer uploads, bytes/s (the daemon's GTFS_UPLOAD_RATE bucket).
  * --ports listens on the given ports (a restarted seeder comes back where the
  * DHT said it was). Prints {"port": first port, "peers": [{kind, port}]} once
  * every peer is announced; runs until stdin closes.
@@ -26,6 +27,7 @@ import { swarmInfohash } from '../../src/swarm/infohash.ts'
 import { CHUNK_BYTES, decodeMessage, encodeMessage, MAX_FRAME_BYTES, MAX_OBJECT_BYTES, MAX_STATE_BYTES, type Message } from '../../src/swarm/messages.ts'
 import type { Peer } from '../../src/swarm/peer.ts'
 import type { StateSource } from '../../src/swarm/server.ts'
+import { TokenBucket } from '../../src/swarm/rate-limit.ts'
 import { Transport } from '../../src/swarm/transport.ts'
 import { GitObjectStore } from '../../src/store/object-store.ts'
 import type { GitObject, ObjectSource } from '../../src/types.ts'
@@ -36,6 +38,7 @@ const [repo, kindList = 'corrupt'] = args
 const kinds = kindList.split(',')
 const ports = (flag('--ports') ?? '').split(',').filter(p => p !== '').map(Number)
 const objects = flag('--objects')
+const rate = flag('--rate')
 const infoHash = swarmInfohash(repo)
 
 const never = new Promise<never>(() => {})
@@ -121,10 +124,11 @@ const transports: Transport[] = []
 const listening: Array<{ kind: string, port: number }> = []
 for (const [i, kind] of kinds.entries()) {
   const { source, state } = sourceOf(kind)
+  const limiter = rate === undefined ? undefined : new TokenBucket(Number(rate))
   const transport = new Transport({
     host: '127.0.0.1',
     port: ports[i] ?? 0,
-    accept: h => h === infoHash.toString('hex') ? { infoHash, repoKeys: [repo], source, state } : null
+    accept: h => h === infoHash.toString('hex') ? { infoHash, repoKeys: [repo], source, state, limiter } : null
   })
   transport.on('warning', () => {})
   if (!['honest', 'nothave', 'corrupt', 'wrongsize'].includes(kind)) {

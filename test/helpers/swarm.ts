@@ -159,10 +159,11 @@ export class Swarm {
   }
 
   /** Starts peers of `kinds` (swarm-peers.ts) in one process; resolves with their ports. */
-  async peers (key: string, kinds: string[], opts: { objects?: string, ports?: number[] } = {}): Promise<Running & { ports: Array<{ kind: string, port: number }> }> {
+  async peers (key: string, kinds: string[], opts: { objects?: string, ports?: number[], rate?: number } = {}): Promise<Running & { ports: Array<{ kind: string, port: number }> }> {
     const args = ['--import', 'tsx', join(ROOT, 'test/helpers/swarm-peers.ts'), key, kinds.join(',')]
     if (opts.objects !== undefined) args.push('--objects', opts.objects)
     if (opts.ports !== undefined) args.push('--ports', opts.ports.join(','))
+    if (opts.rate !== undefined) args.push('--rate', String(opts.rate))
     const p = await startJsonProcess(process.execPath, args, { ...process.env, ...this.env, GTFS_TEST: '1' })
     this.helpers.push(p)
     return { ...p, ports: p.ready.peers as Array<{ kind: string, port: number }> }
