@@ -12,7 +12,7 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { join } from 'node:path'
-import { git, ROOT, run } from '../helpers/run.ts'
+import { git, must, ROOT, run } from '../helpers/run.ts'
 import { daemonPid, faultLine, faultSeed, makeRepo, memoryOf, Swarm } from '../helpers/swarm.ts'
 
 const READERS = 64
@@ -28,7 +28,7 @@ test(`${READERS} concurrent readers: no error, no wrong byte, memory under its b
   const repo = join(s.path, 'site')
   await makeRepo(repo, 192, 48_000, 7)
   // a few blobs over the 4 MiB large-blob threshold: served from unpacked files
-  await run('python3', ['-c', 'import sys\nfor i in range(3): open(f"{sys.argv[1]}/large{i}.bin", "wb").write(bytes((j * 31 + i) % 251 for j in range(6 * 2**20 + i)))', repo])
+  await must('python3', ['-c', 'import sys\nfor i in range(3): open(f"{sys.argv[1]}/large{i}.bin", "wb").write(bytes((j * 31 + i) % 251 for j in range(6 * 2**20 + i)))', repo])
   await git(repo, 'add', '-A')
   await git(repo, 'commit', '-qm', 'large files')
   const key = await s.publish('a', repo)
