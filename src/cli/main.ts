@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs'
 import yargs from 'yargs'
 import { GtfsError, UsageError } from '../errors.ts'
+import { chrootCommand } from './commands/chroot.ts'
 import { daemonCommand } from './commands/daemon.ts'
 import { dhtNodeCommand } from './commands/dht-node.ts'
 import { doctorCommand } from './commands/doctor.ts'
@@ -36,6 +37,7 @@ export async function main (argv: string[]): Promise<number> {
     .usage('gtfs — mount signed, swarm-backed git repositories\n\nUsage: gtfs <command> [options]')
     .command(mountCommand)
     .command(umountCommand)
+    .command(chrootCommand)
     .command(seedCommand)
     .command(statusCommand)
     .command(stopCommand)

@@ -16,7 +16,7 @@ import { removeRecord, writeRecord } from './mount-registry.ts'
 import { Session } from '../publish/session.ts'
 import { parseRepoRef } from '../repo/repo-ref.ts'
 import { GitObjectStore } from '../store/object-store.ts'
-import { openSwarmMount } from './swarm-mount.ts'
+import { openSwarmMount, type SwarmMount } from './swarm-mount.ts'
 import { SwarmNode } from './swarm-node.ts'
 
 const log = logger('gtfs:daemon:daemon')
@@ -39,6 +39,8 @@ export interface KeyMountRequest extends SwarmOptions {
   pin?: boolean
   allowExpired?: boolean
   allowOther?: boolean
+  suid?: boolean
+  dev?: boolean
 }
 
 export interface MountRequest {
@@ -47,6 +49,8 @@ export interface MountRequest {
   commit?: string
   dir: string
   allowOther?: boolean
+  suid?: boolean
+  dev?: boolean
   readDeadlineMs?: number
 }
 
@@ -94,6 +98,8 @@ export class Daemon {
           pin: args.pin === true,
           allowExpired: args.allowExpired === true,
           allowOther: args.allowOther === true,
+          suid: args.suid === true,
+          dev: args.dev === true,
           ...swarmArgs(args)
         })
         : await this.mount({
@@ -102,6 +108,8 @@ export class Daemon {
         commit: str(args.commit, 'commit', true),
         dir: str(args.dir, 'dir')!,
         allowOther: args.allowOther === true,
+        suid: args.suid === true,
+        dev: args.dev === true,
         readDeadlineMs: typeof args.readDeadlineMs === 'number' ? args.readDeadlineMs : undefined
       }),
       umount: async args => await this.umount(str(args.dir, 'dir')!),
@@ -129,7 +137,7 @@ export class Daemon {
     const dir = resolve(req.dir)
     if (this.mounts.has(dir)) throw new UsageError('EALREADYMOUNTED', `${dir} is already mounted by this daemon`, { hint: `unmount it first: gtfs umount ${dir}` })
     const settings = { ...this.settings, ...(req.readDeadlineMs !== undefined ? { readDeadlineMs: req.readDeadlineMs } : {}) }
-    const m = await openLocalMount({ target: { gitDir: req.gitDir, ref: req.ref, commit: req.commit }, dir, paths: this.paths, settings, allowOther: req.allowOther })
+    const m = await openLocalMount({ target: { gitDir: req.gitDir, ref: req.ref, commit: req.commit }, dir, paths: this.paths, settings, allowOther: req.allowOther, suid: req.suid, dev: req.dev })
     this.mounts.set(m.dir, m)
     await writeRecord(this.paths.runtime, { pid: process.pid, dir: m.dir, source: m.source, commit: m.commit, ref: m.ref, started: m.started.toISOString() })
     process.stderr.write(`${new Date().toISOString()} mounted ${m.commit} of ${m.source} at ${m.dir}\n`)
@@ -157,9 +165,19 @@ export class Daemon {
 
   async mountKey (req: KeyMountRequest): Promise<unknown> {
     const dir = resolve(req.dir)
-    if (this.mounts.has(dir)) throw new UsageError('EALREADYMOUNTED', `${dir} is already mounted by this daemon`, { hint: `unmount it first: gtfs umount ${dir}` })
-    const { node, session, store } = await this.startSwarm(req)
     const ref = await parseRepoRef(req.key, this.paths.data)
+    const existing = this.mounts.get(dir)
+    if (existing !== undefined) {
+      // The same repo on the same directory: move it to the ref asked for (an upgrade in place).
+      if (!isSwarmMount(existing) || existing.repo !== ref.key) throw new UsageError('EALREADYMOUNTED', `${dir} is already mounted by this daemon`, { hint: `unmount it first: gtfs umount ${dir}` })
+      if (req.suid === true && !existing.suid) throw new UsageError('EALREADYMOUNTED', `${dir} is mounted without suid; switching refs keeps the mount's options`, { hint: `unmount it first: gtfs umount ${dir}` })
+      if (req.dev === true && !existing.dev) throw new UsageError('EALREADYMOUNTED', `${dir} is mounted without dev; switching refs keeps the mount's options`, { hint: `unmount it first: gtfs umount ${dir}` })
+      const before = existing.commit
+      await existing.switchRef(req.ref ?? ref.ref)
+      await writeRecord(this.paths.runtime, { pid: process.pid, dir, source: existing.source, commit: existing.commit, ref: existing.ref, started: existing.started.toISOString() })
+      return { ...this.describe(existing) as object, switched: true, from: before }
+    }
+    const { node, session, store } = await this.startSwarm(req)
     const m = await openSwarmMount({
       repo: ref.key,
       ref: req.ref ?? ref.ref,
@@ -167,6 +185,8 @@ export class Daemon {
       pin: req.pin === true,
       allowExpired: req.allowExpired === true,
       allowOther: req.allowOther,
+      suid: req.suid,
+      dev: req.dev,
       settings: this.settings,
       session,
       store,
@@ -176,7 +196,7 @@ export class Daemon {
     this.mounts.set(m.dir, m)
     await writeRecord(this.paths.runtime, { pid: process.pid, dir: m.dir, source: m.source, commit: m.commit, ref: m.ref, started: m.started.toISOString() })
     process.stderr.write(`${new Date().toISOString()} mounted ${m.repo} seq ${m.seq} (${m.ref} ${m.commit}${m.offline ? ', offline' : ''}) at ${m.dir}\n`)
-    return { ...this.describe(m) as object, repo: m.repo, seq: m.seq, offline: m.offline }
+    return { ...this.describe(m) as object, switched: false }
   }
 
   async umount (dir: string): Promise<unknown> {
@@ -221,7 +241,9 @@ export class Daemon {
   }
 
   private describe (m: ActiveMount): unknown {
-    return { dir: m.dir, source: m.source, commit: m.commit, ref: m.ref, started: m.started.toISOString(), stats: { ...m.stats } }
+    const base = { dir: m.dir, source: m.source, commit: m.commit, ref: m.ref, started: m.started.toISOString(), stats: { ...m.stats } }
+    if (!isSwarmMount(m)) return base
+    return { ...base, repo: m.repo, seq: m.seq, offline: m.offline, pinned: m.pinned, options: { allowOther: m.allowOther, suid: m.suid, dev: m.dev } }
   }
 
   private async reap (): Promise<void> {
@@ -233,6 +255,10 @@ export class Daemon {
       process.stderr.write(`${new Date().toISOString()} ${dir} was unmounted from outside\n`)
     }
   }
+}
+
+function isSwarmMount (m: ActiveMount): m is SwarmMount {
+  return 'switchRef' in m
 }
 
 /** GTFS_FOLLOW_MS: ms between checks for a newer manifest (default 30 000; at least 100). */
