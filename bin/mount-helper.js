@@ -2,5 +2,5 @@
 import { register } from 'tsx/esm/api'
 
 register()
-const { helperMain } = await import('../src/cli/mount-helper.ts')
+const { helperMain } = await import('../src/cli/mount-helper-main.ts')
 process.exitCode = await helperMain(process.argv.slice(2))

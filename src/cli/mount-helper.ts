@@ -6,8 +6,6 @@
  * are dropped. A gtfs mount is always read-only: `ro` is accepted, `rw` refused.
  */
 import { UsageError } from '../errors.ts'
-import { main } from './main.ts'
-import { printError } from './output.ts'
 
 /** Options that mount(8), systemd or the fstab reader act on: nothing for gtfs. */
 const IGNORED = new Set(['defaults', 'ro', 'auto', 'noauto', '_netdev', 'nofail', 'user', 'users', 'nouser', 'owner', 'group', 'nosuid', 'nodev', 'exec', 'relatime', 'noatime'])
@@ -73,20 +71,4 @@ export function translateMountCall (argv: string[]): HelperCall {
     }
   }
   return { args, home, fake }
-}
-
-/** The helper's entry: translate, then run `gtfs mount` in this process. */
-export async function helperMain (argv: string[]): Promise<number> {
-  let call: HelperCall
-  try {
-    call = translateMountCall(argv)
-  } catch (err) {
-    return printError(err, process.env.GTFS_DEBUG === '1')
-  }
-  if (call.home !== undefined) process.env.GTFS_HOME = call.home
-  if (call.fake) {
-    process.stdout.write(`gtfs ${call.args.join(' ')}\n`)
-    return 0
-  }
-  return await main(call.args)
 }
