@@ -96,7 +96,9 @@ export const chrootCommand: CommandModule<object, ChrootArgs> = {
     let signalled: NodeJS.Signals | undefined
     const onSignal = (sig: NodeJS.Signals): void => {
       signalled ??= sig
-      if (child !== undefined && child.exitCode === null) child.kill(sig)
+      // Ctrl-C on a terminal reaches the command already (same process group).
+      if (sig === 'SIGINT' && process.stdin.isTTY) return
+      if (child !== undefined && child.exitCode === null && child.signalCode === null) child.kill(sig)
     }
     const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
     for (const s of signals) process.on(s, onSignal)
