@@ -3,10 +3,11 @@
  * (../shared/BENCHMARKS.md). Each figure is the median of the pairwise ratios
  * of at least 3 runs. Prints one line a figure and writes bench/results/latest.json.
  *
- * Figures so far: read-warm, read-cached, meta-walk, small-read (local store
- * against ext4), and floor-* references: the same walks over a trivial
+ * Local figures: read-warm, read-cached, meta-walk, small-read (local store
+ * against ext4), rss, and floor-* references: the same walks over a trivial
  * fuse-native filesystem, i.e. what FUSE through fuse-native costs by itself.
- * The swarm figures come with the swarm.
+ * Swarm figures (swarm-figures.ts): dht-resolve, first-byte, cold-tree,
+ * origin-load, swarm-4; and distro-start (distro.ts).
  */
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
@@ -14,6 +15,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { listTree, mountFloor } from './fuse-floor.ts'
+import { distroFigure } from './distro.ts'
 import { swarmFigures } from './swarm-figures.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -196,6 +198,30 @@ async function main (): Promise<void> {
     }
     record('floor-meta-walk', floorMeta, 's', 1.5, false)
     record('floor-small-read', floorSmall, 's', 3, false)
+
+    // rss: a fresh daemon serves 2 GiB of content: the wide tree once, then the
+    // large file again and again with the page cache dropped and its unpacked
+    // copy removed, so every byte goes through the daemon's inflate path.
+    await sh(`"${process.execPath}" "${GTFS}" stop >/dev/null 2>&1 || true`)
+    await mount(wide, join(mnt, 'wide'))
+    const pid = (JSON.parse(await sh(`"${process.execPath}" "${GTFS}" status --json`)) as { daemon: { pid: number } }).daemon.pid
+    const wideServed = Number((await sh(`find "${ext4}/wide" -type f -printf '%s\\n' | awk '{s += $1} END {print s}'`)).trim())
+    await dropCaches()
+    await sh(readAll(join(mnt, 'wide')))
+    await umount(join(mnt, 'wide'))
+    let served = wideServed
+    let passes = 0
+    while (served < 2 * 2 ** 30) {
+      await rm(unpacked, { recursive: true, force: true })
+      await mount(large, join(mnt, 'large'))
+      await dropCaches()
+      await sh(`cat "${mnt}/large/${bigName}" > /dev/null`)
+      await umount(join(mnt, 'large'))
+      served += bigBytes
+      passes++
+    }
+    const hwm = Number(/VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024
+    recordValue('rss', hwm, 'MiB', 200, `peak RSS (VmHWM) of the daemon serving ${(served / 2 ** 30).toFixed(2)} GiB: the wide tree, then the ${mib} MiB file ${passes} times`)
   } catch (err) {
     if (!(err instanceof SkipLocal)) throw err
   }
@@ -203,6 +229,7 @@ async function main (): Promise<void> {
     if (!process.argv.includes('--local-only')) {
       const wideBytes = Number((await sh(`git -C "${wide}" ls-tree -r -l main | awk '{s += $4} END {print s}'`)).trim())
       await swarmFigures({ work: WORK, gtfsBin: GTFS, wide, wideBytes, quick, say, sh, timed, dropCaches, record, recordValue })
+      await distroFigure({ work: WORK, gtfsBin: GTFS, quick, say, sh, recordValue })
     }
   } finally {
     await umount(join(mnt, 'large'))
