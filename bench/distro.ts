@@ -10,10 +10,10 @@
  * package mirror are there, and says so when they are not), else the figure
  * is skipped. A quick run uses the cached root only.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
+import { LoopbackSwarm } from './loopback-swarm.ts'
 
 export interface DistroCtx {
   work: string
@@ -49,16 +49,6 @@ async function debianRoot (ctx: DistroCtx): Promise<string | null> {
   }
 }
 
-async function startJson (args: string[], env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess, line: string }> {
-  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'ignore'] })
-  const line = await new Promise<string>((resolve, reject) => {
-    let out = ''
-    child.stdout!.on('data', (c: Buffer) => { out += c.toString(); if (/\}\s*$/.test(out)) resolve(out) })
-    child.once('exit', code => { reject(new Error(`${args.join(' ')} exited ${code}`)) })
-  })
-  return { child, line }
-}
-
 interface FetchStatus { daemon: { swarm: { repos: Array<{ fetched: { bytes: number, objects: number } }> } | null } | null }
 
 export async function distroFigure (ctx: DistroCtx): Promise<void> {
@@ -67,45 +57,30 @@ export async function distroFigure (ctx: DistroCtx): Promise<void> {
   const base = join(ctx.work, 'distro')
   await rm(base, { recursive: true, force: true })
   await mkdir(base, { recursive: true })
-  const pub = join(base, 'publisher')
   const reader = join(base, 'reader')
   const mnt = join(base, 'mnt')
   await mkdir(mnt, { recursive: true })
-  let env: NodeJS.ProcessEnv = { GTFS_TEST: '1', GTFS_LISTEN_HOST: '127.0.0.1' }
-  const gtfs = async (home: string, args: string): Promise<string> =>
-    await ctx.sh(`"${process.execPath}" "${ctx.gtfsBin}" ${args}`, { ...env, GTFS_HOME: home })
-  const dht = await startJson([ctx.gtfsBin, 'dht-node', '--host', '127.0.0.1', '--bootstrap', 'none', '--json'], { ...process.env, ...env, GTFS_HOME: join(base, 'dht') })
-  let mounted = false
+  const swarm = await LoopbackSwarm.start(base, ctx.gtfsBin, ctx.sh)
   try {
-    env = { ...env, GTFS_BOOTSTRAP: `127.0.0.1:${(JSON.parse(dht.line) as { port: number }).port}` }
     const rootBytes = Number((await ctx.sh(`find "${root}" -xdev -type f -printf '%s\\n' | awk '{s += $1} END {print s}'`)).trim())
     ctx.say(`distro-start: publishing ${root} (${(rootBytes / 2 ** 20).toFixed(1)} MiB of files) with --rootfs from a seeder`)
     const gitDir = join(base, 'os.git')
     await ctx.sh(`git init -q --bare "${gitDir}"`)
-    const fpr = (await gtfs(pub, 'key generate --name Distro --email distro@example.org')).trim()
-    const key = (await gtfs(pub, `init "${gitDir}" --signer ${fpr}`)).trim()
-    await gtfs(pub, `publish "${gitDir}" --rootfs "${root}" --ref refs/heads/main`)
-    await gtfs(pub, 'seed')
+    const key = await swarm.publish(join(base, 'publisher'), gitDir, `--rootfs "${root}" --ref refs/heads/main`)
 
     ctx.say(`distro-start: a reader with an empty cache mounts it by key and runs: chroot <mount> /usr/bin/env bash -c '${COMMAND}'`)
     const t0 = process.hrtime.bigint()
-    await gtfs(reader, `mount ${key} "${mnt}"`)
-    mounted = true
+    await swarm.mount(reader, key, mnt)
     const out = await ctx.sh(`chroot "${mnt}" /usr/bin/env bash -c '${COMMAND}'`)
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9
-    const st = JSON.parse(await gtfs(reader, 'status --json')) as FetchStatus
-    const fetched = (st.daemon?.swarm?.repos ?? []).reduce((n, r) => n + r.fetched.bytes, 0)
-    const objects = (st.daemon?.swarm?.repos ?? []).reduce((n, r) => n + r.fetched.objects, 0)
+    const st = JSON.parse(await swarm.gtfs(reader, 'status --json')) as FetchStatus
+    const repos = st.daemon?.swarm?.repos ?? []
+    const fetched = repos.reduce((n, r) => n + r.fetched.bytes, 0)
+    const objects = repos.reduce((n, r) => n + r.fetched.objects, 0)
     ctx.say(`distro-start: the command printed: ${out.trim().split('\n').join(' | ')}`)
     ctx.recordValue('distro-start', fetched / rootBytes, 'of the root', 0.10,
       `${fetched} bytes in ${objects} objects fetched of a ${rootBytes}-byte Debian minbase; mount + chroot took ${seconds.toFixed(2)} s`)
   } finally {
-    if (mounted) await gtfs(reader, `umount "${mnt}"`).catch(async () => await ctx.sh(`fusermount -uz "${mnt}"`).catch(() => ''))
-    for (const h of [reader, pub]) await gtfs(h, 'stop').catch(() => '')
-    if (dht.child.exitCode === null) {
-      const done = new Promise(resolve => dht.child.once('exit', resolve))
-      dht.child.kill('SIGTERM')
-      await done
-    }
+    await swarm.stop()
   }
 }
