@@ -20,6 +20,7 @@ import { logger } from '../log.ts'
 import type { AbortOptions, GitObject, ObjectId, ObjectSource, ObjectType } from '../types.ts'
 import { loosePath, looseHeader, readLoose, removeLoose, writeLoose } from './loose.ts'
 import { newBlockCache, PackFile, type BlockCache } from './pack-file.ts'
+import { openSeekableLoose, writeSeekableLoose, type SeekableBlob } from './seekable-loose.ts'
 import { SingleFlight } from './single-flight.ts'
 import { UnpackedBlobs, type UnpackedBlob } from './unpacked-blob.ts'
 
@@ -47,7 +48,7 @@ export interface ObjectHeader { type: ObjectType, size: number }
 /** A blob's content: in memory when small, an unpacked file when large. */
 export type BlobContent =
   | { kind: 'buffer', data: Buffer }
-  | { kind: 'file', blob: UnpackedBlob, release: () => Promise<void> }
+  | { kind: 'file', blob: UnpackedBlob | SeekableBlob, release: () => Promise<void> }
 
 type Location = { pack: PackFile, offset: number } | { loose: true }
 
@@ -157,7 +158,13 @@ export class GitObjectStore implements ObjectSource {
   /** A blob's content, streaming large blobs into an unpacked file. */
   async openBlob (id: ObjectId): Promise<BlobContent> {
     const unpacked = this.unpacked
-    if (unpacked === undefined || await this.size(id) <= this.largeBlobBytes) {
+    const size = await this.size(id)
+    if (size > this.largeBlobBytes && 'loose' in ((await this.locate(id)) ?? {})) {
+      // Written here in the seekable layout: read in place, nothing to unpack.
+      const seekable = await openSeekableLoose(this.objectsDir, id)
+      if (seekable !== null) return { kind: 'file', blob: seekable, release: async () => { await seekable.close() } }
+    }
+    if (unpacked === undefined || size <= this.largeBlobBytes) {
       const obj = await this.read(id)
       if (obj.type !== 'blob') throw new IntegrityError(`object ${id} is a ${obj.type}, not a blob`, { code: 'EWRONGTYPE' })
       return { kind: 'buffer', data: obj.data }
@@ -175,7 +182,10 @@ export class GitObjectStore implements ObjectSource {
       verifyObject(expected, type, data)
       return expected
     }
-    const id = await writeLoose(this.objectsDir, type, data, expected, opts.sync ?? true)
+    // Large blobs go in the seekable layout, read later at any offset without inflating.
+    const id = type === 'blob' && data.length > this.largeBlobBytes
+      ? await writeSeekableLoose(this.objectsDir, type, data, expected, opts.sync ?? true)
+      : await writeLoose(this.objectsDir, type, data, expected, opts.sync ?? true)
     this.sizes.delete(id)
     this.looseKnown.add(id)
     // What was just written is about to be read (a fetch on open): keep it, it was hashed on the way in.
