@@ -11,15 +11,15 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, test } from 'node:test'
-import { chmod, chown, copyFile, link, lstat, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises'
+import { chmod, chown, copyFile, link, lstat, mkdir, mkdtemp, readdir, rm, readFile, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { errorCode, forceUnmount, gtfs, gtfsEnv, isMountpoint, stopDaemon } from '../helpers/mounts.ts'
 import { startJsonProcess, type Running } from '../helpers/processes.ts'
 import { isRoot } from '../helpers/rootfs.ts'
-import { must, ROOT, run, tempDir } from '../helpers/run.ts'
+import { must, ROOT, run } from '../helpers/run.ts'
 
 const skip = !isRoot && 'needs root (mknod, chroot, mount)'
-let tmp: Awaited<ReturnType<typeof tempDir>>
+let tmp: { path: string, remove: () => Promise<void> }
 let rootfs: string
 let gitDir: string
 let key: string
@@ -86,8 +86,13 @@ async function makeBusyboxRoot (dir: string): Promise<void> {
 
 before(async () => {
   if (!isRoot) return
-  tmp = await tempDir('rootfs-chroot')
-  await chmod(tmp.path, 0o755) // other users reach the mounts below it
+  // Under /tmp itself, not TMPDIR (scripts/test.sh makes that 0700): user nobody
+  // must reach the mounts below it. after() unmounts whatever is left here.
+  const path = await mkdtemp('/tmp/gtfs-test-rootfs-chroot-')
+  tmp = { path, remove: async () => { await rm(path, { recursive: true, force: true }) } }
+  await chmod(tmp.path, 0o755)
+  await mkdir(join(tmp.path, 'nobody-tmp'), { mode: 0o777 })
+  await chmod(join(tmp.path, 'nobody-tmp'), 0o1777)
   for (const who of ['dht', 'seeder', 'reader']) homes[who] = join(tmp.path, who)
   rootfs = join(tmp.path, 'rootfs')
   gitDir = join(tmp.path, 'os.git')
@@ -106,7 +111,7 @@ before(async () => {
 const GTFS_BIN = join(ROOT, 'bin', 'gtfs')
 
 after(async () => {
-  if (!isRoot) return
+  if (!isRoot || tmp === undefined) return
   // A chroot that died half way may leave /proc, /sys or /dev mounted under the reader's home.
   for (const m of (await mountsUnder(tmp.path)).reverse()) {
     if (!(await readFile('/proc/self/mountinfo', 'utf8')).includes(` ${m} `)) continue
@@ -208,10 +213,10 @@ test('--suid and --dev are refused unless root', { skip }, async () => {
   await mkdir(mnt)
   // As nobody, with a home nobody owns: refused before anything else happens.
   const r = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, GTFS_BIN, 'mount', '--json', key, mnt, '--suid'],
-    { env: gtfsEnv(join(tmp.path, 'nobody'), env) })
+    { env: gtfsEnv(join(tmp.path, 'nobody'), { ...env, TMPDIR: join(tmp.path, 'nobody-tmp') }) })
   assert.equal(errorCode(r), 'ENOTROOT', r.stderr)
   const c = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, GTFS_BIN, 'chroot', '--json', key, '--', '/bin/true'],
-    { env: gtfsEnv(join(tmp.path, 'nobody'), env) })
+    { env: gtfsEnv(join(tmp.path, 'nobody'), { ...env, TMPDIR: join(tmp.path, 'nobody-tmp') }) })
   assert.equal(errorCode(c), 'ENOTROOT', c.stderr)
 })
 
