@@ -3,12 +3,13 @@
  * and fstab lines: mount(8) runs `/sbin/mount.fuse.gtfs <key> <dir> [-sfnv]
  * [-o <opts>]`. The options become `gtfs mount` flags; options that are only
  * for mount(8), systemd or fstab (noauto, _netdev, nofail, x-systemd.*, ...)
- * are dropped. A gtfs mount is always read-only: `ro` is accepted, `rw` refused.
+ * are dropped. A gtfs mount is always read-only; `rw` is ignored too, since
+ * mount(8) passes it whenever the command line or fstab says neither ro nor rw.
  */
 import { UsageError } from '../errors.ts'
 
 /** Options that mount(8), systemd or the fstab reader act on: nothing for gtfs. */
-const IGNORED = new Set(['defaults', 'ro', 'auto', 'noauto', '_netdev', 'nofail', 'user', 'users', 'nouser', 'owner', 'group', 'nosuid', 'nodev', 'exec', 'relatime', 'noatime'])
+const IGNORED = new Set(['defaults', 'ro', 'rw', 'auto', 'noauto', '_netdev', 'nofail', 'user', 'users', 'nouser', 'owner', 'group', 'nosuid', 'nodev', 'exec', 'relatime', 'noatime'])
 
 export interface HelperCall {
   /** `gtfs` arguments, `mount` first */
@@ -64,8 +65,6 @@ export function translateMountCall (argv: string[]): HelperCall {
         if (value === undefined || value === '') throw new UsageError('EUSAGE', 'mount option home needs a directory: home=/var/lib/gtfs')
         home = value
         break
-      case 'rw':
-        throw new UsageError('EUSAGE', 'gtfs mounts are read-only: rw does not apply', { hint: 'leave rw out, or say ro' })
       default:
         if (!sloppy) throw new UsageError('EUSAGE', `unknown mount option ${JSON.stringify(o)}`, { hint: 'see man gtfs-mount: MOUNT HELPER' })
     }
