@@ -106,7 +106,9 @@ export const chrootCommand: CommandModule<object, ChrootArgs> = {
     try {
       const status0 = await askDaemon<{ mounts: DaemonMount[] }>(p, 'status', {}, 10_000)
       let root: string
-      const reused = findMount(status0.mounts, target.key, ref)
+      // With --dir, only a mount on that directory is reused.
+      const wantDir = argv.dir === undefined ? undefined : resolve(argv.dir)
+      const reused = findMount(status0.mounts.filter(m => wantDir === undefined || m.dir === wantDir), target.key, ref)
       if (reused !== undefined) {
         root = reused.dir
         if (reused.options !== undefined && (!reused.options.suid || !reused.options.dev)) {
@@ -114,8 +116,8 @@ export const chrootCommand: CommandModule<object, ChrootArgs> = {
         }
       } else {
         let made: string | undefined
-        if (argv.dir !== undefined) {
-          root = await checkMountpoint(resolve(argv.dir))
+        if (wantDir !== undefined) {
+          root = await checkMountpoint(wantDir)
         } else {
           await mkdir(join(p.runtime, 'chroot'), { recursive: true, mode: 0o700 })
           made = await mkdtemp(join(p.runtime, 'chroot', `${target.key.slice(0, 12)}-`))
