@@ -138,10 +138,10 @@ test('chroot into a busybox root from the swarm: ls, id, setuid and device nodes
   assert.equal(inodes[0], '0', 'the empty directory is empty')
   assert.equal(inodes[1], inodes[2], 'hard links share an inode')
 
-  // Without the binds, /dev/null is the catalog's own device node.
-  const own = await gtfs(homes.reader, ['chroot', key, '--no-binds', '--', '/bin/stat', '-c', '%a %F %t:%T', '/dev/null'], env)
+  // Without the binds, /dev/null is the catalog's own device node, usable as a device (dev).
+  const own = await gtfs(homes.reader, ['chroot', key, '--no-binds', '--', '/bin/sh', '-c', 'stat -c "%a %F %t:%T" /dev/null; echo x >/dev/null && echo dev-ok'], env)
   assert.equal(own.code, 0, own.stderr)
-  assert.equal(own.stdout, '666 character special file 1:3\n')
+  assert.equal(own.stdout, '666 character special file 1:3\ndev-ok\n')
 
   const f = await fetched('reader')
   assert.ok(f.objects > 0, 'objects came from the swarm')
