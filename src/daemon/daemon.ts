@@ -8,7 +8,7 @@ import type { Server } from 'node:net'
 import { join, resolve } from 'node:path'
 import type { Paths, Settings } from '../config.ts'
 import { UsageError } from '../errors.ts'
-import { isMounted } from '../fs/preflight.ts'
+import { checkMountpoint, isMounted } from '../fs/preflight.ts'
 import { logger, setWarnSink } from '../log.ts'
 import { listenControl } from './control-server.ts'
 import { openLocalMount, type ActiveMount } from './local-mount.ts'
@@ -177,6 +177,8 @@ export class Daemon {
       await writeRecord(this.paths.runtime, { pid: process.pid, dir, source: existing.source, commit: existing.commit, ref: existing.ref, started: existing.started.toISOString() })
       return { ...this.describe(existing) as object, switched: true, from: before }
     }
+    // Before the network: a directory mounted by someone else fails now, not after resolving.
+    await checkMountpoint(dir)
     const { node, session, store } = await this.startSwarm(req)
     const m = await openSwarmMount({
       repo: ref.key,
