@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, test } from 'node:test'
-import { chmod, chown, copyFile, link, lstat, mkdir, mkdtemp, readdir, rm, readFile, symlink, writeFile } from 'node:fs/promises'
+import { chmod, chown, copyFile, link, lstat, mkdir, mkdtemp, readdir, readlink, rm, readFile, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { errorCode, forceUnmount, gtfs, gtfsEnv, isMountpoint, stopDaemon } from '../helpers/mounts.ts'
 import { startJsonProcess, type Running } from '../helpers/processes.ts'
@@ -19,6 +19,8 @@ import { isRoot } from '../helpers/rootfs.ts'
 import { must, ROOT, run } from '../helpers/run.ts'
 
 const skip = !isRoot && 'needs root (mknod, chroot, mount)'
+const GTFS_BIN = join(ROOT, 'bin', 'gtfs')
+const SBIN_HELPER = '/sbin/mount.fuse.gtfs'
 let tmp: { path: string, remove: () => Promise<void> }
 let rootfs: string
 let gitDir: string
@@ -108,7 +110,6 @@ before(async () => {
   await mustG('seeder', ['seed', key])
 })
 
-const GTFS_BIN = join(ROOT, 'bin', 'gtfs')
 
 after(async () => {
   if (!isRoot || tmp === undefined) return
@@ -118,6 +119,8 @@ after(async () => {
     await run('umount', ['-l', m])
   }
   for (const [home, dir] of mounts) await forceUnmount(home, dir)
+  // The helper this test put on /sbin, if a failure left it there.
+  if (await readlink(SBIN_HELPER).then(t => t === join(ROOT, 'bin', 'mount.fuse.gtfs'), () => false)) await rm(SBIN_HELPER, { force: true })
   await stopDaemon(homes.reader)
   await stopDaemon(homes.seeder)
   await dht?.stop()
@@ -255,7 +258,6 @@ test('the mount helper: mount(8)\'s calling convention, options translated; a de
   }
 })
 
-const SBIN_HELPER = '/sbin/mount.fuse.gtfs'
 
 test('an upgrade: switching a mounted root to another signed ref fetches only what changed', { skip }, async () => {
   const mnt = join(tmp.path, 'mnt-up')
