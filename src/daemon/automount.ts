@@ -72,7 +72,7 @@ export interface Automount extends ActiveMount {
   readonly kind: 'automount'
   /** The repo `key`, resolved (or resolving) as a lookup of it would. */
   repo (key: string, opts?: AbortOptions): Promise<SwarmRepoView>
-  /** The name under which `key` shows in the namespace: a name already used for it, else an alias of it, else the key. */
+  /** The name to show `key` under in the namespace: an alias of it, else the key. */
   nameOf (key: string): Promise<string>
   /** keys resolved so far, in the order they were first resolved */
   resolvedKeys (): string[]
@@ -195,8 +195,8 @@ export async function openAutomount (o: AutomountOptions): Promise<Automount> {
     stats: mounted.stats,
     repo: async (key, opts) => await orAbort(repo(key), opts?.signal),
     nameOf: async key => {
-      for (const [n, k] of names) if (k === key) return n
-      for (const [n, k] of await loadAliases(o.dataDir).catch(() => new Map<string, string>())) if (k === key) return n
+      // An alias reads better than a key, unless that name is bound to another repo here already.
+      for (const [n, k] of await loadAliases(o.dataDir).catch(() => new Map<string, string>())) if (k === key && (names.get(n) ?? key) === key) return n
       return key
     },
     resolvedKeys: () => [...slots].filter(([, s]) => s.value !== undefined).sort(([, a], [, b]) => a.slot - b.slot).map(([k]) => k),

@@ -4,7 +4,7 @@
  * shell script, a static busybox and links to it (one relative, one absolute),
  * and a reader home with an empty cache. Everything it starts, stop() ends.
  */
-import { chmod, copyFile, mkdir, symlink, writeFile } from 'node:fs/promises'
+import { chmod, copyFile, mkdir, readFile, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { gtfs, gtfsEnv, stopDaemon } from './mounts.ts'
 import { startJsonProcess, type Running } from './processes.ts'
@@ -34,7 +34,8 @@ export async function startBinSwarm (prefix: string, names: { hello: string, rel
   const homes = { publisher: join(tmp.path, 'publisher'), reader: join(tmp.path, 'reader') }
   const started: Running[] = []
   const stop = async (): Promise<void> => {
-    if (process.env.GTFS_TEST_SHOW_LOG === "1") process.stderr.write(await import("node:fs/promises").then(async f => await f.readFile(join(homes.reader, "state", "logs", "daemon.log"), "utf8")).catch(() => ""))
+    // GTFS_TEST_SHOW_LOG=1: the reader daemon's log, to see why a test failed.
+    if (process.env.GTFS_TEST_SHOW_LOG === '1') process.stderr.write(await readFile(join(homes.reader, 'state', 'logs', 'daemon.log'), 'utf8').catch(() => ''))
     for (const h of Object.values(homes)) await stopDaemon(h)
     for (const p of started) await p.stop()
     await tmp.remove()

@@ -11,26 +11,32 @@ import { GtfsError, NotFoundError } from '../../errors.ts'
 import { askDaemon } from '../daemon-client.ts'
 import { printJson } from '../output.ts'
 
-interface FindArgs { name: string, quiet?: boolean, json?: boolean }
+interface FindArgs { command?: string, name?: string, quiet?: boolean, json?: boolean }
 
 export const findCommandCommand: CommandModule<object, FindArgs> = {
-  command: 'find-command <name>',
+  command: 'find-command [command]',
   describe: 'find a program in the trusted repos; print where it runs from in the automount namespace',
   builder: (y: Argv) => y
-    .positional('name', { type: 'string', describe: 'the command name, as typed', demandOption: true })
+    .positional('command', { type: 'string', describe: 'the command name, as typed' })
+    .option('name', { type: 'string', describe: 'the command name (any text, even one that starts with "-"; the shell hook uses this)' })
+    .check(a => {
+      if ((a.command === undefined) === (a.name === undefined)) throw new Error('name one command: gtfs find-command <command>, or --name=<command>')
+      return true
+    })
     .option('quiet', { alias: 'q', type: 'boolean', describe: 'do not say on stderr which repo and signers it comes from' })
     .example('gtfs find-command hello', '/gtfs/debian/usr/bin/hello (and, on stderr, the repo and who signed it)')
     .example('eval "$(gtfs shell-hook bash)"', 'let bash run such commands when it does not find them') as unknown as Argv<FindArgs>,
   handler: async (argv: ArgumentsCamelCase<FindArgs>) => {
+    const name = String(argv.command ?? argv.name)
     const p = paths()
     let found: FoundCommand | null
     try {
-      found = await askDaemon<FoundCommand | null>(p, 'find-command', { name: argv.name }, loadSettings().mountReadyMs + 5_000)
+      found = await askDaemon<FoundCommand | null>(p, 'find-command', { name }, loadSettings().mountReadyMs + 5_000)
     } catch (err) {
       if (isNoDaemon(err)) throw new GtfsError('ENOAUTOMOUNT', 'the gtfs daemon is not running, so no automount namespace is served', { hint: 'start one: gtfs automount /gtfs' })
       throw err
     }
-    if (found === null) throw new NotFoundError(`${argv.name}: not found in the trusted repos on this machine`, { code: 'ENOCOMMAND', hint: '`gtfs trust show` lists them' })
+    if (found === null) throw new NotFoundError(`${name}: not found in the trusted repos on this machine`, { code: 'ENOCOMMAND', hint: '`gtfs trust show` lists them' })
     if (argv.json) { printJson(found); return }
     process.stdout.write(found.path + '\n')
     if (argv.quiet !== true) {

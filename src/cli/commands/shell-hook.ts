@@ -15,7 +15,7 @@ function sq (text: string): string {
 }
 
 export function shellHook (shell: 'bash' | 'zsh', node = process.execPath, bin = BIN): string {
-  const find = `${sq(node)} ${sq(bin)} find-command -- "$1"`
+  const find = `${sq(node)} ${sq(bin)} find-command --name="$1"`
   if (shell === 'bash') {
     return `# gtfs: commands this machine lacks run from the trusted repos (gtfs-shell-hook(1))
 command_not_found_handle() {
