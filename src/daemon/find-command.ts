@@ -60,10 +60,14 @@ export class CommandFinder {
       if (await loadAcceptedState(this.session.home.state, key).catch(() => null) !== null) trusted.push(key)
     }
     const first = automount.resolvedKeys().filter(k => trusted.includes(k))
-    for (const key of [...first, ...trusted.filter(k => !first.includes(k))]) {
+    const order = [...first, ...trusted.filter(k => !first.includes(k))]
+    // Resolve them all at once (most are resolved already); search them in order.
+    const views = order.map(key => automount.repo(key, { signal }))
+    for (const v of views) v.catch(() => {})
+    for (const [i, key] of order.entries()) {
       let repo
       try {
-        repo = await automount.repo(key, { signal })
+        repo = await views[i]
       } catch (err) {
         if (signal?.aborted === true) throw err
         log('%s: not searched: %s', key, (err as Error).message)
