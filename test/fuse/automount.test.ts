@@ -56,6 +56,17 @@ test('names appear on first access: a key, then an alias; ls lists what is resol
   assert.ok(Date.now() - t0 < 2000, `misses took ${Date.now() - t0} ms`)
   assert.deepEqual(await readdir(auto), [])
 
+  // A repo whose manifest this machine refuses (a local trust override naming another signer): EIO, the reason in gtfs status.
+  const other = 'AB'.repeat(20)
+  assert.equal((await s.reader(['trust', 'set', s.key, '--signer', other])).code, 0)
+  await assert.rejects(readdir(join(auto, s.key)), { code: 'EIO' })
+  const refused = (await status()).daemon.mounts.find(x => x.dir === auto)!.automount!
+  assert.ok(refused.failures.some(f => f.name === s.key && f.code === 'ELOCALTRUST'), JSON.stringify(refused.failures))
+  assert.deepEqual(refused.repos, [])
+  assert.equal((await s.reader(['trust', 'set', s.key, '--clear'])).code, 0)
+  // A failure is answered from memory for a few seconds, then resolution is tried again.
+  await new Promise(resolve => setTimeout(resolve, 5_000))
+
   // A key: the repo is resolved, verified and served below it.
   assert.deepEqual((await readdir(join(auto, s.key))).sort(), ['README', 'usr'])
   assert.equal(await readFile(join(auto, s.key, 'README'), 'utf8'), 'tools\n')
@@ -98,7 +109,8 @@ test('programs run through PATH from the namespace; their bytes are fetched at e
   const bin = join(auto, s.key, 'usr', 'bin')
   const hello = await s.blob('usr/bin/hello')
   const busybox = await s.blob('usr/bin/busybox')
-  // Listing and stat are metadata: neither program's bytes are here yet.
+  // Listing and stat are metadata: neither program's bytes are here yet, nothing is fetched for them.
+  const atStart = await fetchedBytes()
   const names = (await readdir(bin)).sort()
   assert.deepEqual(names, ['busybox', 'crc32', 'hello', 'ipcalc'])
   assert.equal((await stat(join(bin, 'hello'))).size, Buffer.byteLength(HELLO))
@@ -106,6 +118,7 @@ test('programs run through PATH from the namespace; their bytes are fetched at e
   assert.equal(await s.readerHas(hello), false, 'hello not fetched by ls/stat')
   assert.equal(await s.readerHas(busybox), false, 'busybox not fetched by ls/stat')
   const before = await fetchedBytes()
+  assert.equal(before, atStart, 'ls and stat fetched nothing')
 
   const env = { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}` }
   const r = await run('bash', ['-c', 'hello a "b c"'], { env })
