@@ -1,5 +1,5 @@
 /**
- * The shell hook end to end: bash with `eval "$(gtfs shell-hook bash)"` runs a
+ * The shell hook end to end: bash (and zsh) with `eval "$(gtfs shell-hook bash)"` runs a
  * command it does not have from a trusted repo of the swarm, through the
  * automount namespace, says which repo and signer it comes from, and passes
  * the exit status through; a command no trusted repo ships is "not found" (127).
@@ -20,11 +20,9 @@ const HELLO = 'gtfs-test-hello'
 const REL = 'ipcalc'
 const ABS = 'crc32'
 
-/** bash with the hook, as the reader, the automount up. */
-async function bash (script: string): Promise<{ code: number, stdout: string, stderr: string }> {
-  const hook = await s.reader(['shell-hook', 'bash'])
-  assert.equal(hook.code, 0, hook.stderr)
-  return await run('bash', ['-c', `eval "$(${JSON.stringify(process.execPath)} ${JSON.stringify(GTFS)} shell-hook bash)"\n${script}`], { env: gtfsEnv(s.homes.reader, s.env) })
+/** bash (or zsh) with the hook, as the reader. */
+async function bash (script: string, shell: 'bash' | 'zsh' = 'bash'): Promise<{ code: number, stdout: string, stderr: string }> {
+  return await run(shell, ['-c', `eval "$(${JSON.stringify(process.execPath)} ${JSON.stringify(GTFS)} shell-hook ${shell})"\n${script}`], { env: gtfsEnv(s.homes.reader, s.env) })
 }
 
 before(async () => {
@@ -85,6 +83,13 @@ test('once the repo is trusted, bash runs the command from the swarm, says from 
   const abs = await bash(`printf abc | ${ABS}`)
   assert.equal(abs.code, 0, abs.stderr)
   assert.equal(abs.stdout.trim(), (await run('busybox', ['sh', '-c', 'printf abc | busybox crc32'])).stdout.trim())
+
+  // zsh: the same through command_not_found_handler (argv[0] through ARGV0).
+  const z = await bash(`${HELLO} z; echo "status $?"; ${REL} -n 10.1.2.3/8`, 'zsh')
+  assert.equal(z.stdout, 'hello from the swarm: z\nstatus 7\nNETWORK=10.0.0.0\n', z.stderr)
+  const zmissing = await bash('no-such-command-anywhere', 'zsh')
+  assert.equal(zmissing.code, 127)
+  assert.match(zmissing.stderr, /zsh: command not found: no-such-command-anywhere/)
 
   // Not in any trusted repo: bash's usual answer.
   const missing = await bash('no-such-command-anywhere')
