@@ -7,7 +7,7 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs'
 import { loadSettings, paths } from '../../config.ts'
 import { isNoDaemon } from '../../daemon/control-client.ts'
 import type { FoundCommand } from '../../daemon/find-command.ts'
-import { GtfsError, NotFoundError } from '../../errors.ts'
+import { GtfsError, NotFoundError, UsageError } from '../../errors.ts'
 import { askDaemon } from '../daemon-client.ts'
 import { printJson } from '../output.ts'
 
@@ -19,14 +19,11 @@ export const findCommandCommand: CommandModule<object, FindArgs> = {
   builder: (y: Argv) => y
     .positional('command', { type: 'string', describe: 'the command name, as typed' })
     .option('name', { type: 'string', describe: 'the command name (any text, even one that starts with "-"; the shell hook uses this)' })
-    .check(a => {
-      if ((a.command === undefined) === (a.name === undefined)) throw new Error('name one command: gtfs find-command <command>, or --name=<command>')
-      return true
-    })
     .option('quiet', { alias: 'q', type: 'boolean', describe: 'do not say on stderr which repo and signers it comes from' })
     .example('gtfs find-command hello', '/gtfs/debian/usr/bin/hello (and, on stderr, the repo and who signed it)')
     .example('eval "$(gtfs shell-hook bash)"', 'let bash run such commands when it does not find them') as unknown as Argv<FindArgs>,
   handler: async (argv: ArgumentsCamelCase<FindArgs>) => {
+    if ((argv.command === undefined) === (argv.name === undefined)) throw new UsageError('EUSAGE', 'name one command: gtfs find-command <command>, or --name=<command>')
     const name = String(argv.command ?? argv.name)
     const p = paths()
     let found: FoundCommand | null
