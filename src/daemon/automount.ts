@@ -15,7 +15,11 @@
  * - Resolution runs once per repo (single flight) under a deadline a little
  *   shorter than the FUSE metadata deadline, so the lookup that started it is
  *   answered with the real reason; it is not cancelled when that lookup gives
- *   up, and later lookups share it.
+ *   up, and later lookups share it. A lookup in the root waits for it at most
+ *   ROOT_WAIT_MS (the kernel serializes the root's lookups meanwhile), then
+ *   shows the name as a directory; operations below it wait for the repo.
+ *   So a repo that takes long to resolve stalls `ls /gtfs` and other new
+ *   names for at most a second, never for its whole resolution.
  * - `ls /gtfs` lists the names resolved so far (a repo reached by its key and
  *   by an alias shows under both names); it never resolves anything.
  * - A name stays bound to the repo it first resolved to until the namespace is
@@ -38,6 +42,8 @@ const log = logger('gtfs:daemon:automount')
 
 /** how long a failed resolution is answered from memory, ms */
 const FAILURE_TTL_MS = 5_000
+/** how long a lookup in the namespace's root waits for its repo before showing a placeholder directory, ms (namespace-view.ts) */
+const ROOT_WAIT_MS = 1_000
 /** failures kept for `gtfs status` */
 const MAX_FAILURES = 20
 /** codes that mean "there is no such repo to be had": ENOENT rather than EIO */
@@ -117,7 +123,7 @@ export async function openAutomount (o: AutomountOptions): Promise<Automount> {
     const s = slots.get(key)
     if (s !== undefined && (s.failedAt === undefined || Date.now() - s.failedAt < FAILURE_TTL_MS)) return s.pending
     const slot: Slot = {
-      slot: s?.slot ?? 0,
+      slot: s?.slot ?? nextSlot++,
       pending: openSwarmRepoView({
         repo: key,
         pin: false,
@@ -135,7 +141,6 @@ export async function openAutomount (o: AutomountOptions): Promise<Automount> {
     slot.pending.then(v => {
       if (closed) { v.close(); return }
       slot.value = v
-      if (slot.slot === 0) slot.slot = nextSlot++
       log('resolved %s: seq %d, %s', key, v.current.manifest.seq, v.current.commit)
     }, (err: unknown) => {
       slot.error = err
@@ -173,7 +178,13 @@ export async function openAutomount (o: AutomountOptions): Promise<Automount> {
     return { view: view.view, slot: slots.get(key)!.slot }
   }
 
-  const namespace = new NamespaceView({ lookup, list: () => [...names.keys()], mtime: started })
+  async function pending (name: string): Promise<number | null> {
+    const key = await keyOf(name).catch(() => null)
+    const s = key === null ? undefined : slots.get(key)
+    return s === undefined || s.value !== undefined || s.failedAt !== undefined ? null : s.slot
+  }
+
+  const namespace = new NamespaceView({ lookup, list: () => [...names.keys()], mtime: started, pending, rootWaitMs: ROOT_WAIT_MS })
   const mounted: Mounted = await mountView(namespace, o.dir, {
     label: 'gtfs:automount',
     readDeadlineMs: o.settings.readDeadlineMs,

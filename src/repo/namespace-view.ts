@@ -11,6 +11,16 @@
  * roots never collide with each other or with the namespace root. Full
  * disjointness across repos cannot be had in 32 bits without taking bits from
  * the path hash; tools compare inodes only within a tree or for hard links.
+ *
+ * Why a lookup in the root waits only `rootWaitMs` for its repo: with libfuse 2
+ * (no FUSE_PARALLEL_DIROPS) the kernel serializes lookups and readdir within
+ * one directory, so a lookup of `/slow-repo` held for the whole resolution
+ * would stall `ls /gtfs` and the first access to every other name. After
+ * `rootWaitMs`, a name whose repo is still being resolved (`pending`) is
+ * answered as a plain directory (the inode its root will have), and what is
+ * below it waits for the repo, under the deadline of each operation; those
+ * waits hold only that directory, not the root. A name that fails quickly is
+ * ENOENT/EIO at once, as before.
  */
 import { GtfsError } from '../errors.ts'
 import type { AbortOptions, EntryAttr, FileHandle, TreeView } from '../types.ts'
@@ -28,6 +38,10 @@ export interface NamespaceOptions {
   list: () => string[]
   /** mtime of the root directory */
   mtime: Date
+  /** The slot of `name` while its repo is still being resolved; null when it is not (resolved, failed, or no repo). */
+  pending?: (name: string) => Promise<number | null>
+  /** how long a lookup in the root waits for a pending repo before answering with a placeholder directory, ms (default 1000) */
+  rootWaitMs?: number
 }
 
 const S_IFDIR = 0o040000
@@ -55,9 +69,32 @@ export class NamespaceView implements TreeView {
     if (path === '/') {
       return { kind: 'dir', mode: S_IFDIR | 0o755, size: 4096, ino: 1, nlink: 2 + this.o.list().length, uid: this.uid, gid: this.gid, rdev: 0, mtime: this.o.mtime }
     }
+    if (path.indexOf('/', 1) < 0 && this.o.pending !== undefined) return await this.statName(path.slice(1), opts)
     const { entry, inner } = await this.route(path, opts)
     const attr = await entry.view.stat(inner, opts)
     return { ...attr, ino: mapInode(entry.slot, attr.ino) }
+  }
+
+  /** stat of `/name`: the repo's root, or a placeholder while it resolves past rootWaitMs (see the module comment). */
+  private async statName (name: string, opts?: AbortOptions): Promise<EntryAttr> {
+    const entry = this.o.lookup(name, opts)
+    let timer: NodeJS.Timeout | undefined
+    const waited = new Promise<null>(resolve => { timer = setTimeout(() => { resolve(null) }, this.o.rootWaitMs ?? 1000) })
+    try {
+      const first = await Promise.race([entry, waited])
+      if (first === null) {
+        const slot = await this.o.pending!(name)
+        if (slot !== null) {
+          entry.catch(() => {}) // whoever looks below it gets the outcome
+          return { kind: 'dir', mode: S_IFDIR | 0o755, size: 4096, ino: mapInode(slot, 1), nlink: 2, uid: this.uid, gid: this.gid, rdev: 0, mtime: this.o.mtime }
+        }
+      }
+      const e = first ?? await entry
+      const attr = await e.view.stat('/', opts)
+      return { ...attr, ino: mapInode(e.slot, attr.ino) }
+    } finally {
+      clearTimeout(timer)
+    }
   }
 
   async readdir (path: string, opts?: AbortOptions): Promise<string[]> {

@@ -7,25 +7,8 @@ import { NotFoundError } from '../../src/errors.ts'
 import { aliasesFile, checkAliasName, loadAliases, saveAliases } from '../../src/repo/aliases.ts'
 import { NamespaceView, type NamespaceEntry } from '../../src/repo/namespace-view.ts'
 import { parseRepoRef } from '../../src/repo/repo-ref.ts'
-import type { EntryAttr, TreeView } from '../../src/types.ts'
 import { tempDir } from '../helpers/run.ts'
-
-/** A tree of one directory "/" holding file "f" (ino 5); root ino 1, as CommitView numbers them. */
-function tinyView (label: string): TreeView {
-  const attr = (kind: 'dir' | 'file', ino: number): EntryAttr => ({ kind, mode: kind === 'dir' ? 0o40755 : 0o100644, size: 1, ino, nlink: 1, uid: 0, gid: 0, rdev: 0, mtime: new Date(0) })
-  const nope = (p: string): never => { throw new NotFoundError(`${p}: no such file`, { code: 'ENOENT' }) }
-  return {
-    stat: async p => p === '/' ? attr('dir', 1) : p === '/f' ? attr('file', 5) : nope(p),
-    readdir: async p => p === '/' ? ['f'] : nope(p),
-    readlink: async p => nope(p),
-    open: async p => {
-      if (p !== '/f') nope(p)
-      return { size: label.length, read: async buf => buf.write(label), close: async () => {} }
-    },
-    listxattr: async () => [],
-    getxattr: async p => nope(p)
-  }
-}
+import { tinyView } from '../helpers/tiny-view.ts'
 
 test('the namespace routes /<name>/... to the repo views, keeps their inodes apart, lists what is resolved', async () => {
   const views = new Map<string, NamespaceEntry>([['a', { view: tinyView('A'), slot: 1 }], ['b', { view: tinyView('B'), slot: 2 }]])
