@@ -19,6 +19,8 @@ command -v tar >/dev/null 2>&1 || need+=(tar)
 command -v getfattr >/dev/null 2>&1 || need+=(attr)
 # a static busybox: the demo's and the tests' root filesystem
 [ -x /bin/busybox ] || need+=(busybox-static)
+# zsh: the shell-hook test runs the zsh hook too
+command -v zsh >/dev/null 2>&1 || need+=(zsh)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need[*]}"

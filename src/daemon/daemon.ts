@@ -7,10 +7,12 @@
 import type { Server } from 'node:net'
 import { join, resolve } from 'node:path'
 import type { Paths, Settings } from '../config.ts'
-import { UsageError } from '../errors.ts'
+import { GtfsError, UsageError } from '../errors.ts'
 import { isMounted } from '../fs/preflight.ts'
 import { logger, setWarnSink } from '../log.ts'
 import { listenControl } from './control-server.ts'
+import { openAutomount, type Automount } from './automount.ts'
+import { CommandFinder, type FoundCommand } from './find-command.ts'
 import { openLocalMount, type ActiveMount } from './local-mount.ts'
 import { removeRecord, writeRecord } from './mount-registry.ts'
 import { Session } from '../publish/session.ts'
@@ -41,6 +43,11 @@ export interface KeyMountRequest extends SwarmOptions {
   allowOther?: boolean
 }
 
+export interface AutomountRequest extends SwarmOptions {
+  dir: string
+  allowOther?: boolean
+}
+
 export interface MountRequest {
   gitDir: string
   ref?: string
@@ -66,7 +73,7 @@ function str (v: unknown, name: string, optional = false): string | undefined {
 export class Daemon {
   private readonly mounts = new Map<string, ActiveMount>()
   private readonly warnings: Array<{ at: string, message: string }> = []
-  private swarm?: Promise<{ node: SwarmNode, session: Session, store: GitObjectStore }>
+  private swarm?: Promise<{ node: SwarmNode, session: Session, store: GitObjectStore, finder: CommandFinder }>
   private server?: Server
   private watch?: NodeJS.Timeout
   private stopping?: Promise<void>
@@ -104,6 +111,8 @@ export class Daemon {
         allowOther: args.allowOther === true,
         readDeadlineMs: typeof args.readDeadlineMs === 'number' ? args.readDeadlineMs : undefined
       }),
+      automount: async args => await this.automount({ dir: str(args.dir, 'dir')!, allowOther: args.allowOther === true, ...swarmArgs(args) }),
+      'find-command': async args => await this.findCommand(str(args.name, 'name')!),
       umount: async args => await this.umount(str(args.dir, 'dir')!),
       seed: async args => {
         const { node, session } = await this.startSwarm(swarmArgs(args))
@@ -137,7 +146,7 @@ export class Daemon {
   }
 
   /** The swarm node, started on first use with the bootstrap list and port of that request. */
-  private async startSwarm (o: SwarmOptions): Promise<{ node: SwarmNode, session: Session, store: GitObjectStore }> {
+  private async startSwarm (o: SwarmOptions): Promise<{ node: SwarmNode, session: Session, store: GitObjectStore, finder: CommandFinder }> {
     this.swarm ??= (async () => {
       const session = await Session.open(this.paths.data)
       const store = await GitObjectStore.open(join(session.home.store, 'objects'), {
@@ -149,7 +158,7 @@ export class Daemon {
       const node = new SwarmNode({ paths: this.paths, settings: this.settings, session, store, bootstrap: o.bootstrap, port: o.port, host: process.env.GTFS_LISTEN_HOST === '' ? undefined : process.env.GTFS_LISTEN_HOST })
       await node.start()
       process.stderr.write(`${new Date().toISOString()} swarm: dht udp ${node.dhtPort}, wire tcp ${node.wirePort}\n`)
-      return { node, session, store }
+      return { node, session, store, finder: new CommandFinder(session) }
     })()
     this.swarm.catch(() => { this.swarm = undefined })
     return await this.swarm
@@ -177,6 +186,28 @@ export class Daemon {
     await writeRecord(this.paths.runtime, { pid: process.pid, dir: m.dir, source: m.source, commit: m.commit, ref: m.ref, started: m.started.toISOString() })
     process.stderr.write(`${new Date().toISOString()} mounted ${m.repo} seq ${m.seq} (${m.ref} ${m.commit}${m.offline ? ', offline' : ''}) at ${m.dir}\n`)
     return { ...this.describe(m) as object, repo: m.repo, seq: m.seq, offline: m.offline }
+  }
+
+  /** `gtfs automount <dir>`: the namespace where repos appear on first access. */
+  async automount (req: AutomountRequest): Promise<unknown> {
+    const dir = resolve(req.dir)
+    if (this.mounts.has(dir)) throw new UsageError('EALREADYMOUNTED', `${dir} is already mounted by this daemon`, { hint: `unmount it first: gtfs umount ${dir}` })
+    const { node, session, store } = await this.startSwarm(req)
+    const m = await openAutomount({ dir, allowOther: req.allowOther, settings: this.settings, session, store, node, dataDir: this.paths.data, followEveryMs: followEveryMs() })
+    this.mounts.set(m.dir, m)
+    await writeRecord(this.paths.runtime, { pid: process.pid, dir: m.dir, source: m.source, commit: m.commit, ref: m.ref, started: m.started.toISOString() })
+    process.stderr.write(`${new Date().toISOString()} automount namespace at ${m.dir}\n`)
+    return this.describe(m)
+  }
+
+  /** Which trusted repo ships the program `name`, and its path under the automount. */
+  async findCommand (name: string): Promise<FoundCommand | null> {
+    const auto = [...this.mounts.values()].find((m): m is Automount => (m as Partial<Automount>).kind === 'automount')
+    const swarm = this.swarm === undefined ? null : await this.swarm.catch(() => null)
+    if (auto === undefined || swarm === null) {
+      throw new GtfsError('ENOAUTOMOUNT', 'no automount namespace is served: commands run from there', { hint: 'start one: gtfs automount /gtfs' })
+    }
+    return await swarm.finder.find(auto, name, AbortSignal.timeout(this.settings.mountReadyMs))
   }
 
   async umount (dir: string): Promise<unknown> {
@@ -221,7 +252,9 @@ export class Daemon {
   }
 
   private describe (m: ActiveMount): unknown {
-    return { dir: m.dir, source: m.source, commit: m.commit, ref: m.ref, started: m.started.toISOString(), stats: { ...m.stats } }
+    const base = { dir: m.dir, source: m.source, commit: m.commit, ref: m.ref, started: m.started.toISOString(), stats: { ...m.stats } }
+    const auto = m as Partial<Automount>
+    return auto.kind === 'automount' ? { ...base, automount: auto.details!() } : base
   }
 
   private async reap (): Promise<void> {

@@ -1,7 +1,8 @@
 /**
  * One mount of a swarm repo: resolve the key to a verified snapshot, fetch its
  * directory structure, mount a view of it, seed it, and (unless pinned) move
- * to each newer signed manifest while mounted.
+ * to each newer signed manifest while mounted. `openSwarmRepoView` is the same
+ * without the mount: the automount namespace serves such views as its subtrees.
  */
 import type { Settings } from '../config.ts'
 import { mountView, type Mounted } from '../fs/mount.ts'
@@ -17,47 +18,49 @@ import type { SwarmNode } from './swarm-node.ts'
 
 const log = logger('gtfs:daemon:swarm-mount')
 
-export interface SwarmMountOptions {
+export interface SwarmRepoViewOptions {
   repo: string
   ref?: string
-  dir: string
   pin: boolean
   allowExpired: boolean
-  allowOther?: boolean
   settings: Settings
   session: Session
   store: GitObjectStore
   node: SwarmNode
   /** ms between checks for a newer manifest when following (default 30 s) */
   followEveryMs?: number
+  /** deadline of the first resolution, ms (default settings.mountReadyMs) */
+  resolveMs?: number
+  /** where the view is shown, for the log line when it moves to a newer manifest */
+  label: string
 }
 
-export interface SwarmMount extends ActiveMount {
-  readonly repo: string
-  readonly seq: number
-  readonly offline: boolean
+export interface SwarmRepoView {
+  /** the view, switched to each newer manifest unless pinned */
+  readonly view: FollowingView
+  /** the snapshot the view shows now */
+  readonly current: ResolvedRepo
+  /** the commit view the view shows now */
+  readonly commitView: CommitView
+  /** stops following; idempotent */
+  close (): void
 }
 
-export async function openSwarmMount (o: SwarmMountOptions): Promise<SwarmMount> {
+export async function openSwarmRepoView (o: SwarmRepoViewOptions): Promise<SwarmRepoView> {
   const source = new SwarmSource(o.store, o.node.fetcherFor(o.repo))
-  const deadline = (): AbortSignal => AbortSignal.timeout(o.settings.mountReadyMs)
-  const resolve = async (): Promise<ResolvedRepo> =>
-    await resolveSwarmRepo({ repo: o.repo, ref: o.ref, session: o.session, source, state: o.node, allowExpired: o.allowExpired, signal: deadline() })
-  let current = await resolve()
-  for (const n of current.notes) warn(`${o.repo.slice(0, 12)}: ${n}`)
-  const viewOf = async (r: ResolvedRepo): Promise<CommitView> => {
-    await fetchStructure(source, r.commit, { signal: deadline() })
+  const resolve = async (ms: number): Promise<ResolvedRepo> =>
+    await resolveSwarmRepo({ repo: o.repo, ref: o.ref, session: o.session, source, state: o.node, allowExpired: o.allowExpired, signal: AbortSignal.timeout(ms) })
+  const viewOf = async (r: ResolvedRepo, ms: number): Promise<CommitView> => {
+    const signal = AbortSignal.timeout(ms)
+    await fetchStructure(source, r.commit, { signal })
     return await CommitView.open(source, r.commit, { catalog: r.catalog })
   }
-  const view = new FollowingView(await viewOf(current))
-  const mounted: Mounted = await mountView(view, o.dir, {
-    label: `gtfs:${o.repo.slice(0, 12)}`,
-    readDeadlineMs: o.settings.readDeadlineMs,
-    metaDeadlineMs: o.settings.metaDeadlineMs,
-    cacheSeconds: o.pin ? o.settings.kernelCacheSeconds : 1,
-    follow: !o.pin,
-    allowOther: o.allowOther
-  })
+  const firstMs = o.resolveMs ?? o.settings.mountReadyMs
+  const started = Date.now()
+  let current = await resolve(firstMs)
+  for (const n of current.notes) warn(`${o.repo.slice(0, 12)}: ${n}`)
+  let commitView = await viewOf(current, Math.max(1, firstMs - (Date.now() - started)))
+  const view = new FollowingView(commitView)
   // What we hold, we serve.
   await o.node.seed(o.repo).catch((err: Error) => { warn(`seeding ${o.repo.slice(0, 12)}: ${err.message}`) })
 
@@ -69,11 +72,12 @@ export async function openSwarmMount (o: SwarmMountOptions): Promise<SwarmMount>
       checking = true
       ;(async () => {
         await o.node.refreshPeers(o.repo)
-        const next = await resolve()
+        const next = await resolve(o.settings.mountReadyMs)
         if (next.manifestHash === current.manifestHash && next.commit === current.commit) return
-        view.switchTo(await viewOf(next))
+        commitView = await viewOf(next, o.settings.mountReadyMs)
+        view.switchTo(commitView)
         log('%s: now at seq %d, commit %s', o.repo, next.manifest.seq, next.commit)
-        process.stderr.write(`${new Date().toISOString()} ${o.dir}: moved to manifest seq ${next.manifest.seq} (${next.commit})\n`)
+        process.stderr.write(`${new Date().toISOString()} ${o.label}: moved to manifest seq ${next.manifest.seq} (${next.commit})\n`)
         current = next
         await o.node.seed(o.repo).catch(() => {})
       })().catch((err: Error) => { warn(`following ${o.repo.slice(0, 12)}: ${err.message}`) })
@@ -81,22 +85,56 @@ export async function openSwarmMount (o: SwarmMountOptions): Promise<SwarmMount>
     }, o.followEveryMs ?? 30_000)
     timer.unref()
   }
+  return {
+    view,
+    get current () { return current },
+    get commitView () { return commitView },
+    close: () => { clearInterval(timer) }
+  }
+}
 
+export interface SwarmMountOptions extends Omit<SwarmRepoViewOptions, 'label' | 'resolveMs'> {
+  dir: string
+  allowOther?: boolean
+}
+
+export interface SwarmMount extends ActiveMount {
+  readonly repo: string
+  readonly seq: number
+  readonly offline: boolean
+}
+
+export async function openSwarmMount (o: SwarmMountOptions): Promise<SwarmMount> {
+  const repo = await openSwarmRepoView({ ...o, label: o.dir })
+  let mounted: Mounted
+  try {
+    mounted = await mountView(repo.view, o.dir, {
+      label: `gtfs:${o.repo.slice(0, 12)}`,
+      readDeadlineMs: o.settings.readDeadlineMs,
+      metaDeadlineMs: o.settings.metaDeadlineMs,
+      cacheSeconds: o.pin ? o.settings.kernelCacheSeconds : 1,
+      follow: !o.pin,
+      allowOther: o.allowOther
+    })
+  } catch (err) {
+    repo.close()
+    throw err
+  }
   let closing: Promise<void> | undefined
   const started = new Date()
   return {
     dir: mounted.dir,
     get source () { return `gtfs://${o.repo}` },
-    get commit () { return current.commit },
-    get ref () { return current.ref },
-    get seq () { return current.manifest.seq },
-    get offline () { return current.offline },
+    get commit () { return repo.current.commit },
+    get ref () { return repo.current.ref },
+    get seq () { return repo.current.manifest.seq },
+    get offline () { return repo.current.offline },
     repo: o.repo,
     started,
     stats: mounted.stats,
     close: async () => {
       closing ??= (async () => {
-        clearInterval(timer)
+        repo.close()
         await mounted.unmount()
       })()
       await closing
