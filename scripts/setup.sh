@@ -20,6 +20,8 @@ command -v getfattr >/dev/null 2>&1 || need+=(attr)
 # a static busybox: the demo's and the tests' root filesystem (a dynamic one,
 # from Debian's busybox package, would find no libc inside a chroot)
 { [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; } || need+=(busybox-static)
+# zsh: the shell-hook test runs the zsh hook too
+command -v zsh >/dev/null 2>&1 || need+=(zsh)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need[*]}"

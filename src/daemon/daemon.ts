@@ -7,10 +7,12 @@
 import type { Server } from 'node:net'
 import { join, resolve } from 'node:path'
 import type { Paths, Settings } from '../config.ts'
-import { UsageError } from '../errors.ts'
+import { GtfsError, UsageError } from '../errors.ts'
 import { checkMountpoint, isMounted } from '../fs/preflight.ts'
 import { logger, setWarnSink } from '../log.ts'
 import { listenControl } from './control-server.ts'
+import { openAutomount, type Automount } from './automount.ts'
+import { CommandFinder, type FoundCommand } from './find-command.ts'
 import { openLocalMount, type ActiveMount } from './local-mount.ts'
 import { removeRecord, writeRecord } from './mount-registry.ts'
 import { Session } from '../publish/session.ts'
@@ -43,6 +45,11 @@ export interface KeyMountRequest extends SwarmOptions {
   dev?: boolean
 }
 
+export interface AutomountRequest extends SwarmOptions {
+  dir: string
+  allowOther?: boolean
+}
+
 export interface MountRequest {
   gitDir: string
   ref?: string
@@ -70,7 +77,7 @@ function str (v: unknown, name: string, optional = false): string | undefined {
 export class Daemon {
   private readonly mounts = new Map<string, ActiveMount>()
   private readonly warnings: Array<{ at: string, message: string }> = []
-  private swarm?: Promise<{ node: SwarmNode, session: Session, store: GitObjectStore }>
+  private swarm?: Promise<{ node: SwarmNode, session: Session, store: GitObjectStore, finder: CommandFinder }>
   private server?: Server
   private watch?: NodeJS.Timeout
   private stopping?: Promise<void>
@@ -112,6 +119,8 @@ export class Daemon {
         dev: args.dev === true,
         readDeadlineMs: typeof args.readDeadlineMs === 'number' ? args.readDeadlineMs : undefined
       }),
+      automount: async args => await this.automount({ dir: str(args.dir, 'dir')!, allowOther: args.allowOther === true, ...swarmArgs(args) }),
+      'find-command': async args => await this.findCommand(str(args.name, 'name')!),
       umount: async args => await this.umount(str(args.dir, 'dir')!),
       seed: async args => {
         const { node, session } = await this.startSwarm(swarmArgs(args))
@@ -145,7 +154,7 @@ export class Daemon {
   }
 
   /** The swarm node, started on first use with the bootstrap list and port of that request. */
-  private async startSwarm (o: SwarmOptions): Promise<{ node: SwarmNode, session: Session, store: GitObjectStore }> {
+  private async startSwarm (o: SwarmOptions): Promise<{ node: SwarmNode, session: Session, store: GitObjectStore, finder: CommandFinder }> {
     this.swarm ??= (async () => {
       const session = await Session.open(this.paths.data)
       const store = await GitObjectStore.open(join(session.home.store, 'objects'), {
@@ -157,7 +166,7 @@ export class Daemon {
       const node = new SwarmNode({ paths: this.paths, settings: this.settings, session, store, bootstrap: o.bootstrap, port: o.port, host: process.env.GTFS_LISTEN_HOST === '' ? undefined : process.env.GTFS_LISTEN_HOST })
       await node.start()
       process.stderr.write(`${new Date().toISOString()} swarm: dht udp ${node.dhtPort}, wire tcp ${node.wirePort}\n`)
-      return { node, session, store }
+      return { node, session, store, finder: new CommandFinder(session) }
     })()
     this.swarm.catch(() => { this.swarm = undefined })
     return await this.swarm
@@ -199,6 +208,28 @@ export class Daemon {
     await writeRecord(this.paths.runtime, { pid: process.pid, dir: m.dir, source: m.source, commit: m.commit, ref: m.ref, started: m.started.toISOString() })
     process.stderr.write(`${new Date().toISOString()} mounted ${m.repo} seq ${m.seq} (${m.ref} ${m.commit}${m.offline ? ', offline' : ''}) at ${m.dir}\n`)
     return { ...this.describe(m) as object, switched: false }
+  }
+
+  /** `gtfs automount <dir>`: the namespace where repos appear on first access. */
+  async automount (req: AutomountRequest): Promise<unknown> {
+    const dir = resolve(req.dir)
+    if (this.mounts.has(dir)) throw new UsageError('EALREADYMOUNTED', `${dir} is already mounted by this daemon`, { hint: `unmount it first: gtfs umount ${dir}` })
+    const { node, session, store } = await this.startSwarm(req)
+    const m = await openAutomount({ dir, allowOther: req.allowOther, settings: this.settings, session, store, node, dataDir: this.paths.data, followEveryMs: followEveryMs() })
+    this.mounts.set(m.dir, m)
+    await writeRecord(this.paths.runtime, { pid: process.pid, dir: m.dir, source: m.source, commit: m.commit, ref: m.ref, started: m.started.toISOString() })
+    process.stderr.write(`${new Date().toISOString()} automount namespace at ${m.dir}\n`)
+    return this.describe(m)
+  }
+
+  /** Which trusted repo ships the program `name`, and its path under the automount. */
+  async findCommand (name: string): Promise<FoundCommand | null> {
+    const auto = [...this.mounts.values()].find((m): m is Automount => (m as Partial<Automount>).kind === 'automount')
+    const swarm = this.swarm === undefined ? null : await this.swarm.catch(() => null)
+    if (auto === undefined || swarm === null) {
+      throw new GtfsError('ENOAUTOMOUNT', 'no automount namespace is served: commands run from there', { hint: 'start one: gtfs automount /gtfs' })
+    }
+    return await swarm.finder.find(auto, name, AbortSignal.timeout(this.settings.mountReadyMs))
   }
 
   async umount (dir: string): Promise<unknown> {
@@ -244,6 +275,8 @@ export class Daemon {
 
   private describe (m: ActiveMount): unknown {
     const base = { dir: m.dir, source: m.source, commit: m.commit, ref: m.ref, started: m.started.toISOString(), stats: { ...m.stats } }
+    const auto = m as Partial<Automount>
+    if (auto.kind === 'automount') return { ...base, automount: auto.details!() }
     if (!isSwarmMount(m)) return base
     return { ...base, repo: m.repo, seq: m.seq, offline: m.offline, pinned: m.pinned, options: { allowOther: m.allowOther, suid: m.suid, dev: m.dev } }
   }
