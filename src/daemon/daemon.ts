@@ -144,7 +144,9 @@ export class Daemon {
         cacheBytes: this.settings.objectCacheBytes,
         largeBlobBytes: this.settings.largeBlobBytes,
         unpackedDir: join(this.paths.cache, 'unpacked'),
-        unpackedBudgetBytes: this.settings.unpackedBudgetBytes
+        unpackedBudgetBytes: this.settings.unpackedBudgetBytes,
+        // objects fetched from the swarm go into packs (the daemon is the store's only pack writer)
+        packWrites: true
       })
       const node = new SwarmNode({ paths: this.paths, settings: this.settings, session, store, bootstrap: o.bootstrap, port: o.port, host: process.env.GTFS_LISTEN_HOST === '' ? undefined : process.env.GTFS_LISTEN_HOST })
       await node.start()

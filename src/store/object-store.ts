@@ -243,7 +243,9 @@ export class GitObjectStore implements ObjectSource {
 
   /** Stores an object (hash-checked first); `sync: false` for objects that can be fetched again. */
   async write (type: ObjectType, data: Buffer, expected?: ObjectId, opts: { sync?: boolean } = {}): Promise<ObjectId> {
-    if (expected !== undefined && (this.cache.has(expected) || this.packWriter?.get(expected) !== undefined)) {
+    // In memory is not enough (eviction may have removed it from disk): held, or known on disk.
+    if (expected !== undefined && (this.packWriter?.get(expected) !== undefined ||
+        (this.cache.has(expected) && (this.looseKnown.has(expected) || this.findPacked(expected) !== null)))) {
       // Already here; the bytes offered must still be what they claim (EBADHASH).
       verifyObject(expected, type, data)
       return expected

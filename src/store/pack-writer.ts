@@ -48,7 +48,7 @@ export interface PackWriterOptions {
 export interface FlushStats { packs: number, packedObjects: number, packedBytes: number, looseObjects: number }
 
 /** temp files: ".tmp-gtfs-<pid>-<n>-pack|-idx" in objects/pack (git reads any *.idx there) */
-const TMP_PREFIX = '.tmp-gtfs-'
+export const TMP_PREFIX = '.tmp-gtfs-'
 let tmpCounter = 0
 
 export class PackWriter {
