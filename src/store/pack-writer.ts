@@ -15,19 +15,17 @@
  * once they are stale. Objects lost in a crash are ones that can be fetched
  * again (only `sync: false` writes come here).
  *
- * Deflating runs on the thread pool (zlib's async API), off the main thread
+ * Deflating runs on a worker thread (deflate-pool.ts), off the main thread
  * that parses the wire and answers FUSE.
  */
 import { open, readdir, rename, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
-import { deflate as deflateCb, constants as Z } from 'node:zlib'
 import { buildPack, type PackInput } from '../git/pack-write.ts'
 import { logger } from '../log.ts'
 import type { GitObject, ObjectId } from '../types.ts'
+import { DeflatePool } from './deflate-pool.ts'
 
 const log = logger('gtfs:store:pack-writer')
-const deflate = promisify(deflateCb)
 
 export interface PackWriterOptions {
   objectsDir: string
@@ -39,6 +37,8 @@ export interface PackWriterOptions {
   flushMs?: number
   /** a batch smaller than this is written loose (default 32) */
   minPackObjects?: number
+  /** zlib level of pack entries (default 1: the store is a cache, speed matters more than a few percent of disk) */
+  level?: number
   /** a new pack is durable: make it readable, then the writer forgets its objects */
   onPack: (packPath: string, idxPath: string, ids: ObjectId[]) => Promise<void>
   /** writes a batch too small for a pack as loose objects */
@@ -64,12 +64,14 @@ export class PackWriter {
   private readonly minPackObjects: number
   readonly stats: FlushStats = { packs: 0, packedObjects: 0, packedBytes: 0, looseObjects: 0 }
   private failure: Error | null = null
+  private readonly deflater: DeflatePool
 
   constructor (private readonly o: PackWriterOptions) {
     this.maxBytes = o.maxBytes ?? 16 * 2 ** 20
     this.maxObjects = o.maxObjects ?? 20_000
     this.flushMs = o.flushMs ?? 1000
     this.minPackObjects = o.minPackObjects ?? 32
+    this.deflater = new DeflatePool(o.level ?? 1)
   }
 
   get heldObjects (): number { return this.pending.size + this.writing.size }
@@ -142,6 +144,7 @@ export class PackWriter {
     clearTimeout(this.timer)
     this.timer = undefined
     await this.flush()
+    await this.deflater.close()
   }
 
   private async writeBatch (batch: Map<ObjectId, GitObject>): Promise<void> {
@@ -151,10 +154,8 @@ export class PackWriter {
       this.stats.looseObjects += objects.length
       return
     }
-    // Level 1: the store is a cache; speed matters more than a few percent of disk.
-    const inputs: PackInput[] = await Promise.all(objects.map(async ([id, o]) => ({
-      id, type: o.type, size: o.data.length, deflated: await deflate(o.data, { level: Z.Z_BEST_SPEED })
-    })))
+    const deflated = await this.deflater.deflate(objects.map(([, o]) => o.data))
+    const inputs: PackInput[] = objects.map(([id, o], i) => ({ id, type: o.type, size: o.data.length, deflated: deflated[i] }))
     const built = buildPack(inputs)
     const dir = join(this.o.objectsDir, 'pack')
     const tmp = join(dir, `${TMP_PREFIX}${process.pid}-${(tmpCounter++).toString(36)}`)
