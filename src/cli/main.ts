@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs'
 import yargs from 'yargs'
 import { GtfsError, UsageError } from '../errors.ts'
+import { cacheCommand } from './commands/cache.ts'
 import { daemonCommand } from './commands/daemon.ts'
 import { dhtNodeCommand } from './commands/dht-node.ts'
 import { doctorCommand } from './commands/doctor.ts'
@@ -38,6 +39,7 @@ export async function main (argv: string[]): Promise<number> {
     .command(umountCommand)
     .command(seedCommand)
     .command(statusCommand)
+    .command(cacheCommand)
     .command(stopCommand)
     .command(daemonCommand)
     .command(doctorCommand)
