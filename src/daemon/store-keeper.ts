@@ -68,6 +68,8 @@ export class StoreKeeper {
   private lastGc = 0
   private writtenAtGc = 0
   private running: Promise<CacheGcResult> | null = null
+  /** what the last save wrote: skip the next one when nothing changed */
+  private saved = { newest: 0, size: -1 }
 
   constructor (private readonly o: { store: GitObjectStore, session: Session, settings: Settings, paths: Paths, mounted: () => ObjectId[] }) {}
 
@@ -122,6 +124,12 @@ export class StoreKeeper {
   }
 
   private async save (): Promise<void> {
-    await saveLastUse(this.o.store, lastUseFile(this.o.paths)).catch((err: Error) => { log('saving recency: %s', err.message) })
+    const map = this.o.store.lastUse
+    let newest = 0
+    for (const v of map.values()) if (v > newest) newest = v
+    if (newest === this.saved.newest && map.size === this.saved.size) return
+    await saveLastUse(this.o.store, lastUseFile(this.o.paths)).then(
+      () => { this.saved = { newest, size: map.size } },
+      (err: Error) => { log('saving recency: %s', err.message) })
   }
 }
