@@ -1,6 +1,6 @@
 /**
- * Keeps the object store within its quota: the daemon runs a collection a few
- * seconds after it opens the store, then whenever a twentieth of the quota was
+ * Keeps the object store within its quota: the daemon runs a collection 30
+ * seconds after it opens the store (not during a mount's first reads), then whenever a twentieth of the quota was
  * written since the last one, and at least every 10 minutes; each pins what is
  * mounted and accepted (repo/store-pins.ts) and evicts the least recently used
  * rest (store/eviction.ts). It also persists the store's recency map every
@@ -75,7 +75,7 @@ export class StoreKeeper {
 
   async start (): Promise<void> {
     await loadLastUse(this.o.store, lastUseFile(this.o.paths))
-    const first = setTimeout(() => { void this.maybeGc(true) }, 5_000)
+    const first = setTimeout(() => { void this.maybeGc(true) }, CHECK_MS)
     const check = setInterval(() => { void this.maybeGc(false) }, CHECK_MS)
     const save = setInterval(() => { void this.save() }, 60_000)
     this.timers = [first, check, save]
