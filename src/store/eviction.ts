@@ -173,13 +173,14 @@ export async function collectGarbage (store: GitObjectStore, o: GcOptions): Prom
       log('keeping %s: %s', u.pack.path, (err as Error).message)
       continue
     }
-    store.retirePack(u.pack, graceMs)
-    // Out of sight first, the .idx before the .pack (without it neither git nor we
-    // read the pack): a pack of the kept objects may get the very same name. A
-    // crash from here leaves temp files that the next open removes.
+    // Out of sight first, the .idx before the .pack (without it neither git nor a
+    // rescan reads the pack), then out of the store's list: a pack of the kept
+    // objects may get the very same name. A crash from here leaves temp files
+    // that the next open removes.
     const gone = join(dirname(u.pack.path), `${TMP_PREFIX}${process.pid}-evict-${evictCounter++}`)
     await rename(u.pack.path.slice(0, -5) + '.idx', `${gone}-idx`).catch(() => {})
     await rename(u.pack.path, `${gone}-pack`).catch(() => {})
+    store.retirePack(u.pack, graceMs)
     if (keep.length > 0) {
       await store.writeBatch(keep.map(([id, obj]) => ({ id, type: obj.type, data: obj.data })))
       await store.flush()
