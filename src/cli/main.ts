@@ -7,6 +7,7 @@ import yargs from 'yargs'
 import { GtfsError, UsageError } from '../errors.ts'
 import { aliasCommand } from './commands/alias.ts'
 import { automountCommand } from './commands/automount.ts'
+import { cacheCommand } from './commands/cache.ts'
 import { chrootCommand } from './commands/chroot.ts'
 import { daemonCommand } from './commands/daemon.ts'
 import { dhtNodeCommand } from './commands/dht-node.ts'
@@ -48,6 +49,7 @@ export async function main (argv: string[]): Promise<number> {
     .command(shellHookCommand)
     .command(seedCommand)
     .command(statusCommand)
+    .command(cacheCommand)
     .command(stopCommand)
     .command(daemonCommand)
     .command(doctorCommand)

@@ -18,6 +18,8 @@ import { removeRecord, writeRecord } from './mount-registry.ts'
 import { Session } from '../publish/session.ts'
 import { parseRepoRef } from '../repo/repo-ref.ts'
 import { GitObjectStore } from '../store/object-store.ts'
+import { Prefetcher } from './prefetch.ts'
+import { StoreKeeper } from './store-keeper.ts'
 import { openSwarmMount, type SwarmMount } from './swarm-mount.ts'
 import { SwarmNode } from './swarm-node.ts'
 
@@ -78,6 +80,9 @@ export class Daemon {
   private readonly mounts = new Map<string, ActiveMount>()
   private readonly warnings: Array<{ at: string, message: string }> = []
   private swarm?: Promise<{ node: SwarmNode, session: Session, store: GitObjectStore, finder: CommandFinder }>
+  private storage?: Promise<{ session: Session, store: GitObjectStore, keeper: StoreKeeper, prefetcher: Prefetcher }>
+  /** the swarm options of the last request that may start the swarm node (prefetch starts it with them) */
+  private lastSwarmArgs: SwarmOptions = {}
   private server?: Server
   private watch?: NodeJS.Timeout
   private stopping?: Promise<void>
@@ -122,6 +127,22 @@ export class Daemon {
       automount: async args => await this.automount({ dir: str(args.dir, 'dir')!, allowOther: args.allowOther === true, ...swarmArgs(args) }),
       'find-command': async args => await this.findCommand(str(args.name, 'name')!),
       umount: async args => await this.umount(str(args.dir, 'dir')!),
+      'cache-stats': async () => await (await this.openStore()).keeper.stats(),
+      'cache-gc': async args => {
+        const max = args.maxBytes
+        if (max !== undefined && (typeof max !== 'number' || !Number.isSafeInteger(max) || max < 0)) throw new UsageError('EUSAGE', 'control request: maxBytes must be a whole number of bytes')
+        return await (await this.openStore()).keeper.gc(max)
+      },
+      'cache-prefetch': async args => {
+        this.lastSwarmArgs = swarmArgs(args)
+        const { prefetcher } = await this.openStore()
+        const ref = await parseRepoRef(str(args.key, 'key')!, this.paths.data)
+        return await prefetcher.start(ref.key, str(args.ref, 'ref', true) ?? ref.ref, typeof args.path === 'string' ? args.path : '/')
+      },
+      'cache-progress': async args => {
+        if (typeof args.job !== 'number') throw new UsageError('EUSAGE', 'control request: job must be a number')
+        return (await this.openStore()).prefetcher.progress(args.job)
+      },
       seed: async args => {
         const { node, session } = await this.startSwarm(swarmArgs(args))
         const keys = Array.isArray(args.keys) ? args.keys.map(k => String(k)) : []
@@ -153,16 +174,31 @@ export class Daemon {
     return this.describe(m)
   }
 
-  /** The swarm node, started on first use with the bootstrap list and port of that request. */
-  private async startSwarm (o: SwarmOptions): Promise<{ node: SwarmNode, session: Session, store: GitObjectStore, finder: CommandFinder }> {
-    this.swarm ??= (async () => {
+  /** gtfs's object store, opened on first use, with its quota keeper. */
+  private async openStore (): Promise<{ session: Session, store: GitObjectStore, keeper: StoreKeeper, prefetcher: Prefetcher }> {
+    this.storage ??= (async () => {
       const session = await Session.open(this.paths.data)
       const store = await GitObjectStore.open(join(session.home.store, 'objects'), {
         cacheBytes: this.settings.objectCacheBytes,
         largeBlobBytes: this.settings.largeBlobBytes,
         unpackedDir: join(this.paths.cache, 'unpacked'),
-        unpackedBudgetBytes: this.settings.unpackedBudgetBytes
+        unpackedBudgetBytes: this.settings.unpackedBudgetBytes,
+        // objects fetched from the swarm go into packs (the daemon is the store's only pack writer)
+        packWrites: true
       })
+      const keeper = new StoreKeeper({ store, session, settings: this.settings, paths: this.paths, mounted: () => [...this.mounts.values()].map(m => m.commit) })
+      await keeper.start()
+      const prefetcher = new Prefetcher({ session, store, settings: this.settings, node: async () => (await this.startSwarm(this.lastSwarmArgs)).node })
+      return { session, store, keeper, prefetcher }
+    })()
+    this.storage.catch(() => { this.storage = undefined })
+    return await this.storage
+  }
+
+  /** The swarm node, started on first use with the bootstrap list and port of that request. */
+  private async startSwarm (o: SwarmOptions): Promise<{ node: SwarmNode, session: Session, store: GitObjectStore, finder: CommandFinder }> {
+    this.swarm ??= (async () => {
+      const { session, store } = await this.openStore()
       const node = new SwarmNode({ paths: this.paths, settings: this.settings, session, store, bootstrap: o.bootstrap, port: o.port, host: process.env.GTFS_LISTEN_HOST === '' ? undefined : process.env.GTFS_LISTEN_HOST })
       await node.start()
       process.stderr.write(`${new Date().toISOString()} swarm: dht udp ${node.dhtPort}, wire tcp ${node.wirePort}\n`)
@@ -263,10 +299,12 @@ export class Daemon {
       }
       await new Promise<void>(resolve => { this.server?.close(() => { resolve() }) ?? resolve() })
       const swarm = await this.swarm?.catch(() => null)
-      if (swarm != null) {
-        await swarm.node.stop().catch((err: Error) => { log('swarm stop: %s', err.message) })
-        await swarm.store.close()
-        await swarm.session.close()
+      if (swarm != null) await swarm.node.stop().catch((err: Error) => { log('swarm stop: %s', err.message) })
+      const storage = await this.storage?.catch(() => null)
+      if (storage != null) {
+        await storage.keeper.stop()
+        await storage.store.close()
+        await storage.session.close()
       }
       this.finish()
     })()
