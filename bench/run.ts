@@ -3,10 +3,11 @@
  * (../shared/BENCHMARKS.md). Each figure is the median of the pairwise ratios
  * of at least 3 runs. Prints one line a figure and writes bench/results/latest.json.
  *
- * Figures so far: read-warm, read-cached, meta-walk, small-read (local store
- * against ext4), and floor-* references: the same walks over a trivial
+ * Local figures: read-warm, read-cached, meta-walk, small-read (local store
+ * against ext4), rss, and floor-* references: the same walks over a trivial
  * fuse-native filesystem, i.e. what FUSE through fuse-native costs by itself.
- * The swarm figures come with the swarm.
+ * Swarm figures (swarm-figures.ts): dht-resolve, first-byte, cold-tree,
+ * origin-load, swarm-4; and distro-start (distro.ts).
  */
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
@@ -14,6 +15,8 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { listTree, mountFloor } from './fuse-floor.ts'
+import { distroFigure } from './distro.ts'
+import { LoopbackSwarm } from './loopback-swarm.ts'
 import { swarmFigures } from './swarm-figures.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -83,8 +86,8 @@ function record (id: string, runs: Array<{ gtfs: number, baseline: number }>, un
     runs
   }
   figures.push(f)
-  const floor = id.startsWith('floor-')
-  process.stdout.write(`${id} ${f.ratio.toFixed(2)} (${f.gtfs} vs ${f.baseline} ${unit}) ${floor ? 'reference: no target' : `target ${f.target}${f.met ? '' : '  MISSED'}`}\n`)
+  const reference = id.startsWith('floor-') || id.startsWith('ref-')
+  process.stdout.write(`${id} ${f.ratio.toFixed(2)} (${f.gtfs} vs ${f.baseline} ${unit}) ${reference ? 'reference: no target' : `target ${f.target}${f.met ? '' : '  MISSED'}`}\n`)
 }
 
 /** A figure with no baseline: the value itself against its target (lower is better). */
@@ -103,8 +106,19 @@ async function umount (dir: string): Promise<void> {
   await sh(`"${process.execPath}" "${GTFS}" umount "${dir}" >/dev/null 2>&1 || fusermount -uz "${dir}" 2>/dev/null || true`)
 }
 
-/** `--swarm-only`: skip the local figures. */
-class SkipLocal extends Error {}
+/**
+ * Groups of figures: read (read-warm, read-cached), walk (meta-walk,
+ * small-read, floor-*), rss, swarm (dht-resolve, first-byte, cold-tree,
+ * origin-load, swarm-4), distro. `--only=read,rss` runs some; `--swarm-only`
+ * is swarm + distro, `--local-only` the others.
+ */
+const GROUPS = ['read', 'walk', 'rss', 'swarm', 'distro'] as const
+type Group = typeof GROUPS[number]
+const onlyArg = process.argv.find(a => a.startsWith('--only='))?.slice('--only='.length)
+const selected = new Set<Group>(onlyArg !== undefined
+  ? onlyArg.split(',').map(g => { if (!(GROUPS as readonly string[]).includes(g)) throw new Error(`--only: unknown group ${g} (${GROUPS.join(', ')})`); return g as Group })
+  : process.argv.includes('--swarm-only') ? ['swarm', 'distro'] : process.argv.includes('--local-only') ? ['read', 'walk', 'rss'] : GROUPS)
+const want = (g: Group): boolean => selected.has(g)
 
 async function main (): Promise<void> {
   say(`${quick ? 'quick' : 'full'} run in ${WORK}`)
@@ -125,50 +139,82 @@ async function main (): Promise<void> {
   const bigBytes = Number((await sh(`stat -c %s "${ext4}/large/${bigName}"`)).trim())
   const mib = bigBytes / 2 ** 20
   const unpacked = join(HOME, 'cache', 'unpacked')
+  const walk = (dir: string): string => `find "${dir}" -printf '%s %m %i\\n' > /dev/null`
+  const readAll = (dir: string): string => `cd "${dir}" && find . -type f -print0 | xargs -0 -n 2000 cat > /dev/null`
 
   try {
-    if (process.argv.includes('--swarm-only')) throw new SkipLocal()
-    // read-cached: first read, objects in the store (packed), page cache dropped, nothing unpacked yet.
-    // read-warm: the second pass of the same file, from the page cache on both sides.
-    say(`read-cached, read-warm: ${mib} MiB file, ${RUNS} runs`)
-    const cached: Array<{ gtfs: number, baseline: number }> = []
-    const warm: Array<{ gtfs: number, baseline: number }> = []
-    for (let i = 0; i < RUNS; i++) {
-      await rm(unpacked, { recursive: true, force: true })
-      await mount(large, join(mnt, 'large'))
-      await dropCaches()
-      const g1 = await timed(`cat "${mnt}/large/${bigName}" > /dev/null`)
-      const g2 = await timed(`cat "${mnt}/large/${bigName}" > /dev/null`)
-      await umount(join(mnt, 'large'))
-      await dropCaches()
-      const b1 = await timed(`cat "${ext4}/large/${bigName}" > /dev/null`)
-      const b2 = await timed(`cat "${ext4}/large/${bigName}" > /dev/null`)
-      cached.push({ gtfs: g1, baseline: b1 })
-      warm.push({ gtfs: g2, baseline: b2 })
-    }
-    const mbps = (s: number): number => mib / s
-    record('read-warm', warm, 'MiB/s', 0.9, true, mbps)
-    record('read-cached', cached, 'MiB/s', 0.6, true, mbps)
+    if (want('read')) {
+      // read-cached: first read, the file's blob already in the local store, page cache dropped.
+      // read-warm: the second pass of the same file, from the page cache on both sides.
+      // The store is a reader's: gtfs's own, filled by a fetch from a seeder on
+      // loopback, as on a machine that mounted the repo by key before.
+      say(`read-cached, read-warm: ${mib} MiB file in a reader's store, ${RUNS} runs`)
+      const readBase = join(WORK, 'read-swarm')
+      await rm(readBase, { recursive: true, force: true })
+      const swarm = await LoopbackSwarm.start(readBase, GTFS, sh)
+      const cached: Array<{ gtfs: number, baseline: number }> = []
+      const warm: Array<{ gtfs: number, baseline: number }> = []
+      try {
+        const key = await swarm.publish(join(readBase, 'publisher'), large)
+        const reader = join(readBase, 'reader')
+        const rmnt = join(readBase, 'mnt')
+        await mkdir(rmnt, { recursive: true })
+        const tf = process.hrtime.bigint()
+        await swarm.mount(reader, key, rmnt)
+        await sh(`cat "${rmnt}/${bigName}" > /dev/null`)
+        say(`  fetched into the reader's store in ${(Number(process.hrtime.bigint() - tf) / 1e9).toFixed(2)} s (mount included)`)
+        await swarm.umount(reader, rmnt)
+        for (let i = 0; i < RUNS; i++) {
+          await swarm.mount(reader, key, rmnt)
+          await dropCaches()
+          const g1 = await timed(`cat "${rmnt}/${bigName}" > /dev/null`)
+          const g2 = await timed(`cat "${rmnt}/${bigName}" > /dev/null`)
+          await swarm.umount(reader, rmnt)
+          await dropCaches()
+          const b1 = await timed(`cat "${ext4}/large/${bigName}" > /dev/null`)
+          const b2 = await timed(`cat "${ext4}/large/${bigName}" > /dev/null`)
+          cached.push({ gtfs: g1, baseline: b1 })
+          warm.push({ gtfs: g2, baseline: b2 })
+        }
+      } finally {
+        await swarm.stop()
+      }
+      const mbps = (s: number): number => mib / s
+      record('read-warm', warm, 'MiB/s', 0.9, true, mbps)
+      record('read-cached', cached, 'MiB/s', 0.6, true, mbps)
 
-    // meta-walk: find + stat over the wide tree, second pass. small-read: read every file once, page cache dropped.
-    say(`meta-walk, small-read: wide tree, ${RUNS} runs`)
-    const walk = (dir: string): string => `find "${dir}" -printf '%s %m %i\\n' > /dev/null`
-    const readAll = (dir: string): string => `cd "${dir}" && find . -type f -print0 | xargs -0 -n 2000 cat > /dev/null`
-    const meta: Array<{ gtfs: number, baseline: number }> = []
-    const small: Array<{ gtfs: number, baseline: number }> = []
-    for (let i = 0; i < RUNS; i++) {
-      await mount(wide, join(mnt, 'wide'))
-      await dropCaches()
-      const gs = await timed(readAll(join(mnt, 'wide')))
-      await timed(walk(join(mnt, 'wide')))
-      const gm = await timed(walk(join(mnt, 'wide')))
-      await umount(join(mnt, 'wide'))
-      await dropCaches()
-      const bs = await timed(readAll(join(ext4, 'wide')))
-      await timed(walk(join(ext4, 'wide')))
-      const bm = await timed(walk(join(ext4, 'wide')))
-      meta.push({ gtfs: gm, baseline: bm })
-      small.push({ gtfs: gs, baseline: bs })
+      // The same from the publisher's own git repository (mount --git-dir): git's
+      // pack is zlib-compressed, so a first read inflates it (into an unpacked file).
+      say(`ref-gitdir-read-cached: the same file from git's own pack, ${RUNS} runs`)
+      const gitdir: Array<{ gtfs: number, baseline: number }> = []
+      for (let i = 0; i < RUNS; i++) {
+        await rm(unpacked, { recursive: true, force: true })
+        await mount(large, join(mnt, 'large'))
+        await dropCaches()
+        const g1 = await timed(`cat "${mnt}/large/${bigName}" > /dev/null`)
+        await umount(join(mnt, 'large'))
+        gitdir.push({ gtfs: g1, baseline: cached[i].baseline })
+      }
+      record('ref-gitdir-read-cached', gitdir, 'MiB/s', 0.6, true, mbps)
+    }
+    if (want('walk')) {
+      // meta-walk: find + stat over the wide tree, second pass. small-read: read every file once, page cache dropped.
+      say(`meta-walk, small-read: wide tree, ${RUNS} runs`)
+      const meta: Array<{ gtfs: number, baseline: number }> = []
+      const small: Array<{ gtfs: number, baseline: number }> = []
+      for (let i = 0; i < RUNS; i++) {
+        await mount(wide, join(mnt, 'wide'))
+        await dropCaches()
+        const gs = await timed(readAll(join(mnt, 'wide')))
+        await timed(walk(join(mnt, 'wide')))
+        const gm = await timed(walk(join(mnt, 'wide')))
+        await umount(join(mnt, 'wide'))
+        await dropCaches()
+        const bs = await timed(readAll(join(ext4, 'wide')))
+        await timed(walk(join(ext4, 'wide')))
+        const bm = await timed(walk(join(ext4, 'wide')))
+        meta.push({ gtfs: gm, baseline: bm })
+        small.push({ gtfs: gs, baseline: bs })
     }
     record('meta-walk', meta, 's', 1.5, false)
     record('small-read', small, 's', 3, false)
@@ -196,14 +242,38 @@ async function main (): Promise<void> {
     }
     record('floor-meta-walk', floorMeta, 's', 1.5, false)
     record('floor-small-read', floorSmall, 's', 3, false)
-  } catch (err) {
-    if (!(err instanceof SkipLocal)) throw err
-  }
-  try {
-    if (!process.argv.includes('--local-only')) {
+    }
+    if (want('rss')) {
+
+      // rss: a fresh daemon serves 2 GiB of content: the wide tree once, then the
+      // large file again and again with the page cache dropped and its unpacked
+      // copy removed, so every byte goes through the daemon's inflate path.
+      await sh(`"${process.execPath}" "${GTFS}" stop >/dev/null 2>&1 || true`)
+      await mount(wide, join(mnt, 'wide'))
+      const pid = (JSON.parse(await sh(`"${process.execPath}" "${GTFS}" status --json`)) as { daemon: { pid: number } }).daemon.pid
+      const wideServed = Number((await sh(`find "${ext4}/wide" -type f -printf '%s\\n' | awk '{s += $1} END {print s}'`)).trim())
+      await dropCaches()
+      await sh(readAll(join(mnt, 'wide')))
+      await umount(join(mnt, 'wide'))
+      let served = wideServed
+      let passes = 0
+      while (served < 2 * 2 ** 30) {
+        await rm(unpacked, { recursive: true, force: true })
+        await mount(large, join(mnt, 'large'))
+        await dropCaches()
+        await sh(`cat "${mnt}/large/${bigName}" > /dev/null`)
+        await umount(join(mnt, 'large'))
+        served += bigBytes
+        passes++
+    }
+    const hwm = Number(/VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024
+    recordValue('rss', hwm, 'MiB', 200, `peak RSS (VmHWM) of the daemon serving ${(served / 2 ** 30).toFixed(2)} GiB: the wide tree, then the ${mib} MiB file ${passes} times`)
+    }
+    if (want('swarm')) {
       const wideBytes = Number((await sh(`git -C "${wide}" ls-tree -r -l main | awk '{s += $4} END {print s}'`)).trim())
       await swarmFigures({ work: WORK, gtfsBin: GTFS, wide, wideBytes, quick, say, sh, timed, dropCaches, record, recordValue })
     }
+    if (want('distro')) await distroFigure({ work: WORK, gtfsBin: GTFS, quick, say, sh, recordValue })
   } finally {
     await umount(join(mnt, 'large'))
     await umount(join(mnt, 'wide'))

@@ -17,8 +17,11 @@ command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v tar >/dev/null 2>&1 || need+=(tar)
 # getfattr/setfattr: gtfs publish --rootfs captures extended attributes with getfattr
 command -v getfattr >/dev/null 2>&1 || need+=(attr)
-# a static busybox: the demo's and the tests' root filesystem
-[ -x /bin/busybox ] || need+=(busybox-static)
+# a static busybox: the demo's and the tests' root filesystem (a dynamic one,
+# from Debian's busybox package, would find no libc inside a chroot)
+{ [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; } || need+=(busybox-static)
+# zsh: the shell-hook test runs the zsh hook too
+command -v zsh >/dev/null 2>&1 || need+=(zsh)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need[*]}"
@@ -37,8 +40,12 @@ if [ ! -e /dev/fuse ]; then
   [ -e /dev/fuse ] || echo "setup: warning: /dev/fuse is missing; mounts will fail (gtfs doctor says more)" >&2
 fi
 
-# npm ci when node_modules is missing or older than the lockfile.
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# npm ci when node_modules is missing or older than the lockfile. Never through a
+# symlink (a git worktree sharing another checkout's node_modules): npm ci would
+# empty the shared directory under every checkout that uses it.
+if [ -L node_modules ]; then
+  [ -d node_modules/.bin ] || echo "setup: warning: node_modules is a symlink to an empty or missing directory; run npm ci where it points" >&2
+elif [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: npm ci"
   npm ci --no-audit --no-fund --loglevel=error
 fi

@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # The test suite: type check, then every test/**/*.test.ts through node:test and tsx
 # (the fault suite, test/faults/, only when named: npm run test:faults).
-# Each run keeps its temp files under a directory of its own (TMPDIR), and a
-# trap unmounts anything a crashed test left there — and only there: another
-# run on the same machine keeps its mounts.
+# Tests make their temp dirs under a TMPDIR of this run only, so the trap that
+# unmounts what a crashed test left behind touches this run's mounts and no others.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shopt -s globstar nullglob
 
-run_tmp=$(mktemp -d "${TMPDIR:-/tmp}/gtfs-test-run-XXXXXX")
-export TMPDIR=$run_tmp
+run_tmp=$(mktemp -d "${TMPDIR:-/tmp}/gtfs-run.XXXXXX")
+export TMPDIR="$run_tmp"
+
 cleanup () {
   local status=$? m
-  for m in $(awk -v dir="$run_tmp/" '$3 ~ /^fuse/ && index($2, dir) == 1 {print $2}' /proc/self/mounts 2>/dev/null); do
+  for m in $(awk -v t="$run_tmp/" '$3 ~ /^fuse/ && index($2, t) == 1 {print $2}' /proc/self/mounts 2>/dev/null); do
     m=$(printf '%b' "$m")
     echo "test: unmounting leftover $m" >&2
     fusermount -uz "$m" 2>/dev/null || true

@@ -53,6 +53,11 @@ export interface Settings {
   unpackedBudgetBytes: number
   /** how long `gtfs mount` waits for the mount to be ready, milliseconds */
   mountReadyMs: number
+  /**
+   * disk quota of the object store (objects fetched from the swarm), bytes;
+   * least recently used objects that nothing mounted needs are evicted above it
+   */
+  storeQuotaBytes: number
 }
 
 export const DEFAULTS: Readonly<Settings> = Object.freeze({
@@ -62,7 +67,10 @@ export const DEFAULTS: Readonly<Settings> = Object.freeze({
   objectCacheBytes: 64 * 2 ** 20,
   largeBlobBytes: 4 * 2 ** 20,
   unpackedBudgetBytes: 4 * 2 ** 30,
-  mountReadyMs: 60_000
+  mountReadyMs: 60_000,
+  // A fixed size, not a share of the free disk: what a cache may take should not
+  // change because another program filled the disk. 10 GiB holds a few distro roots.
+  storeQuotaBytes: 10 * 2 ** 30
 })
 
 const ENV: Record<keyof Settings, string> = {
@@ -72,7 +80,8 @@ const ENV: Record<keyof Settings, string> = {
   objectCacheBytes: 'GTFS_OBJECT_CACHE_BYTES',
   largeBlobBytes: 'GTFS_LARGE_BLOB_BYTES',
   unpackedBudgetBytes: 'GTFS_UNPACKED_BUDGET_BYTES',
-  mountReadyMs: 'GTFS_MOUNT_READY_MS'
+  mountReadyMs: 'GTFS_MOUNT_READY_MS',
+  storeQuotaBytes: 'GTFS_STORE_QUOTA_BYTES'
 }
 
 function positiveInt (value: unknown, where: string): number {

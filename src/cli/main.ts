@@ -5,9 +5,14 @@
 import { readFileSync } from 'node:fs'
 import yargs from 'yargs'
 import { GtfsError, UsageError } from '../errors.ts'
+import { aliasCommand } from './commands/alias.ts'
+import { automountCommand } from './commands/automount.ts'
+import { cacheCommand } from './commands/cache.ts'
+import { chrootCommand } from './commands/chroot.ts'
 import { daemonCommand } from './commands/daemon.ts'
 import { dhtNodeCommand } from './commands/dht-node.ts'
 import { doctorCommand } from './commands/doctor.ts'
+import { findCommandCommand } from './commands/find-command.ts'
 import { initCommand } from './commands/init.ts'
 import { keyCommand } from './commands/key.ts'
 import { manifestCommand } from './commands/manifest.ts'
@@ -15,6 +20,7 @@ import { mountCommand } from './commands/mount.ts'
 import { policyCommand } from './commands/policy.ts'
 import { publishCommand } from './commands/publish.ts'
 import { seedCommand } from './commands/seed.ts'
+import { shellHookCommand } from './commands/shell-hook.ts'
 import { signCommand } from './commands/sign.ts'
 import { statusCommand } from './commands/status.ts'
 import { stopCommand } from './commands/stop.ts'
@@ -36,8 +42,14 @@ export async function main (argv: string[]): Promise<number> {
     .usage('gtfs — mount signed, swarm-backed git repositories\n\nUsage: gtfs <command> [options]')
     .command(mountCommand)
     .command(umountCommand)
+    .command(chrootCommand)
+    .command(automountCommand)
+    .command(aliasCommand)
+    .command(findCommandCommand)
+    .command(shellHookCommand)
     .command(seedCommand)
     .command(statusCommand)
+    .command(cacheCommand)
     .command(stopCommand)
     .command(daemonCommand)
     .command(doctorCommand)

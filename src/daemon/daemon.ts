@@ -7,16 +7,20 @@
 import type { Server } from 'node:net'
 import { join, resolve } from 'node:path'
 import type { Paths, Settings } from '../config.ts'
-import { UsageError } from '../errors.ts'
-import { isMounted } from '../fs/preflight.ts'
+import { GtfsError, UsageError } from '../errors.ts'
+import { checkMountpoint, isMounted } from '../fs/preflight.ts'
 import { logger, setWarnSink } from '../log.ts'
 import { listenControl } from './control-server.ts'
+import { openAutomount, type Automount } from './automount.ts'
+import { CommandFinder, type FoundCommand } from './find-command.ts'
 import { openLocalMount, type ActiveMount } from './local-mount.ts'
 import { removeRecord, writeRecord } from './mount-registry.ts'
 import { Session } from '../publish/session.ts'
 import { parseRepoRef } from '../repo/repo-ref.ts'
 import { GitObjectStore } from '../store/object-store.ts'
-import { openSwarmMount } from './swarm-mount.ts'
+import { Prefetcher } from './prefetch.ts'
+import { StoreKeeper } from './store-keeper.ts'
+import { openSwarmMount, type SwarmMount } from './swarm-mount.ts'
 import { SwarmNode } from './swarm-node.ts'
 
 const log = logger('gtfs:daemon:daemon')
@@ -39,6 +43,13 @@ export interface KeyMountRequest extends SwarmOptions {
   pin?: boolean
   allowExpired?: boolean
   allowOther?: boolean
+  suid?: boolean
+  dev?: boolean
+}
+
+export interface AutomountRequest extends SwarmOptions {
+  dir: string
+  allowOther?: boolean
 }
 
 export interface MountRequest {
@@ -47,6 +58,8 @@ export interface MountRequest {
   commit?: string
   dir: string
   allowOther?: boolean
+  suid?: boolean
+  dev?: boolean
   readDeadlineMs?: number
 }
 
@@ -66,7 +79,10 @@ function str (v: unknown, name: string, optional = false): string | undefined {
 export class Daemon {
   private readonly mounts = new Map<string, ActiveMount>()
   private readonly warnings: Array<{ at: string, message: string }> = []
-  private swarm?: Promise<{ node: SwarmNode, session: Session, store: GitObjectStore }>
+  private swarm?: Promise<{ node: SwarmNode, session: Session, store: GitObjectStore, finder: CommandFinder }>
+  private storage?: Promise<{ session: Session, store: GitObjectStore, keeper: StoreKeeper, prefetcher: Prefetcher }>
+  /** the swarm options of the last request that may start the swarm node (prefetch starts it with them) */
+  private lastSwarmArgs: SwarmOptions = {}
   private server?: Server
   private watch?: NodeJS.Timeout
   private stopping?: Promise<void>
@@ -94,6 +110,8 @@ export class Daemon {
           pin: args.pin === true,
           allowExpired: args.allowExpired === true,
           allowOther: args.allowOther === true,
+          suid: args.suid === true,
+          dev: args.dev === true,
           ...swarmArgs(args)
         })
         : await this.mount({
@@ -102,9 +120,29 @@ export class Daemon {
         commit: str(args.commit, 'commit', true),
         dir: str(args.dir, 'dir')!,
         allowOther: args.allowOther === true,
+        suid: args.suid === true,
+        dev: args.dev === true,
         readDeadlineMs: typeof args.readDeadlineMs === 'number' ? args.readDeadlineMs : undefined
       }),
+      automount: async args => await this.automount({ dir: str(args.dir, 'dir')!, allowOther: args.allowOther === true, ...swarmArgs(args) }),
+      'find-command': async args => await this.findCommand(str(args.name, 'name')!),
       umount: async args => await this.umount(str(args.dir, 'dir')!),
+      'cache-stats': async () => await (await this.openStore()).keeper.stats(),
+      'cache-gc': async args => {
+        const max = args.maxBytes
+        if (max !== undefined && (typeof max !== 'number' || !Number.isSafeInteger(max) || max < 0)) throw new UsageError('EUSAGE', 'control request: maxBytes must be a whole number of bytes')
+        return await (await this.openStore()).keeper.gc(max)
+      },
+      'cache-prefetch': async args => {
+        this.lastSwarmArgs = swarmArgs(args)
+        const { prefetcher } = await this.openStore()
+        const ref = await parseRepoRef(str(args.key, 'key')!, this.paths.data)
+        return await prefetcher.start(ref.key, str(args.ref, 'ref', true) ?? ref.ref, typeof args.path === 'string' ? args.path : '/')
+      },
+      'cache-progress': async args => {
+        if (typeof args.job !== 'number') throw new UsageError('EUSAGE', 'control request: job must be a number')
+        return (await this.openStore()).prefetcher.progress(args.job)
+      },
       seed: async args => {
         const { node, session } = await this.startSwarm(swarmArgs(args))
         const keys = Array.isArray(args.keys) ? args.keys.map(k => String(k)) : []
@@ -129,27 +167,42 @@ export class Daemon {
     const dir = resolve(req.dir)
     if (this.mounts.has(dir)) throw new UsageError('EALREADYMOUNTED', `${dir} is already mounted by this daemon`, { hint: `unmount it first: gtfs umount ${dir}` })
     const settings = { ...this.settings, ...(req.readDeadlineMs !== undefined ? { readDeadlineMs: req.readDeadlineMs } : {}) }
-    const m = await openLocalMount({ target: { gitDir: req.gitDir, ref: req.ref, commit: req.commit }, dir, paths: this.paths, settings, allowOther: req.allowOther })
+    const m = await openLocalMount({ target: { gitDir: req.gitDir, ref: req.ref, commit: req.commit }, dir, paths: this.paths, settings, allowOther: req.allowOther, suid: req.suid, dev: req.dev })
     this.mounts.set(m.dir, m)
     await writeRecord(this.paths.runtime, { pid: process.pid, dir: m.dir, source: m.source, commit: m.commit, ref: m.ref, started: m.started.toISOString() })
     process.stderr.write(`${new Date().toISOString()} mounted ${m.commit} of ${m.source} at ${m.dir}\n`)
     return this.describe(m)
   }
 
-  /** The swarm node, started on first use with the bootstrap list and port of that request. */
-  private async startSwarm (o: SwarmOptions): Promise<{ node: SwarmNode, session: Session, store: GitObjectStore }> {
-    this.swarm ??= (async () => {
+  /** gtfs's object store, opened on first use, with its quota keeper. */
+  private async openStore (): Promise<{ session: Session, store: GitObjectStore, keeper: StoreKeeper, prefetcher: Prefetcher }> {
+    this.storage ??= (async () => {
       const session = await Session.open(this.paths.data)
       const store = await GitObjectStore.open(join(session.home.store, 'objects'), {
         cacheBytes: this.settings.objectCacheBytes,
         largeBlobBytes: this.settings.largeBlobBytes,
         unpackedDir: join(this.paths.cache, 'unpacked'),
-        unpackedBudgetBytes: this.settings.unpackedBudgetBytes
+        unpackedBudgetBytes: this.settings.unpackedBudgetBytes,
+        // objects fetched from the swarm go into packs (the daemon is the store's only pack writer)
+        packWrites: true
       })
+      const keeper = new StoreKeeper({ store, session, settings: this.settings, paths: this.paths, mounted: () => [...this.mounts.values()].map(m => m.commit) })
+      await keeper.start()
+      const prefetcher = new Prefetcher({ session, store, settings: this.settings, node: async () => (await this.startSwarm(this.lastSwarmArgs)).node })
+      return { session, store, keeper, prefetcher }
+    })()
+    this.storage.catch(() => { this.storage = undefined })
+    return await this.storage
+  }
+
+  /** The swarm node, started on first use with the bootstrap list and port of that request. */
+  private async startSwarm (o: SwarmOptions): Promise<{ node: SwarmNode, session: Session, store: GitObjectStore, finder: CommandFinder }> {
+    this.swarm ??= (async () => {
+      const { session, store } = await this.openStore()
       const node = new SwarmNode({ paths: this.paths, settings: this.settings, session, store, bootstrap: o.bootstrap, port: o.port, host: process.env.GTFS_LISTEN_HOST === '' ? undefined : process.env.GTFS_LISTEN_HOST })
       await node.start()
       process.stderr.write(`${new Date().toISOString()} swarm: dht udp ${node.dhtPort}, wire tcp ${node.wirePort}\n`)
-      return { node, session, store }
+      return { node, session, store, finder: new CommandFinder(session) }
     })()
     this.swarm.catch(() => { this.swarm = undefined })
     return await this.swarm
@@ -157,9 +210,21 @@ export class Daemon {
 
   async mountKey (req: KeyMountRequest): Promise<unknown> {
     const dir = resolve(req.dir)
-    if (this.mounts.has(dir)) throw new UsageError('EALREADYMOUNTED', `${dir} is already mounted by this daemon`, { hint: `unmount it first: gtfs umount ${dir}` })
-    const { node, session, store } = await this.startSwarm(req)
     const ref = await parseRepoRef(req.key, this.paths.data)
+    const existing = this.mounts.get(dir)
+    if (existing !== undefined) {
+      // The same repo on the same directory: move it to the ref asked for (an upgrade in place).
+      if (!isSwarmMount(existing) || existing.repo !== ref.key) throw new UsageError('EALREADYMOUNTED', `${dir} is already mounted by this daemon`, { hint: `unmount it first: gtfs umount ${dir}` })
+      if (req.suid === true && !existing.suid) throw new UsageError('EALREADYMOUNTED', `${dir} is mounted without suid; switching refs keeps the mount's options`, { hint: `unmount it first: gtfs umount ${dir}` })
+      if (req.dev === true && !existing.dev) throw new UsageError('EALREADYMOUNTED', `${dir} is mounted without dev; switching refs keeps the mount's options`, { hint: `unmount it first: gtfs umount ${dir}` })
+      const before = existing.commit
+      await existing.switchRef(req.ref ?? ref.ref)
+      await writeRecord(this.paths.runtime, { pid: process.pid, dir, source: existing.source, commit: existing.commit, ref: existing.ref, started: existing.started.toISOString() })
+      return { ...this.describe(existing) as object, switched: true, from: before }
+    }
+    // Before the network: a directory mounted by someone else fails now, not after resolving.
+    await checkMountpoint(dir)
+    const { node, session, store } = await this.startSwarm(req)
     const m = await openSwarmMount({
       repo: ref.key,
       ref: req.ref ?? ref.ref,
@@ -167,6 +232,8 @@ export class Daemon {
       pin: req.pin === true,
       allowExpired: req.allowExpired === true,
       allowOther: req.allowOther,
+      suid: req.suid,
+      dev: req.dev,
       settings: this.settings,
       session,
       store,
@@ -176,7 +243,29 @@ export class Daemon {
     this.mounts.set(m.dir, m)
     await writeRecord(this.paths.runtime, { pid: process.pid, dir: m.dir, source: m.source, commit: m.commit, ref: m.ref, started: m.started.toISOString() })
     process.stderr.write(`${new Date().toISOString()} mounted ${m.repo} seq ${m.seq} (${m.ref} ${m.commit}${m.offline ? ', offline' : ''}) at ${m.dir}\n`)
-    return { ...this.describe(m) as object, repo: m.repo, seq: m.seq, offline: m.offline }
+    return { ...this.describe(m) as object, switched: false }
+  }
+
+  /** `gtfs automount <dir>`: the namespace where repos appear on first access. */
+  async automount (req: AutomountRequest): Promise<unknown> {
+    const dir = resolve(req.dir)
+    if (this.mounts.has(dir)) throw new UsageError('EALREADYMOUNTED', `${dir} is already mounted by this daemon`, { hint: `unmount it first: gtfs umount ${dir}` })
+    const { node, session, store } = await this.startSwarm(req)
+    const m = await openAutomount({ dir, allowOther: req.allowOther, settings: this.settings, session, store, node, dataDir: this.paths.data, followEveryMs: followEveryMs() })
+    this.mounts.set(m.dir, m)
+    await writeRecord(this.paths.runtime, { pid: process.pid, dir: m.dir, source: m.source, commit: m.commit, ref: m.ref, started: m.started.toISOString() })
+    process.stderr.write(`${new Date().toISOString()} automount namespace at ${m.dir}\n`)
+    return this.describe(m)
+  }
+
+  /** Which trusted repo ships the program `name`, and its path under the automount. */
+  async findCommand (name: string): Promise<FoundCommand | null> {
+    const auto = [...this.mounts.values()].find((m): m is Automount => (m as Partial<Automount>).kind === 'automount')
+    const swarm = this.swarm === undefined ? null : await this.swarm.catch(() => null)
+    if (auto === undefined || swarm === null) {
+      throw new GtfsError('ENOAUTOMOUNT', 'no automount namespace is served: commands run from there', { hint: 'start one: gtfs automount /gtfs' })
+    }
+    return await swarm.finder.find(auto, name, AbortSignal.timeout(this.settings.mountReadyMs))
   }
 
   async umount (dir: string): Promise<unknown> {
@@ -210,10 +299,12 @@ export class Daemon {
       }
       await new Promise<void>(resolve => { this.server?.close(() => { resolve() }) ?? resolve() })
       const swarm = await this.swarm?.catch(() => null)
-      if (swarm != null) {
-        await swarm.node.stop().catch((err: Error) => { log('swarm stop: %s', err.message) })
-        await swarm.store.close()
-        await swarm.session.close()
+      if (swarm != null) await swarm.node.stop().catch((err: Error) => { log('swarm stop: %s', err.message) })
+      const storage = await this.storage?.catch(() => null)
+      if (storage != null) {
+        await storage.keeper.stop()
+        await storage.store.close()
+        await storage.session.close()
       }
       this.finish()
     })()
@@ -221,7 +312,11 @@ export class Daemon {
   }
 
   private describe (m: ActiveMount): unknown {
-    return { dir: m.dir, source: m.source, commit: m.commit, ref: m.ref, started: m.started.toISOString(), stats: { ...m.stats } }
+    const base = { dir: m.dir, source: m.source, commit: m.commit, ref: m.ref, started: m.started.toISOString(), stats: { ...m.stats } }
+    const auto = m as Partial<Automount>
+    if (auto.kind === 'automount') return { ...base, automount: auto.details!() }
+    if (!isSwarmMount(m)) return base
+    return { ...base, repo: m.repo, seq: m.seq, offline: m.offline, pinned: m.pinned, options: { allowOther: m.allowOther, suid: m.suid, dev: m.dev } }
   }
 
   private async reap (): Promise<void> {
@@ -233,6 +328,10 @@ export class Daemon {
       process.stderr.write(`${new Date().toISOString()} ${dir} was unmounted from outside\n`)
     }
   }
+}
+
+function isSwarmMount (m: ActiveMount): m is SwarmMount {
+  return 'switchRef' in m
 }
 
 /** GTFS_FOLLOW_MS: ms between checks for a newer manifest (default 30 000; at least 100). */

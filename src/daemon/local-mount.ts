@@ -16,6 +16,8 @@ export interface LocalMountOptions {
   paths: Paths
   settings: Settings
   allowOther?: boolean
+  suid?: boolean
+  dev?: boolean
   fuseDebug?: boolean
 }
 
@@ -47,6 +49,8 @@ export async function openLocalMount (o: LocalMountOptions): Promise<ActiveMount
       metaDeadlineMs: o.settings.metaDeadlineMs,
       cacheSeconds: o.settings.kernelCacheSeconds,
       allowOther: o.allowOther,
+      suid: o.suid,
+      dev: o.dev,
       debug: o.fuseDebug
     })
   } catch (err) {

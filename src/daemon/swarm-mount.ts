@@ -1,10 +1,12 @@
 /**
  * One mount of a swarm repo: resolve the key to a verified snapshot, fetch its
  * directory structure, mount a view of it, seed it, and (unless pinned) move
- * to each newer signed manifest while mounted.
+ * to each newer signed manifest while mounted. `openSwarmRepoView` is the same
+ * without the mount: the automount namespace serves such views as its subtrees.
  */
 import type { Settings } from '../config.ts'
 import { mountView, type Mounted } from '../fs/mount.ts'
+import { UsageError } from '../errors.ts'
 import { logger, warn } from '../log.ts'
 import type { Session } from '../publish/session.ts'
 import { CommitView } from '../repo/commit-view.ts'
@@ -17,49 +19,79 @@ import type { SwarmNode } from './swarm-node.ts'
 
 const log = logger('gtfs:daemon:swarm-mount')
 
-export interface SwarmMountOptions {
+export interface SwarmRepoViewOptions {
   repo: string
   ref?: string
-  dir: string
   pin: boolean
   allowExpired: boolean
-  allowOther?: boolean
   settings: Settings
   session: Session
   store: GitObjectStore
   node: SwarmNode
   /** ms between checks for a newer manifest when following (default 30 s) */
   followEveryMs?: number
+  /** deadline of the first resolution, ms (default settings.mountReadyMs) */
+  resolveMs?: number
+  /** where the view is shown, for the log line when it moves to a newer manifest */
+  label: string
 }
 
-export interface SwarmMount extends ActiveMount {
-  readonly repo: string
-  readonly seq: number
-  readonly offline: boolean
+export interface SwarmRepoView {
+  /** the view, switched to each newer manifest unless pinned */
+  readonly view: FollowingView
+  /** the snapshot the view shows now */
+  readonly current: ResolvedRepo
+  /** the commit view the view shows now */
+  readonly commitView: CommitView
+  /**
+   * Moves the view to another signed ref (an upgrade of a mounted root), by
+   * the same path as following a newer manifest: only trees the store lacks
+   * are fetched now, files when they are opened. Files already open keep
+   * their bytes. On failure the view stays where it was.
+   */
+  switchRef (ref: string | undefined): Promise<void>
+  /** stops following; idempotent */
+  close (): void
 }
 
-export async function openSwarmMount (o: SwarmMountOptions): Promise<SwarmMount> {
+export async function openSwarmRepoView (o: SwarmRepoViewOptions): Promise<SwarmRepoView> {
   const source = new SwarmSource(o.store, o.node.fetcherFor(o.repo))
-  const deadline = (): AbortSignal => AbortSignal.timeout(o.settings.mountReadyMs)
-  const resolve = async (): Promise<ResolvedRepo> =>
-    await resolveSwarmRepo({ repo: o.repo, ref: o.ref, session: o.session, source, state: o.node, allowExpired: o.allowExpired, signal: deadline() })
-  let current = await resolve()
-  for (const n of current.notes) warn(`${o.repo.slice(0, 12)}: ${n}`)
-  const viewOf = async (r: ResolvedRepo): Promise<CommitView> => {
-    await fetchStructure(source, r.commit, { signal: deadline() })
+  let wantRef = o.ref
+  const resolve = async (ms: number): Promise<ResolvedRepo> =>
+    await resolveSwarmRepo({ repo: o.repo, ref: wantRef, session: o.session, source, state: o.node, allowExpired: o.allowExpired, signal: AbortSignal.timeout(ms) })
+  const viewOf = async (r: ResolvedRepo, ms: number): Promise<CommitView> => {
+    const signal = AbortSignal.timeout(ms)
+    await fetchStructure(source, r.commit, { signal })
     return await CommitView.open(source, r.commit, { catalog: r.catalog })
   }
-  const view = new FollowingView(await viewOf(current))
-  const mounted: Mounted = await mountView(view, o.dir, {
-    label: `gtfs:${o.repo.slice(0, 12)}`,
-    readDeadlineMs: o.settings.readDeadlineMs,
-    metaDeadlineMs: o.settings.metaDeadlineMs,
-    cacheSeconds: o.pin ? o.settings.kernelCacheSeconds : 1,
-    follow: !o.pin,
-    allowOther: o.allowOther
-  })
+  const firstMs = o.resolveMs ?? o.settings.mountReadyMs
+  const started = Date.now()
+  let current = await resolve(firstMs)
+  for (const n of current.notes) warn(`${o.repo.slice(0, 12)}: ${n}`)
+  let commitView = await viewOf(current, Math.max(1, firstMs - (Date.now() - started)))
+  const view = new FollowingView(commitView)
   // What we hold, we serve.
   await o.node.seed(o.repo).catch((err: Error) => { warn(`seeding ${o.repo.slice(0, 12)}: ${err.message}`) })
+
+  /** Resolves again and moves the view when the manifest, commit or ref changed. */
+  const moveOn = async (): Promise<void> => {
+    await o.node.refreshPeers(o.repo)
+    const next = await resolve(o.settings.mountReadyMs)
+    if (next.manifestHash === current.manifestHash && next.commit === current.commit && next.ref === current.ref) return
+    commitView = await viewOf(next, o.settings.mountReadyMs)
+    view.switchTo(commitView)
+    log('%s: now at seq %d, %s %s', o.repo, next.manifest.seq, next.ref, next.commit)
+    process.stderr.write(`${new Date().toISOString()} ${o.label}: moved to manifest seq ${next.manifest.seq} (${next.ref} ${next.commit})\n`)
+    current = next
+    await o.node.seed(o.repo).catch(() => {})
+  }
+  // One move at a time: the follow timer and an explicit switch share this chain.
+  let moving: Promise<void> = Promise.resolve()
+  const serialized = async (f: () => Promise<void>): Promise<void> => {
+    const run = moving.then(f, f)
+    moving = run.catch(() => {})
+    await run
+  }
 
   let timer: NodeJS.Timeout | undefined
   let checking = false
@@ -67,36 +99,96 @@ export async function openSwarmMount (o: SwarmMountOptions): Promise<SwarmMount>
     timer = setInterval(() => {
       if (checking) return
       checking = true
-      ;(async () => {
-        await o.node.refreshPeers(o.repo)
-        const next = await resolve()
-        if (next.manifestHash === current.manifestHash && next.commit === current.commit) return
-        view.switchTo(await viewOf(next))
-        log('%s: now at seq %d, commit %s', o.repo, next.manifest.seq, next.commit)
-        process.stderr.write(`${new Date().toISOString()} ${o.dir}: moved to manifest seq ${next.manifest.seq} (${next.commit})\n`)
-        current = next
-        await o.node.seed(o.repo).catch(() => {})
-      })().catch((err: Error) => { warn(`following ${o.repo.slice(0, 12)}: ${err.message}`) })
+      serialized(moveOn)
+        .catch((err: Error) => { warn(`following ${o.repo.slice(0, 12)}: ${err.message}`) })
         .finally(() => { checking = false })
     }, o.followEveryMs ?? 30_000)
     timer.unref()
   }
+  return {
+    view,
+    get current () { return current },
+    get commitView () { return commitView },
+    switchRef: async (ref: string | undefined) => {
+      await serialized(async () => {
+        const before = wantRef
+        wantRef = ref
+        try {
+          await moveOn()
+        } catch (err) {
+          wantRef = before
+          throw err
+        }
+      })
+    },
+    close: () => { clearInterval(timer) }
+  }
+}
 
+export interface SwarmMountOptions extends Omit<SwarmRepoViewOptions, 'label' | 'resolveMs'> {
+  dir: string
+  allowOther?: boolean
+  suid?: boolean
+  dev?: boolean
+}
+
+export interface SwarmMount extends ActiveMount {
+  readonly repo: string
+  readonly seq: number
+  readonly offline: boolean
+  readonly pinned: boolean
+  readonly suid: boolean
+  readonly dev: boolean
+  readonly allowOther: boolean
+  /**
+   * Moves the mount to another signed ref in place (SwarmRepoView.switchRef).
+   * Not for a pinned mount, whose kernel caches would keep showing the old
+   * tree (EPINNED).
+   */
+  switchRef (ref: string | undefined): Promise<void>
+}
+
+export async function openSwarmMount (o: SwarmMountOptions): Promise<SwarmMount> {
+  const repo = await openSwarmRepoView({ ...o, label: o.dir })
+  let mounted: Mounted
+  try {
+    mounted = await mountView(repo.view, o.dir, {
+      label: `gtfs:${o.repo.slice(0, 12)}`,
+      readDeadlineMs: o.settings.readDeadlineMs,
+      metaDeadlineMs: o.settings.metaDeadlineMs,
+      cacheSeconds: o.pin ? o.settings.kernelCacheSeconds : 1,
+      follow: !o.pin,
+      allowOther: o.allowOther,
+      suid: o.suid,
+      dev: o.dev
+    })
+  } catch (err) {
+    repo.close()
+    throw err
+  }
   let closing: Promise<void> | undefined
   const started = new Date()
   return {
     dir: mounted.dir,
     get source () { return `gtfs://${o.repo}` },
-    get commit () { return current.commit },
-    get ref () { return current.ref },
-    get seq () { return current.manifest.seq },
-    get offline () { return current.offline },
+    get commit () { return repo.current.commit },
+    get ref () { return repo.current.ref },
+    get seq () { return repo.current.manifest.seq },
+    get offline () { return repo.current.offline },
     repo: o.repo,
+    pinned: o.pin,
+    suid: o.suid === true,
+    dev: o.dev === true,
+    allowOther: o.allowOther === true,
+    switchRef: async (ref: string | undefined) => {
+      if (o.pin) throw new UsageError('EPINNED', `${mounted.dir} is pinned to one manifest: it does not switch refs`, { hint: `unmount it and mount again: gtfs umount ${mounted.dir}; gtfs mount --ref ${ref ?? '<ref>'} ${o.repo} ${mounted.dir}` })
+      await repo.switchRef(ref)
+    },
     started,
     stats: mounted.stats,
     close: async () => {
       closing ??= (async () => {
-        clearInterval(timer)
+        repo.close()
         await mounted.unmount()
       })()
       await closing

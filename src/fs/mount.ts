@@ -5,7 +5,7 @@
  * so the kernel itself answers every write syscall with EROFS.
  */
 import Fuse, { type FuseOptions } from 'fuse-native'
-import { EnvironmentError } from '../errors.ts'
+import { EnvironmentError, UsageError } from '../errors.ts'
 import { logger } from '../log.ts'
 import type { TreeView } from '../types.ts'
 import { makeFuseOps, type OpsStats } from './fuse-ops.ts'
@@ -24,6 +24,14 @@ export interface MountOptions {
   /** kernel cache lifetime of entries, attributes and negative lookups, seconds (default 86 400) */
   cacheSeconds?: number
   allowOther?: boolean
+  /**
+   * Honour setuid/setgid bits (`suid`) and device nodes (`dev`) of the view.
+   * libfuse 2 mounts `nosuid,nodev` unless told otherwise; both are refused
+   * unless this process runs as root (a user must not gain root from a tree
+   * someone else signed).
+   */
+  suid?: boolean
+  dev?: boolean
   debug?: boolean
   /**
    * The tree under the mount may change (a followed repo): the kernel keeps
@@ -42,12 +50,18 @@ export interface Mounted {
 /**
  * libfuse options fuse-native has no setting for ride in after `fsname`, which
  * it passes through verbatim: `-o fsname=<label>,ro,use_ino,negative_timeout=N`.
+ * `nosuid`/`nodev` are libfuse 2's defaults already; saying them keeps the
+ * choice visible here. With allow_other the kernel checks permissions against
+ * the served owners and modes (default_permissions): otherwise any user could
+ * read a 0600 file of a root filesystem, since gtfs has no access() check.
  */
 function fuseOptions (opts: MountOptions): FuseOptions {
   const label = opts.label.replace(/[,\s\\]/g, '_')
   const cache = opts.cacheSeconds ?? 86_400
+  const suid = opts.suid === true ? 'suid' : 'nosuid'
+  const dev = opts.dev === true ? 'dev' : 'nodev'
   return {
-    fsname: `${label},ro,use_ino,negative_timeout=${cache}`,
+    fsname: `${label},ro,${suid},${dev},use_ino,negative_timeout=${cache}${opts.allowOther === true ? ',default_permissions' : ''}`,
     subtype: 'gtfs',
     kernelCache: opts.follow !== true,
     autoCache: opts.follow === true,
@@ -86,7 +100,16 @@ class QuietFuse extends Fuse {
   }
 }
 
+/** --suid and --dev only as root: fails with ENOTROOT otherwise. */
+export function checkPrivilegedOptions (opts: { suid?: boolean, dev?: boolean }): void {
+  const asked = [opts.suid === true ? 'suid' : '', opts.dev === true ? 'dev' : ''].filter(Boolean)
+  if (asked.length === 0 || process.getuid?.() === 0) return
+  throw new UsageError('ENOTROOT', `${asked.join(' and ')} ${asked.length > 1 ? 'need' : 'needs'} root: setuid bits and device nodes from a mount give root to whoever signed it`,
+    { hint: 'run it as root (sudo), or mount without --suid/--dev' })
+}
+
 export async function mountView (view: TreeView, dir: string, opts: MountOptions): Promise<Mounted> {
+  checkPrivilegedOptions(opts)
   await assertFuseUsable()
   const abs = await checkMountpoint(dir)
   const { ops, stats, closeAll } = makeFuseOps(view, {

@@ -33,6 +33,8 @@ export interface VerifyResult {
   /** catalogs checked */
   catalogs: number
   localTrust: boolean
+  /** primary fingerprints whose valid signatures the manifest carries */
+  signers: string[]
 }
 
 interface Docs {
@@ -112,7 +114,7 @@ async function verifyDocs (s: Session, d: Docs, now: Date): Promise<VerifyResult
     if (!verified.unchanged) await saveAcceptedState(s.home.state, verified.state)
     return {
       repo: d.repo, policyVersion: policy.version, seq: verified.manifest.seq, manifestHash: verified.hash, manifest: verified.manifest,
-      unchanged: verified.unchanged, catalogs, localTrust: localTrust !== null
+      unchanged: verified.unchanged, catalogs, localTrust: localTrust !== null, signers: verified.signers
     }
   } finally {
     await source?.close()

@@ -41,6 +41,8 @@ export interface ResolvedRepo {
   ref: string
   commit: ObjectId
   catalog?: Catalog
+  /** primary fingerprints whose valid signatures the manifest carries (empty for an expired manifest allowed offline) */
+  signers: string[]
   /** no peer answered: the last state accepted on this machine */
   offline: boolean
   /** reasons worth showing (a newer pointer nobody serves, an expired manifest allowed) */
@@ -90,6 +92,7 @@ export async function resolveSwarmRepo (o: ResolveOptions): Promise<ResolvedRepo
   let bundle = await o.state.fetchState(o.repo, o)
   let manifest: Manifest
   let manifestHash: string
+  let signers: string[] = []
   let offline = false
   // Learn which commits the claimed manifest names, so that catalogs can be checked
   // against their trees and moves judged as fast-forwards; the claim itself is judged below.
@@ -113,6 +116,7 @@ export async function resolveSwarmRepo (o: ResolveOptions): Promise<ResolvedRepo
     await importBundle(s, bundle, now)
     manifest = verified.manifest
     manifestHash = verified.manifestHash
+    signers = verified.signers
   } else {
     offline = true
     const records = await s.records(o.repo).catch((err: unknown) => {
@@ -126,6 +130,7 @@ export async function resolveSwarmRepo (o: ResolveOptions): Promise<ResolvedRepo
       const verified = await verifyRepo(s, records, now)
       manifest = verified.manifest
       manifestHash = verified.manifestHash
+      signers = verified.signers
     } catch (err) {
       if (!isGtfsError(err, 'EEXPIRED') || o.allowExpired !== true || accepted === null || records.manifest === null) {
         if (isGtfsError(err, 'EEXPIRED')) {
@@ -159,7 +164,7 @@ export async function resolveSwarmRepo (o: ResolveOptions): Promise<ResolvedRepo
     if (bytes === null) throw new GtfsError('ECATALOG', `catalog ${entry.catalog} of ${ref} is not on this machine`)
     catalog = decodeCatalog(bytes)
   }
-  return { repo: o.repo, manifest, manifestHash, ref, commit: entry.commit, catalog, offline, notes }
+  return { repo: o.repo, manifest, manifestHash, ref, commit: entry.commit, catalog, signers, offline, notes }
 }
 
 /** The commit and its whole directory structure, so that metadata never waits on the network. */

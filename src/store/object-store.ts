@@ -10,16 +10,18 @@
  */
 import { createReadStream } from 'node:fs'
 import { readdir, stat } from 'node:fs/promises'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { createInflate } from 'node:zlib'
 import { LRUCache } from 'lru-cache'
 import { IntegrityError, NotFoundError } from '../errors.ts'
 import { applyDelta, deltaSizes } from '../git/delta.ts'
-import { isObjectId, parseObjectHeader, verifyObject } from '../git/object-id.ts'
+import { hashObject, isObjectId, parseObjectHeader, verifyObject } from '../git/object-id.ts'
 import { logger } from '../log.ts'
 import type { AbortOptions, GitObject, ObjectId, ObjectSource, ObjectType } from '../types.ts'
 import { loosePath, looseHeader, readLoose, removeLoose, writeLoose } from './loose.ts'
 import { newBlockCache, PackFile, type BlockCache } from './pack-file.ts'
+import { cleanPackDir, PackWriter, type FlushStats } from './pack-writer.ts'
+import { openSeekableLoose, writeSeekableLoose, type SeekableBlob } from './seekable-loose.ts'
 import { SingleFlight } from './single-flight.ts'
 import { UnpackedBlobs, type UnpackedBlob } from './unpacked-blob.ts'
 
@@ -40,6 +42,13 @@ export interface ObjectStoreOptions {
   unpackedDir?: string
   /** bytes of unpacked blob files kept on disk (default 4 GiB) */
   unpackedBudgetBytes?: number
+  /**
+   * `sync: false` writes (objects received in bulk, which can be fetched
+   * again) are held in memory and written as packs (see pack-writer.ts);
+   * without it every write is a loose object. Only one process should write
+   * packs into a store: the daemon.
+   */
+  packWrites?: boolean | { maxBytes?: number, maxObjects?: number, flushMs?: number, minPackObjects?: number }
 }
 
 export interface ObjectHeader { type: ObjectType, size: number }
@@ -47,9 +56,9 @@ export interface ObjectHeader { type: ObjectType, size: number }
 /** A blob's content: in memory when small, an unpacked file when large. */
 export type BlobContent =
   | { kind: 'buffer', data: Buffer }
-  | { kind: 'file', blob: UnpackedBlob, release: () => Promise<void> }
+  | { kind: 'file', blob: UnpackedBlob | SeekableBlob, release: () => Promise<void> }
 
-type Location = { pack: PackFile, offset: number } | { loose: true }
+type Location = { pack: PackFile, offset: number } | { loose: true } | { held: GitObject }
 
 const MAX_DELTA_DEPTH = 10_000
 
@@ -68,6 +77,13 @@ export class GitObjectStore implements ObjectSource {
   private readonly maxObjectBytes: number
   private readonly largeBlobBytes: number
   private lastRescan = 0
+  private readonly packWriter?: PackWriter
+  /**
+   * When each pack (by file name) and loose object (by id) was last read from
+   * disk, ms: what LRU eviction orders by (eviction.ts). A map update per disk
+   * read, no file system write; the daemon persists it now and then.
+   */
+  readonly lastUse = new Map<string, number>()
 
   private constructor (readonly objectsDir: string, opts: ObjectStoreOptions) {
     const bytes = (o: GitObject): number => Math.max(1, o.data.length)
@@ -79,10 +95,25 @@ export class GitObjectStore implements ObjectSource {
     if (opts.unpackedDir !== undefined) {
       this.unpacked = new UnpackedBlobs({ dir: opts.unpackedDir, budgetBytes: opts.unpackedBudgetBytes ?? 4 * 2 ** 30 })
     }
+    if (opts.packWrites !== undefined && opts.packWrites !== false) {
+      this.packWriter = new PackWriter({
+        ...(opts.packWrites === true ? {} : opts.packWrites),
+        objectsDir,
+        onPack: async (packPath, idxPath) => { await this.addPack(packPath, idxPath) },
+        onLoose: async objects => {
+          for (const [id, o] of objects) {
+            await writeLoose(this.objectsDir, o.type, o.data, id, false)
+            this.looseKnown.add(id)
+          }
+        }
+      })
+    }
   }
 
   static async open (objectsDir: string, opts: ObjectStoreOptions = {}): Promise<GitObjectStore> {
     const store = new GitObjectStore(objectsDir, opts)
+    // A crash may have left temp files or a pack without its index.
+    if (store.packWriter !== undefined) await cleanPackDir(objectsDir)
     await store.rescanPacks()
     await store.unpacked?.scan()
     return store
@@ -98,12 +129,53 @@ export class GitObjectStore implements ObjectSource {
       if (!name.endsWith('.idx')) continue
       const packPath = join(dir, name.slice(0, -4) + '.pack')
       if (known.has(packPath)) continue
-      try {
-        this.packs.push(await PackFile.open(packPath, join(dir, name), this.blocks))
-      } catch (err) {
-        log('skipping pack %s: %s', packPath, (err as Error).message)
-      }
+      await this.addPack(packPath, join(dir, name)).catch((err: Error) => { log('skipping pack %s: %s', packPath, err.message) })
     }
+  }
+
+  /** Makes a pack readable (once: a rescan and the pack writer may both find it). */
+  private async addPack (packPath: string, idxPath: string): Promise<void> {
+    const pack = await PackFile.open(packPath, idxPath, this.blocks)
+    if (this.packs.some(p => p.path === packPath)) {
+      await pack.close()
+      return
+    }
+    // Newest first: what was just fetched is what is read next.
+    this.packs.unshift(pack)
+  }
+
+  /** The packs this store reads (eviction.ts). */
+  get packList (): readonly PackFile[] { return this.packs }
+
+  /**
+   * Stops reading `pack` (eviction): it leaves the list at once; its file
+   * handle closes after `graceMs`, so reads already under way finish.
+   */
+  retirePack (pack: PackFile, graceMs: number): void {
+    this.packs = this.packs.filter(p => p !== pack)
+    for (const key of this.deltaBases.keys()) if (key.startsWith(pack.path + ':')) this.deltaBases.delete(key)
+    this.lastUse.delete(basename(pack.path))
+    const t = setTimeout(() => { pack.close().catch(() => {}) }, graceMs)
+    t.unref()
+  }
+
+  /** Forgets a loose object that eviction removed from disk. */
+  forgetLoose (id: ObjectId): void {
+    this.looseKnown.delete(id)
+    this.lastUse.delete(id)
+    this.sizes.delete(id)
+    this.headers.delete(id)
+  }
+
+  /** Objects and bytes held in memory for the next pack; what the pack writer did so far. */
+  get held (): { objects: number, bytes: number, flushed: FlushStats | null } {
+    const w = this.packWriter
+    return { objects: w?.heldObjects ?? 0, bytes: w?.heldBytes ?? 0, flushed: w === undefined ? null : { ...w.stats } }
+  }
+
+  /** Writes what is held in memory (a pack, or loose when few); resolves when durable. */
+  async flush (): Promise<void> {
+    await this.packWriter?.flush()
   }
 
   async has (id: ObjectId): Promise<boolean> {
@@ -144,7 +216,9 @@ export class GitObjectStore implements ObjectSource {
     const loc = await this.locate(id)
     if (loc === null) throw this.missing(id)
     let size: number
-    if ('loose' in loc) {
+    if ('held' in loc) {
+      size = loc.held.data.length
+    } else if ('loose' in loc) {
       size = (await this.header(id)).size
     } else {
       const { header, data } = await loc.pack.peekEntry(loc.offset, 32)
@@ -157,7 +231,13 @@ export class GitObjectStore implements ObjectSource {
   /** A blob's content, streaming large blobs into an unpacked file. */
   async openBlob (id: ObjectId): Promise<BlobContent> {
     const unpacked = this.unpacked
-    if (unpacked === undefined || await this.size(id) <= this.largeBlobBytes) {
+    const size = await this.size(id)
+    if (size > this.largeBlobBytes && 'loose' in ((await this.locate(id)) ?? {})) {
+      // Written here in the seekable layout: read in place, nothing to unpack.
+      const seekable = await openSeekableLoose(this.objectsDir, id)
+      if (seekable !== null) return { kind: 'file', blob: seekable, release: async () => { await seekable.close() } }
+    }
+    if (unpacked === undefined || size <= this.largeBlobBytes) {
       const obj = await this.read(id)
       if (obj.type !== 'blob') throw new IntegrityError(`object ${id} is a ${obj.type}, not a blob`, { code: 'EWRONGTYPE' })
       return { kind: 'buffer', data: obj.data }
@@ -170,12 +250,26 @@ export class GitObjectStore implements ObjectSource {
 
   /** Stores an object (hash-checked first); `sync: false` for objects that can be fetched again. */
   async write (type: ObjectType, data: Buffer, expected?: ObjectId, opts: { sync?: boolean } = {}): Promise<ObjectId> {
-    if (expected !== undefined && this.cache.has(expected)) {
+    // In memory is not enough (eviction may have removed it from disk): held, or known on disk.
+    if (expected !== undefined && (this.packWriter?.get(expected) !== undefined ||
+        (this.cache.has(expected) && (this.looseKnown.has(expected) || this.findPacked(expected) !== null)))) {
       // Already here; the bytes offered must still be what they claim (EBADHASH).
       verifyObject(expected, type, data)
       return expected
     }
-    const id = await writeLoose(this.objectsDir, type, data, expected, opts.sync ?? true)
+    const writer = this.packWriter
+    if (writer !== undefined && opts.sync === false && data.length <= this.largeBlobBytes) {
+      // Received in bulk: into the next pack. Readable from memory until then.
+      const id = hashObject(type, data)
+      if (expected !== undefined && id !== expected) throw new IntegrityError(`object claimed to be ${expected} hashes to ${id}`, { code: 'EBADHASH' })
+      if (this.findPacked(id) === null && !this.looseKnown.has(id)) await writer.add(id, { type, data })
+      this.cache.set(id, { type, data })
+      return id
+    }
+    // Large blobs go in the seekable layout, read later at any offset without inflating.
+    const id = type === 'blob' && data.length > this.largeBlobBytes
+      ? await writeSeekableLoose(this.objectsDir, type, data, expected, opts.sync ?? true)
+      : await writeLoose(this.objectsDir, type, data, expected, opts.sync ?? true)
     this.sizes.delete(id)
     this.looseKnown.add(id)
     // What was just written is about to be read (a fetch on open): keep it, it was hashed on the way in.
@@ -183,8 +277,19 @@ export class GitObjectStore implements ObjectSource {
     return id
   }
 
+  /**
+   * Objects received together: each hash-checked, then held for one pack
+   * (loose when the store writes no packs). Returns their ids.
+   */
+  async writeBatch (objects: Array<{ type: ObjectType, data: Buffer, id?: ObjectId }>): Promise<ObjectId[]> {
+    const ids: ObjectId[] = []
+    for (const o of objects) ids.push(await this.write(o.type, o.data, o.id, { sync: false }))
+    return ids
+  }
+
   /** Forgets a loose object that failed its check, so that it can be stored again. */
   async evict (id: ObjectId): Promise<void> {
+    this.packWriter?.forget(id)
     this.cache.delete(id)
     this.headers.delete(id)
     this.sizes.delete(id)
@@ -193,6 +298,7 @@ export class GitObjectStore implements ObjectSource {
   }
 
   async close (): Promise<void> {
+    await this.packWriter?.close()
     const packs = this.packs
     this.packs = []
     await Promise.all(packs.map(async p => { await p.close() }))
@@ -200,12 +306,21 @@ export class GitObjectStore implements ObjectSource {
 
   private async locate (id: ObjectId): Promise<Location | null> {
     if (!isObjectId(id)) throw new NotFoundError(`not an object id: ${JSON.stringify(id)}`, { code: 'EBADID' })
+    const held = this.packWriter?.get(id)
+    if (held !== undefined) return { held }
     const found = this.findPacked(id)
-    if (found !== null) return found
-    if (this.looseKnown.has(id)) return { loose: true }
+    if (found !== null) {
+      this.lastUse.set(basename(found.pack.path), Date.now())
+      return found
+    }
+    if (this.looseKnown.has(id)) {
+      this.lastUse.set(id, Date.now())
+      return { loose: true }
+    }
     // An existence check needs no inflating: a stat is enough (a bad object fails its hash when read).
     if (await stat(loosePath(this.objectsDir, id)).then(st => st.isFile(), () => false)) {
       this.looseKnown.add(id)
+      this.lastUse.set(id, Date.now())
       return { loose: true }
     }
     // A pack may have appeared since we looked (git gc, a fetch); look again at most once a second.
@@ -216,7 +331,7 @@ export class GitObjectStore implements ObjectSource {
     return null
   }
 
-  private findPacked (id: ObjectId): Location | null {
+  private findPacked (id: ObjectId): { pack: PackFile, offset: number } | null {
     for (const pack of this.packs) {
       const offset = pack.index.find(id)
       if (offset >= 0) return { pack, offset }
@@ -232,6 +347,7 @@ export class GitObjectStore implements ObjectSource {
     if (depth > MAX_DELTA_DEPTH) throw new IntegrityError(`object ${id}: delta chain too deep`, { code: 'EMALFORMED' })
     const loc = await this.locate(id)
     if (loc === null) throw this.missing(id)
+    if ('held' in loc) return loc.held
     if ('loose' in loc) {
       const obj = await readLoose(this.objectsDir, id, this.maxObjectBytes)
       if (obj === null) throw this.missing(id)
@@ -263,6 +379,7 @@ export class GitObjectStore implements ObjectSource {
   private async readHeader (id: ObjectId, depth: number): Promise<ObjectHeader> {
     const loc = await this.locate(id)
     if (loc === null) throw this.missing(id)
+    if ('held' in loc) return { type: loc.held.type, size: loc.held.data.length }
     if ('loose' in loc) {
       const h = await looseHeader(this.objectsDir, id)
       if (h === null) throw this.missing(id)
@@ -291,6 +408,10 @@ export class GitObjectStore implements ObjectSource {
     if (loc === null) throw this.missing(id)
     // A deep readable buffer lets inflation (thread pool) run ahead of hashing and writing.
     const opts = { chunkSize: 1 << 20, maxOutputLength: size + 64, readableHighWaterMark: 8 << 20 }
+    if ('held' in loc) {
+      yield loc.held.data
+      return
+    }
     if ('loose' in loc) {
       let headerSkipped = false
       for await (const chunk of createReadStream(loosePath(this.objectsDir, id), { highWaterMark: 1 << 20 }).pipe(createInflate(opts))) {
@@ -306,7 +427,8 @@ export class GitObjectStore implements ObjectSource {
     }
     const { header, dataStart, dataEnd } = await loc.pack.entryLocation(loc.offset)
     if (header.type === 'blob') {
-      const raw = createReadStream(loc.pack.path, { start: dataStart, end: dataEnd - 1, highWaterMark: 1 << 20 })
+      // Through the pack's open handle: an evicted pack stays readable for reads under way.
+      const raw = loc.pack.stream(dataStart, dataEnd)
       for await (const chunk of raw.pipe(createInflate(opts))) yield chunk as Buffer
       return
     }

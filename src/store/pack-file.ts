@@ -127,6 +127,11 @@ export class PackFile {
     })
   }
 
+  /** Bytes [start, end) as a stream, read through the kept-open handle (which it does not close). */
+  stream (start: number, end: number): NodeJS.ReadableStream {
+    return this.fh.createReadStream({ start, end: end - 1, highWaterMark: 1 << 20, autoClose: false })
+  }
+
   async readExactly (buf: Buffer, position: number): Promise<void> {
     let done = 0
     while (done < buf.length) {

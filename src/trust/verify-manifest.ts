@@ -83,6 +83,8 @@ export interface VerifiedManifest {
   state: AcceptedState
   /** true when this is the already-accepted manifest again (equal seq, same bytes) */
   unchanged: boolean
+  /** primary fingerprints (uppercase, sorted) whose signatures over the manifest are valid */
+  signers: string[]
 }
 
 export async function verifyManifest (input: VerifyManifestInput, options: VerifyManifestOptions): Promise<VerifiedManifest> {
@@ -164,7 +166,7 @@ export async function verifyManifest (input: VerifyManifestInput, options: Verif
     manifestHash: hash,
     refs: Object.fromEntries(Object.entries(manifest.refs).map(([ref, e]) => [ref, e.commit]))
   }
-  return { manifest, hash, state, unchanged }
+  return { manifest, hash, state, unchanged, signers: [...check.signers].sort() }
 }
 
 function checkPrevChain (manifest: Manifest, accepted: AcceptedState, intermediates: readonly Uint8Array[]): void {

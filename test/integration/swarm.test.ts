@@ -9,7 +9,7 @@ import { chmod, mkdir, open, readdir, readFile, stat, writeFile } from 'node:fs/
 import { join } from 'node:path'
 import { errorCode, forceUnmount, gtfs, gtfsEnv, isMountpoint, stopDaemon } from '../helpers/mounts.ts'
 import { startJsonProcess, type Running } from '../helpers/processes.ts'
-import { git, GTFS, ROOT, run, tempDir } from '../helpers/run.ts'
+import { git, GTFS, must, ROOT, run, tempDir } from '../helpers/run.ts'
 import { archive as archiveOf, contents, until } from '../helpers/swarm.ts'
 
 let tmp: Awaited<ReturnType<typeof tempDir>>
@@ -45,6 +45,19 @@ async function mountKey (who: string, dir: string, ...args: string[]): Promise<R
   const out = await mustG(who, ['mount', '--json', key, dir, ...args])
   mounts.push([homes[who], dir])
   return JSON.parse(out) as Record<string, unknown>
+}
+
+/** Removes one object from a store (C's daemon is stopped): loose, or by packing all the rest anew with stock git. */
+async function dropObject (gitDir: string, id: string): Promise<void> {
+  const f = await import('node:fs/promises')
+  await f.rm(join(gitDir, 'objects', id.slice(0, 2), id.slice(2)), { force: true })
+  const packDir = join(gitDir, 'objects', 'pack')
+  const old = await readdir(packDir)
+  const all = (await must('git', ['--git-dir', gitDir, 'cat-file', '--batch-all-objects', '--batch-check=%(objectname)'])).trim().split('\n')
+  if (!all.includes(id)) return
+  const name = (await must('git', ['--git-dir', gitDir, 'pack-objects', '-q', join(packDir, 'pack')], { input: all.filter(x => x !== id).join('\n') + '\n' })).trim()
+  for (const n of old) if (!n.includes(name)) await f.rm(join(packDir, n))
+  assert.notEqual((await run('git', ['--git-dir', gitDir, 'cat-file', '-e', id])).code, 0)
 }
 
 before(async () => {
@@ -147,7 +160,7 @@ test('A publishes; B mounts by key with an empty cache and reads it all; C gets 
 test('offline, missing and expired: EIO within the deadline, ls answers, an expired manifest needs --allow-expired', async () => {
   // An object nobody holds: C lost it, and no peer is left.
   const blob = (await git(repo, 'rev-parse', 'HEAD:docs/page7.html')).trim()
-  await import('node:fs/promises').then(async f => { await f.rm(join(homes.c, 'data', 'store', 'objects', blob.slice(0, 2), blob.slice(2))) })
+  await dropObject(join(homes.c, 'data', 'store'), blob)
   const mc = join(tmp.path, 'mc2')
   const fast = { GTFS_READ_DEADLINE_MS: '3000' }
   await mkdir(mc, { recursive: true })

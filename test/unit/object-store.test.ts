@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
 import { after, before, test } from 'node:test'
 import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -145,11 +146,12 @@ test('large blobs stream into verified unpacked files and read at any offset', a
       if (c.kind !== 'file') return
       const buf = Buffer.alloc(70_000)
       for (const pos of [content.length - 5, 0, 1_234_567, content.length + 10]) {
-        const n = await c.blob.read(buf, buf.length, pos)
+        const n: number = await c.blob.read(buf, buf.length, pos)
         assert.equal(n, Math.max(0, Math.min(buf.length, content.length - pos)), `count at ${pos}`)
         assert.ok(buf.subarray(0, n).equals(content.subarray(pos, pos + n)), `bytes at ${pos} (packed=${packed})`)
       }
       await c.release()
+      assert.ok('complete' in c.blob, 'a blob git wrote is unpacked')
       await c.blob.complete
       assert.deepEqual(await readdir(unpackedDir), [blobId])
       assert.ok((await readFile(join(unpackedDir, blobId))).equals(content))
@@ -170,4 +172,29 @@ test('refs: short names, packed refs, symbolic HEAD, annotated tags', async () =
   assert.equal((await listRefs(gitDir)).get('refs/heads/main'), head)
   await assert.rejects(resolveRef(gitDir, 'nope'), { code: 'ENOREF' })
   await assert.rejects(resolveRef(gitDir, 'refs/../../config'), { code: 'ENOREF' })
+})
+
+test('large blobs written here are seekable in place: no unpacked copy, git reads them', async () => {
+  const repo = join(tmp.path, 'seekable')
+  await git(tmp.path, 'init', '-q', '--bare', repo)
+  const unpackedDir = join(tmp.path, 'unpacked-seekable')
+  const store = await GitObjectStore.open(join(repo, 'objects'), { largeBlobBytes: 2 ** 20, unpackedDir })
+  const content = randomBytes(3 * 2 ** 20 + 17)
+  try {
+    const id = await store.write('blob', content)
+    const c = await store.openBlob(id)
+    assert.equal(c.kind, 'file')
+    if (c.kind !== 'file') return
+    assert.ok(!('complete' in c.blob), 'served in place, not unpacked')
+    const buf = Buffer.alloc(100_000)
+    for (const pos of [0, 65_530, 2_000_001, content.length - 3]) {
+      const n: number = await c.blob.read(buf, buf.length, pos)
+      assert.ok(buf.subarray(0, n).equals(content.subarray(pos, pos + buf.length)), `bytes at ${pos}`)
+    }
+    await c.release()
+    assert.deepEqual(await readdir(unpackedDir).catch(() => []), [])
+    assert.ok((await git(repo, 'cat-file', '-t', id)).trim() === 'blob')
+  } finally {
+    await store.close()
+  }
 })

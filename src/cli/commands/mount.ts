@@ -6,7 +6,8 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs'
 import { loadSettings, paths } from '../../config.ts'
 import { UsageError } from '../../errors.ts'
 import { serveMount } from '../../daemon/serve-mount.ts'
-import { assertFuseUsable, checkMountpoint } from '../../fs/preflight.ts'
+import { checkPrivilegedOptions } from '../../fs/mount.ts'
+import { assertFuseUsable, checkMountpoint, isMounted } from '../../fs/preflight.ts'
 import { resolveLocalTarget } from '../../repo/local-repo.ts'
 import { askDaemon, ensureDaemon } from '../daemon-client.ts'
 import { printJson } from '../output.ts'
@@ -19,6 +20,8 @@ interface MountArgs {
   commit?: string
   foreground?: boolean
   'allow-other'?: boolean
+  suid?: boolean
+  dev?: boolean
   'read-deadline'?: number
   'fuse-debug'?: boolean
   pin?: boolean
@@ -38,6 +41,8 @@ export const mountCommand: CommandModule<object, MountArgs> = {
     .option('commit', { type: 'string', describe: 'a full commit id to mount instead of a ref' })
     .option('foreground', { alias: 'f', type: 'boolean', describe: 'stay in the foreground; Ctrl-C unmounts' })
     .option('allow-other', { type: 'boolean', describe: 'let other users read the mount (needs user_allow_other in /etc/fuse.conf unless root)' })
+    .option('suid', { type: 'boolean', describe: 'honour setuid/setgid bits of the tree (root only; default nosuid)' })
+    .option('dev', { type: 'boolean', describe: 'let device nodes of the tree be opened as devices (root only; default nodev)' })
     .option('read-deadline', { type: 'number', describe: 'milliseconds before a read that cannot be served fails with EIO' })
     .option('fuse-debug', { type: 'boolean', hidden: true })
     .option('pin', { type: 'boolean', describe: 'stay on the manifest mounted first (default: follow newer signed manifests)' })
@@ -46,10 +51,13 @@ export const mountCommand: CommandModule<object, MountArgs> = {
     .conflicts('ref', 'commit')
     .example('gtfs mount 3f9a…e1 /mnt/distro', 'mount the default ref of a signed repo, fetching files from peers when opened')
     .example('gtfs mount gtfs://3f9a…e1/refs/tags/v2 /mnt/v2 --pin', 'mount one ref, and stay on this manifest')
+    .example('sudo gtfs mount 3f9a…e1 /srv/root --ref amd64 --allow-other --suid --dev', 'mount a root filesystem for chroot (see gtfs chroot)')
+    .example('gtfs mount 3f9a…e1 /srv/root --ref amd64-v2', 'on a mounted (not pinned) repo: switch it to another signed ref in place')
     .example('gtfs mount --git-dir ~/src/linux --ref v6.8 /mnt/linux', 'mount tag v6.8 of a local repository; the gtfs daemon serves it')
     .example('gtfs mount -f --git-dir . /tmp/head', 'mount HEAD of this repo in the foreground')
     .example('gtfs umount /mnt/linux', 'unmount it again') as unknown as Argv<MountArgs>,
   handler: async (argv: ArgumentsCamelCase<MountArgs>) => {
+    checkPrivilegedOptions({ suid: argv.suid, dev: argv.dev })
     if (argv.args.length === 2) {
       await mountKey(argv)
       return
@@ -77,6 +85,8 @@ export const mountCommand: CommandModule<object, MountArgs> = {
         commit: argv.commit,
         dir,
         allowOther: argv.allowOther === true,
+        suid: argv.suid === true,
+        dev: argv.dev === true,
         readDeadlineMs: argv.readDeadline
       }, settings.mountReadyMs)
       if (argv.json) printJson({ ...m, pid })
@@ -84,7 +94,7 @@ export const mountCommand: CommandModule<object, MountArgs> = {
       return
     }
 
-    const serving = await serveMount({ target, dir, paths: p, settings, allowOther: argv.allowOther, fuseDebug: argv.fuseDebug })
+    const serving = await serveMount({ target, dir, paths: p, settings, allowOther: argv.allowOther, suid: argv.suid, dev: argv.dev, fuseDebug: argv.fuseDebug })
     if (argv.json) {
       printJson({ dir: serving.mount.dir, commit: serving.mount.commit, ref: serving.mount.ref, pid: process.pid })
     } else {
@@ -102,20 +112,26 @@ async function mountKey (argv: ArgumentsCamelCase<MountArgs>): Promise<void> {
   const settings = loadSettings()
   const dir = resolve(argv.args[1])
   await assertFuseUsable()
-  await checkMountpoint(dir)
+  // A gtfs mount there already: the daemon switches it to --ref if it serves the same repo.
+  const there = await isMounted(dir)
+  if (there === null || !there.fstype.startsWith('fuse.gtfs')) await checkMountpoint(dir)
   const pid = await ensureDaemon(p, settings)
-  const m = await askDaemon<{ dir: string, repo: string, commit: string, ref: string, seq: number, offline: boolean }>(p, 'mount', {
+  const m = await askDaemon<{ dir: string, repo: string, commit: string, ref: string, seq: number, offline: boolean, switched: boolean, from?: string }>(p, 'mount', {
     key: argv.args[0],
     ref: argv.ref,
     dir,
     pin: argv.pin === true,
     allowExpired: argv.allowExpired === true,
     allowOther: argv.allowOther === true,
+    suid: argv.suid === true,
+    dev: argv.dev === true,
     bootstrap: argv.bootstrap,
     port: swarmPort(argv)
   }, settings.mountReadyMs + 5_000)
   if (argv.json) printJson({ ...m, pid })
-  else {
+  else if (m.switched) {
+    process.stdout.write(`switched ${m.dir} to ${m.ref} at ${m.commit.slice(0, 12)} (seq ${m.seq}; was ${(m.from ?? '').slice(0, 12)})\n`)
+  } else {
     process.stdout.write(`mounted ${m.repo.slice(0, 12)}… seq ${m.seq}, ${m.ref} at ${m.commit.slice(0, 12)}, on ${m.dir}` +
       `${m.offline ? ' (offline: no peer answered; the last accepted manifest)' : ''} (daemon pid ${pid})\n`)
   }

@@ -8,7 +8,23 @@ import { listRecords, isServing } from '../../daemon/mount-registry.ts'
 import { askDaemon } from '../daemon-client.ts'
 import { printJson } from '../output.ts'
 
-interface MountInfo { dir: string, source: string, commit: string, ref: string | null, started: string, stats: { openFiles: number, reads: number, bytesRead: number, errors: number } }
+interface AutomountInfo {
+  repos: Array<{ name: string, repo: string, seq: number, ref: string, commit: string, offline: boolean }>
+  failures: Array<{ name: string, code: string, message: string, at: string }>
+}
+interface MountInfo {
+  dir: string
+  source: string
+  commit: string
+  ref: string | null
+  started: string
+  stats: { openFiles: number, reads: number, bytesRead: number, errors: number }
+  automount?: AutomountInfo
+  /** mounts by key only */
+  seq?: number
+  pinned?: boolean
+  options?: { allowOther: boolean, suid: boolean, dev: boolean }
+}
 interface PeerInfo { address: string, incoming: boolean, ready: boolean, bytesIn: number, bytesOut: number, objectsIn: number, objectsOut: number }
 interface SwarmInfo {
   dht: { port: number, nodes: number } | null
@@ -43,8 +59,16 @@ export const statusCommand: CommandModule<object, { json?: boolean }> = {
       process.stdout.write(`daemon: pid ${status.pid}, up since ${status.started}\n`)
       if (status.mounts.length === 0) process.stdout.write('mounts: none\n')
       for (const m of status.mounts) {
-        process.stdout.write(`${m.dir}\n  ${m.commit}${m.ref !== null ? ` (${m.ref})` : ''} from ${m.source}\n` +
-          `  ${m.stats.reads} reads, ${m.stats.bytesRead} bytes, ${m.stats.openFiles} open files, ${m.stats.errors} errors\n`)
+        if (m.automount !== undefined) {
+          process.stdout.write(`${m.dir}\n  automount namespace: ${m.automount.repos.length} names resolved\n`)
+          for (const r of m.automount.repos) process.stdout.write(`  ${r.name}: ${r.repo} seq ${r.seq}, ${r.ref} at ${r.commit}${r.offline ? ' (offline)' : ''}\n`)
+          for (const f of m.automount.failures) process.stdout.write(`  failed ${f.at} ${f.name}: ${f.message} (${f.code})\n`)
+        } else {
+          const how = m.pinned === undefined ? '' : `, seq ${m.seq ?? '?'}, ${m.pinned ? 'pinned' : 'following'}`
+          const opts = m.options === undefined ? [] : Object.entries({ allow_other: m.options.allowOther, suid: m.options.suid, dev: m.options.dev }).filter(([, on]) => on).map(([k]) => k)
+          process.stdout.write(`${m.dir}\n  ${m.commit}${m.ref !== null ? ` (${m.ref})` : ''} from ${m.source}${how}${opts.length > 0 ? `; ${opts.join(',')}` : ''}\n`)
+        }
+        process.stdout.write(`  ${m.stats.reads} reads, ${m.stats.bytesRead} bytes, ${m.stats.openFiles} open files, ${m.stats.errors} errors\n`)
       }
       const sw = status.swarm
       if (sw !== null) {
