@@ -112,6 +112,11 @@ export async function resolveSwarmRepo (o: ResolveOptions): Promise<ResolvedRepo
       const old = accepted?.refs[ref]
       if (old !== undefined && old !== e.commit) await fetchAncestry(o.source, e.commit, old, o)
     }
+    // Ancestry is judged through the document store, another view of the same
+    // objects directory: what the swarm just fetched (held in memory for a pack)
+    // must be on disk and in that view's pack list first.
+    await o.source.flush()
+    await s.store.objects.rescanPacks()
     const verified = await verifyBundleFile(s, bundle, now)
     await importBundle(s, bundle, now)
     manifest = verified.manifest

@@ -63,6 +63,11 @@ export class SwarmSource implements ViewSource {
     })().catch((err: Error) => { log('prefetch of %d objects: %s', ids.length, err.message) })
   }
 
+  /** Makes what was fetched durable: on disk, where other views of the store can find it. */
+  async flush (): Promise<void> {
+    await this.store.flush()
+  }
+
   async hasLocally (id: ObjectId): Promise<boolean> {
     return await this.store.has(id)
   }
