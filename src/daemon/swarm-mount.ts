@@ -47,7 +47,16 @@ export async function openSwarmMount (o: SwarmMountOptions): Promise<SwarmMount>
   for (const n of current.notes) warn(`${o.repo.slice(0, 12)}: ${n}`)
   const viewOf = async (r: ResolvedRepo): Promise<CommitView> => {
     await fetchStructure(source, r.commit, { signal: deadline() })
-    return await CommitView.open(source, r.commit, { catalog: r.catalog })
+    const v = await CommitView.open(source, r.commit, { catalog: r.catalog })
+    const traced = r.catalog?.prefetch
+    if (traced !== undefined) {
+      // The publisher's trace: what a typical first run opens, fetched in that order now.
+      void v.fileIds(traced).then(async ids => {
+        log('%s: prefetching %d traced files', o.repo, ids.length)
+        await source.prefetchInOrder(ids)
+      }).catch((err: Error) => { log('prefetch of the trace: %s', err.message) })
+    }
+    return v
   }
   const view = new FollowingView(await viewOf(current))
   const mounted: Mounted = await mountView(view, o.dir, {

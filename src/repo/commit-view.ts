@@ -185,6 +185,16 @@ export class CommitView implements TreeView {
     return view
   }
 
+  /** The blobs of the files among `paths` (in that order); paths that are not files are left out. */
+  async fileIds (paths: readonly string[], opts?: AbortOptions): Promise<ObjectId[]> {
+    const ids: ObjectId[] = []
+    for (const path of paths) {
+      const node = await this.resolve(path, opts).catch(() => null)
+      if (node !== null && (node.kind === 'file' || node.kind === 'exec')) ids.push(node.id)
+    }
+    return ids
+  }
+
   /** True when the view serves metadata from a catalog. */
   get hasCatalog (): boolean {
     return this.catalog !== null

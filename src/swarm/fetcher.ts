@@ -343,13 +343,17 @@ export class Fetcher {
    * The peer that should take work now: a free request slot, room under its
    * in-flight bytes, and something `hasWork` it may be asked for. The origin
    * (a peer that says in its hello that it publishes the repo) only when no
-   * other peer has room: readers who already hold a copy take the load off it.
+   * other peer has room and every other peer's rate is known (their room is
+   * measured, not guessed), or when `anyOrigin`: readers who already hold a
+   * copy take the load off it.
    */
-  private choose (hasWork: (p: Peer) => boolean): Peer | null {
+  private choose (hasWork: (p: Peer) => boolean, anyOrigin = false): Peer | null {
     const load = (p: Peer): number => this.peerStats.get(p)?.load ?? 0
     const open = (p: Peer): boolean => load(p) < p.maxRequests && this.roomAt(p) > 0 && hasWork(p)
-    return this.pool.pick(p => p.remoteHello?.origin !== true && open(p), load) ??
-      this.pool.pick(p => p.remoteHello?.origin === true && open(p), load)
+    const other = this.pool.pick(p => p.remoteHello?.origin !== true && open(p), load)
+    if (other !== null) return other
+    if (!anyOrigin && this.pool.ready().some(p => p.remoteHello?.origin !== true && this.rateOf(this.stat(p)) === 0 && load(p) > 0)) return null
+    return this.pool.pick(p => p.remoteHello?.origin === true && open(p), load)
   }
 
   /**
@@ -403,7 +407,7 @@ export class Fetcher {
       const left = b.ids.filter(id => job.pending.has(id) && !b.delivered.has(id))
       if (left.length === 0) continue
       const thief = this.choose(p => p !== b.peer && (this.peerStats.get(p)?.load ?? 0) === 0 &&
-        left.some(id => job.tried.get(id)?.has(p) !== true))
+        left.some(id => job.tried.get(id)?.has(p) !== true), true)
       if (thief === null) return
       b.stolen = true
       this.stats.stolen++
