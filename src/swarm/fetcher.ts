@@ -134,6 +134,8 @@ interface Job {
   batches: Set<Batch>
   /** id → requests out for it (more than one once stolen) */
   outstanding: Map<ObjectId, number>
+  /** a batch of this job was asked of a second peer */
+  stolen: boolean
   wake: (() => void) | null
 }
 
@@ -225,6 +227,7 @@ export class Fetcher {
       running: 0,
       batches: new Set(),
       outstanding: new Map(),
+      stolen: false,
       wake: null
     }
   }
@@ -410,6 +413,7 @@ export class Fetcher {
         left.some(id => job.tried.get(id)?.has(p) !== true), true)
       if (thief === null) return
       b.stolen = true
+      job.stolen = true
       this.stats.stolen++
       log('%s took over %d object(s) outstanding at %s for %d ms', thief.address, left.length, b.peer.address, now - b.started)
       this.launch(job, thief, left.filter(id => job.tried.get(id)?.has(thief) !== true).slice(0, Math.min(this.batchSize, thief.maxBatch)))
@@ -450,7 +454,7 @@ export class Fetcher {
       // another fetch settles that fetch's id the same way.
       if (e !== undefined && (e.job !== job || job.depth === 0)) {
         this.settle(obj.id)
-        this.dropSettledBatches(job)
+        if (job.stolen) this.dropSettledBatches(job)
       }
     }
     const signal = AbortSignal.any([job.ac.signal, ac.signal])
@@ -482,7 +486,7 @@ export class Fetcher {
           if (b.delivered.has(id)) this.settle(id)
           else if (job.pending.has(id) && !job.outstanding.has(id)) { job.queue.push(id); this.stats.retries++ }
         }
-        this.dropSettledBatches(job)
+        if (job.stolen) this.dropSettledBatches(job)
         // room is free at this peer: every job may use it
         for (const j of this.jobs) this.notify(j)
       })
