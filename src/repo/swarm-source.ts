@@ -18,7 +18,7 @@ const PREFETCH_PARALLEL = 4
 
 /** How objects arrive: the swarm's fetcher, bound to one repo. */
 export interface ObjectFetcher {
-  fetch (ids: ObjectId[], opts?: AbortOptions & { depth?: number, treesOnly?: boolean, sizeOf?: (id: ObjectId) => number | undefined }): Promise<void>
+  fetch (ids: ObjectId[], opts?: AbortOptions & { depth?: number, treesOnly?: boolean, sizeOf?: (id: ObjectId) => number | undefined, background?: boolean }): Promise<void>
 }
 
 export class SwarmSource implements ViewSource {
@@ -44,7 +44,7 @@ export class SwarmSource implements ViewSource {
     void (async () => {
       const missing: ObjectId[] = []
       for (const id of ids) if (!(await this.store.has(id))) missing.push(id)
-      if (missing.length > 0) await this.fetcher.fetch(missing)
+      if (missing.length > 0) await this.fetcher.fetch(missing, { background: true })
     })().catch((err: Error) => { log('prefetch of %d objects: %s', ids.length, err.message) })
   }
 
@@ -62,7 +62,7 @@ export class SwarmSource implements ViewSource {
         const missing: ObjectId[] = []
         for (const id of chunk) if (!(await this.store.has(id))) missing.push(id)
         if (missing.length > 0) {
-          await this.fetcher.fetch(missing).catch((err: Error) => { log('prefetch of %d objects: %s', missing.length, err.message) })
+          await this.fetcher.fetch(missing, { background: true }).catch((err: Error) => { log('prefetch of %d objects: %s', missing.length, err.message) })
         }
       }
     }

@@ -67,6 +67,11 @@ export interface FetchOptions extends AbortOptions {
   treesOnly?: boolean
   /** sizes known in advance (a catalog's); a peer announcing another size is dropped (EBADSIZE) */
   sizeOf?: (id: ObjectId) => number | undefined
+  /**
+   * a prefetch, nobody waits for it yet: it waits for room at a peer. Other
+   * fetches (a reader waits) take any free request slot, room or not.
+   */
+  background?: boolean
 }
 
 export interface FetcherStats {
@@ -120,6 +125,7 @@ interface Entry {
 
 interface Job {
   depth: number
+  background: boolean
   treesOnly?: boolean
   sizeOf?: (id: ObjectId) => number | undefined
   ac: AbortController
@@ -178,11 +184,19 @@ export class Fetcher {
     const job = this.newJob(depth)
     job.sizeOf = opts.sizeOf
     job.treesOnly = opts.treesOnly === true
+    job.background = opts.background === true
     for (const id of uniq) {
       let e = this.entries.get(id)
       if (e === undefined) {
         e = this.newEntry(id, job)
         fresh.push(id)
+      } else if (!job.background && e.job.background && depth === 0 && e.job.depth === 0 && !e.job.outstanding.has(id)) {
+        // queued by a prefetch that waits for room, and now a reader waits: it goes now, with this job
+        const old = e.job
+        old.pending.delete(id)
+        e.job = job
+        fresh.push(id)
+        this.notify(old) // it may have nothing left to do
       }
       e.waiters++
       mine.push(e)
@@ -219,6 +233,7 @@ export class Fetcher {
     setMaxListeners(0, ac.signal) // one listener per open request of this job
     return {
       depth,
+      background: false,
       ac,
       pending: new Set(),
       queue: [],
@@ -350,9 +365,9 @@ export class Fetcher {
    * measured, not guessed), or when `anyOrigin`: readers who already hold a
    * copy take the load off it.
    */
-  private choose (hasWork: (p: Peer) => boolean, anyOrigin = false): Peer | null {
+  private choose (hasWork: (p: Peer) => boolean, anyOrigin = false, needRoom = true): Peer | null {
     const load = (p: Peer): number => this.peerStats.get(p)?.load ?? 0
-    const open = (p: Peer): boolean => load(p) < p.maxRequests && this.roomAt(p) > 0 && hasWork(p)
+    const open = (p: Peer): boolean => load(p) < p.maxRequests && (!needRoom || this.roomAt(p) > 0) && hasWork(p)
     const other = this.pool.pick(p => p.remoteHello?.origin !== true && open(p), load)
     if (other !== null) return other
     if (!anyOrigin && this.pool.ready().some(p => p.remoteHello?.origin !== true && this.rateOf(this.stat(p)) === 0 && load(p) > 0)) return null
@@ -370,9 +385,9 @@ export class Fetcher {
     job.queue = []
     const untried = (id: ObjectId, p: Peer): boolean => job.tried.get(id)?.has(p) !== true
     while (queue.length > 0) {
-      const peer = this.choose(p => queue.some(id => untried(id, p)))
+      const peer = this.choose(p => queue.some(id => untried(id, p)), false, job.background)
       if (peer === null) break
-      const room = Math.max(1, Math.floor(this.roomAt(peer) / this.meanObject))
+      const room = job.background ? Math.max(1, Math.floor(this.roomAt(peer) / this.meanObject)) : Infinity
       const size = Math.min(this.batchSize, peer.maxBatch, room)
       const batch: ObjectId[] = []
       const skipped: ObjectId[] = []

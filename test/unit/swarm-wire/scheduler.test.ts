@@ -152,3 +152,18 @@ test('a peer that dies mid-batch has its ids asked of another peer', async () =>
   holding.free()
   closeAll(pool, [dying, good])
 })
+
+test('a reader waiting for an object a prefetch has queued gets it at once, ahead of the prefetch', async () => {
+  const src = new MemorySource()
+  const ids = Array.from({ length: 120 }, (_, i) => src.add('blob', bytes(64 * 1024, 1000 + i)))
+  const slow = await pair({ source: src, limiter: new TokenBucket(4 * 1024 * 1024, 64 * 1024) }, {}, 'slow:1')
+  const pool = poolOf([slow])
+  const sink = new Sink()
+  const f = new Fetcher({ pool, sink, stealAfterMs: 60_000 })
+  const prefetch = f.fetch(ids, { background: true })
+  await new Promise(resolve => setTimeout(resolve, 20))
+  await f.fetch([ids[ids.length - 1]]) // the last one: queued behind the prefetch's room
+  assert.ok(sink.got.size < ids.length / 2, `the reader waited for ${sink.got.size} prefetched objects`)
+  await prefetch
+  assert.equal(sink.got.size, ids.length)
+})
