@@ -166,6 +166,11 @@ export class Fetcher {
     this.requestTimeoutMs = opts.requestTimeoutMs
     this.horizonMs = opts.horizonMs ?? 300
     this.stealAfterMs = opts.stealAfterMs ?? 500
+    // one listener for all jobs (not one per job: many jobs run at once)
+    const wakeAll = (): void => { for (const j of this.jobs) this.notify(j) }
+    this.pool.on('peer', wakeAll)
+    this.pool.on('drop', wakeAll)
+    this.pool.on('close', wakeAll)
   }
 
   /** ids being fetched right now */
@@ -284,11 +289,7 @@ export class Fetcher {
     const timer = setTimeout(() => {
       job.ac.abort(new TimeoutError(`no peer delivered ${job.pending.size} object(s) within ${this.deadlineMs} ms`))
     }, this.deadlineMs)
-    const onPool = (): void => { this.notify(job) }
     const onAbort = (): void => { this.notify(job) }
-    this.pool.on('peer', onPool)
-    this.pool.on('drop', onPool)
-    this.pool.on('close', onPool)
     job.ac.signal.addEventListener('abort', onAbort)
     this.jobs.add(job)
     try {
@@ -315,9 +316,6 @@ export class Fetcher {
     } finally {
       this.jobs.delete(job)
       clearTimeout(timer)
-      this.pool.off('peer', onPool)
-      this.pool.off('drop', onPool)
-      this.pool.off('close', onPool)
       job.ac.signal.removeEventListener('abort', onAbort)
     }
   }
