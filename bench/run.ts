@@ -183,6 +183,27 @@ async function main (): Promise<void> {
       record('read-warm', warm, 'MiB/s', 0.9, true, mbps)
       record('read-cached', cached, 'MiB/s', 0.6, true, mbps)
 
+      // The floor: the same reads from a trivial fuse-native filesystem that serves
+      // zeros from memory (nothing behind it): what fuse-native + libfuse 2 cost.
+      say(`floor-read-cached, floor-read-warm: a ${mib} MiB file of zeros from a trivial fuse-native filesystem`)
+      const floorCached: Array<{ gtfs: number, baseline: number }> = []
+      const floorWarm: Array<{ gtfs: number, baseline: number }> = []
+      const one = new Map([['/', { dir: true, size: 4096, ino: 1, children: [bigName] }], [`/${bigName}`, { dir: false, size: bigBytes, ino: 2 }]])
+      for (let i = 0; i < RUNS; i++) {
+        const dir = join(mnt, 'floor-read')
+        await mkdir(dir, { recursive: true })
+        const unmount = await mountFloor(one, dir)
+        try {
+          await dropCaches()
+          floorCached.push({ gtfs: await timed(`cat "${dir}/${bigName}" > /dev/null`), baseline: cached[i].baseline })
+          floorWarm.push({ gtfs: await timed(`cat "${dir}/${bigName}" > /dev/null`), baseline: warm[i].baseline })
+        } finally {
+          await unmount()
+        }
+      }
+      record('floor-read-warm', floorWarm, 'MiB/s', 0.9, true, mbps)
+      record('floor-read-cached', floorCached, 'MiB/s', 0.6, true, mbps)
+
       // The same from the publisher's own git repository (mount --git-dir): git's
       // pack is zlib-compressed, so a first read inflates it (into an unpacked file).
       say(`ref-gitdir-read-cached: the same file from git's own pack, ${RUNS} runs`)

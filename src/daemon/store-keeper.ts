@@ -37,6 +37,8 @@ export function lastUseFile (paths: Paths): string {
 }
 
 export async function cacheStats (store: GitObjectStore, session: Session, quotaBytes: number, mounted: ObjectId[] = []): Promise<CacheStats> {
+  // Stats describe the store on disk: what is held in memory for the next pack goes there first.
+  await store.flush()
   const { pins, repos, documents } = await storePins(store, session, mounted)
   return { objectsDir: store.objectsDir, quotaBytes, usage: await storeUsage(store, pins), repos, documents, written: store.held.flushed }
 }

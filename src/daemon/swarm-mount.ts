@@ -62,7 +62,16 @@ export async function openSwarmRepoView (o: SwarmRepoViewOptions): Promise<Swarm
   const viewOf = async (r: ResolvedRepo, ms: number): Promise<CommitView> => {
     const signal = AbortSignal.timeout(ms)
     await fetchStructure(source, r.commit, { signal })
-    return await CommitView.open(source, r.commit, { catalog: r.catalog })
+    const v = await CommitView.open(source, r.commit, { catalog: r.catalog })
+    const traced = r.catalog?.prefetch
+    if (traced !== undefined) {
+      // The publisher's trace: what a typical first run opens, fetched in that order now.
+      void v.fileIds(traced).then(async ids => {
+        log('%s: prefetching %d traced files', o.repo, ids.length)
+        await source.prefetchInOrder(ids)
+      }).catch((err: Error) => { log('prefetch of the trace: %s', err.message) })
+    }
+    return v
   }
   const firstMs = o.resolveMs ?? o.settings.mountReadyMs
   const started = Date.now()

@@ -149,6 +149,8 @@ export class SwarmNode implements StateProvider {
     s.seeding = true
     const dht = this.running()
     const records = await this.o.session.records(repo)
+    // The publisher says so in its hellos: readers ask peers that hold a copy first.
+    if (records.gitDir !== null) s.context.origin = true
     if (records.gitDir !== null && !this.published.has(repo)) {
       const st = await GitObjectStore.open(await objectsDirOf(records.gitDir)).catch(() => null)
       if (st !== null) this.published.set(repo, st)

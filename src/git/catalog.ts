@@ -25,6 +25,12 @@
  *
  *   {"entries":{"/":{"gid":0,"mode":493,"mtime":1700000000,"type":"dir","uid":0},...},
  *    "format":"gtfs-catalog","rootfs":true,"tree":"<40 hex>","version":1}
+ *
+ * Optional `prefetch` (between "format" and "rootfs"): the files a traced
+ * command opened (`gtfs publish --trace`), in the order it first opened them,
+ * each a file entry of the catalog, no repeats, at most MAX_PREFETCH_PATHS. A
+ * reader fetches them in that order right after mounting. Absent when empty,
+ * so a catalog without a trace has the same bytes as before the field existed.
  */
 import { ProtocolError } from '../errors.ts'
 import type { ObjectId } from '../types.ts'
@@ -36,6 +42,8 @@ export const CATALOG_VERSION = 1
 export const MAX_CATALOG_BYTES = 64 * 1024 * 1024
 /** paths in one catalog */
 export const MAX_CATALOG_ENTRIES = 4_000_000
+/** paths in a catalog's prefetch list */
+export const MAX_PREFETCH_PATHS = 1_000_000
 /** Linux limits: XATTR_NAME_MAX, XATTR_SIZE_MAX, PATH_MAX, NAME_MAX */
 export const MAX_XATTR_NAME_BYTES = 255
 export const MAX_XATTR_VALUE_BYTES = 65_536
@@ -72,6 +80,8 @@ export interface Catalog {
   tree: ObjectId
   rootfs: boolean
   entries: Map<string, CatalogEntry>
+  /** files to fetch right after mounting, in this order (a trace of `gtfs publish --trace`) */
+  prefetch?: string[]
 }
 
 const ENTRY_KEYS = ['gid', 'link', 'mode', 'mtime', 'rdev', 'size', 'type', 'uid', 'xattrs'] as const
@@ -217,6 +227,18 @@ export function validateCatalog (catalog: Catalog): void {
   for (const [id, g] of groups) {
     if (g.count < 2) throw malformed(`hard-link group ${id} has one path only`)
   }
+  if (catalog.prefetch !== undefined) {
+    const list = catalog.prefetch
+    if (!Array.isArray(list)) throw malformed('prefetch must be a list of paths')
+    if (list.length === 0) throw malformed('an empty prefetch list is written as no prefetch list')
+    if (list.length > MAX_PREFETCH_PATHS) throw malformed(`prefetch lists more than ${MAX_PREFETCH_PATHS} paths`)
+    const seen = new Set<string>()
+    for (const path of list) {
+      if (typeof path !== 'string' || catalog.entries.get(path)?.type !== 'file') throw malformed(`prefetch path ${JSON.stringify(path)} is not a file of the catalog`)
+      if (seen.has(path)) throw malformed(`prefetch lists ${JSON.stringify(path)} twice`)
+      seen.add(path)
+    }
+  }
 }
 
 /** Renumbers hard-link groups into the canonical order (1, 2, ... by first path). */
@@ -263,7 +285,9 @@ export function encodeCatalog (catalog: Catalog): Uint8Array {
     if (i > 0) out.push(',')
     out.push(JSON.stringify(path), ':', encodeEntry(catalog.entries.get(path)!))
   })
-  out.push(`},"format":${JSON.stringify(CATALOG_FORMAT)},"rootfs":${catalog.rootfs ? 'true' : 'false'},"tree":${JSON.stringify(catalog.tree)},"version":${CATALOG_VERSION}}`)
+  out.push(`},"format":${JSON.stringify(CATALOG_FORMAT)}`)
+  if (catalog.prefetch !== undefined) out.push(',"prefetch":[', catalog.prefetch.map(p => JSON.stringify(p)).join(','), ']')
+  out.push(`,"rootfs":${catalog.rootfs ? 'true' : 'false'},"tree":${JSON.stringify(catalog.tree)},"version":${CATALOG_VERSION}}`)
   const bytes = utf8.encode(out.join(''))
   if (bytes.byteLength > MAX_CATALOG_BYTES) {
     throw new ProtocolError('ETOOLARGE', `catalog is ${bytes.byteLength} bytes, over the ${MAX_CATALOG_BYTES}-byte cap`)
@@ -287,7 +311,7 @@ export function decodeCatalog (bytes: Uint8Array, opts: { maxBytes?: number } = 
   }
   const top = object(value, 'catalog')
   for (const key of Object.keys(top)) {
-    if (!['entries', 'format', 'rootfs', 'tree', 'version'].includes(key)) throw malformed(`unknown field "${key}"`)
+    if (!['entries', 'format', 'prefetch', 'rootfs', 'tree', 'version'].includes(key)) throw malformed(`unknown field "${key}"`)
   }
   if (top.format !== CATALOG_FORMAT) throw malformed(`format must be "${CATALOG_FORMAT}"`)
   if (top.version !== CATALOG_VERSION) throw malformed(`version ${String(top.version)} is not supported (this gtfs reads version ${CATALOG_VERSION})`)
@@ -300,6 +324,7 @@ export function decodeCatalog (bytes: Uint8Array, opts: { maxBytes?: number } = 
     entries.set(path, o as unknown as CatalogEntry)
   }
   const catalog: Catalog = { tree: top.tree as string, rootfs: top.rootfs as boolean, entries }
+  if (top.prefetch !== undefined) catalog.prefetch = top.prefetch as string[]
   const again = encodeCatalog(catalog)
   if (!Buffer.from(again).equals(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))) {
     throw malformed('not in canonical form (sorted keys, no whitespace, integers only, link groups in order)')

@@ -14,11 +14,15 @@
  * complete policy, signed by every signer the governing rules name whose
  * secret key is here. Complete → it becomes the repo's manifest; otherwise it
  * is pending until `gtfs sign` on other machines adds enough signatures.
+ *
+ * With `trace` (one ref), the catalog is built afresh and carries the paths
+ * the traced command opened, in order (the catalog's `prefetch` list); paths
+ * that are not files of the catalog are left out.
  */
 import { readFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { GtfsError, UsageError } from '../errors.ts'
-import { encodeCatalog } from '../git/catalog.ts'
+import { encodeCatalog, MAX_PREFETCH_PATHS, type Catalog } from '../git/catalog.ts'
 import { objectsDirOf, resolveRef } from '../store/git-dir.ts'
 import { GitObjectStore } from '../store/object-store.ts'
 import {
@@ -42,6 +46,8 @@ export interface PublishOptions {
   ttlSeconds: number
   /** commit this directory to the (single) ref first, and capture its metadata */
   rootfs?: string
+  /** runs the traced command over `commit` and returns the paths it opened, in order (`--trace`) */
+  trace?: (commit: string) => Promise<string[]>
   passphrase: PassphraseSource
   now?: Date
 }
@@ -55,6 +61,8 @@ export interface PublishResult {
   progress: Progress[]
   signedNow: string[]
   replacedPending: boolean
+  /** with `trace`: the files the catalog's prefetch list names */
+  traced?: number
   /** the commit made from `rootfs`, when one was given */
   rootfsCommit?: { ref: string, commit: string, changed: boolean }
 }
@@ -72,9 +80,11 @@ export async function publish (s: Session, opts: PublishOptions): Promise<Publis
 
   const names = opts.refs.length > 0 ? opts.refs : [await headBranch(opts.gitDir)]
   if (opts.rootfs !== undefined && names.length !== 1) throw new UsageError('EUSAGE', '--rootfs publishes one ref: name it with one --ref')
+  if (opts.trace !== undefined && names.length !== 1) throw new UsageError('EUSAGE', '--trace records one ref: name it with one --ref')
   const source = await GitObjectStore.open(await objectsDirOf(opts.gitDir))
   const refs: Record<string, RefEntry> = { ...(previous?.refs ?? {}) }
   let rootfsCommit: PublishResult['rootfsCommit']
+  let traced: number | undefined
   try {
     const built = new Map<string, string>() // commit → catalog hash, within this run
     for (const name of names) {
@@ -95,9 +105,15 @@ export async function publish (s: Session, opts: PublishOptions): Promise<Publis
       const { commit, tree } = await commitAndTree(source, id)
       const old = previous?.refs[full]
       let catalog: string | null = null
-      if (opts.rootfs !== undefined) {
-        const metadata = await captureMetadata(resolve(opts.rootfs))
-        catalog = await putCatalog(s.store, records, encodeCatalog(rootfsCatalog(tree, metadata, await sizesCatalog(source, tree))))
+      if (opts.rootfs !== undefined || opts.trace !== undefined) {
+        const c: Catalog = opts.rootfs !== undefined
+          ? rootfsCatalog(tree, await captureMetadata(resolve(opts.rootfs)), await sizesCatalog(source, tree))
+          : await sizesCatalog(source, tree)
+        if (opts.trace !== undefined) {
+          withPrefetch(c, await opts.trace(commit))
+          traced = c.prefetch?.length ?? 0
+        }
+        catalog = await putCatalog(s.store, records, encodeCatalog(c))
       } else if (old !== undefined && old.commit === commit && old.catalog !== null && (await getCatalog(s.store, records, old.catalog)) !== null) {
         catalog = old.catalog
       } else {
@@ -137,7 +153,8 @@ export async function publish (s: Session, opts: PublishOptions): Promise<Publis
   await saveRecords(s.home, s.store, records)
   return {
     repo: records.repo, seq: manifest.seq, manifestHash: manifestHash(bytes), manifest, complete, progress, signedNow, replacedPending,
-    ...(rootfsCommit === undefined ? {} : { rootfsCommit })
+    ...(rootfsCommit === undefined ? {} : { rootfsCommit }),
+    ...(traced === undefined ? {} : { traced })
   }
 }
 
@@ -155,4 +172,18 @@ async function fullRefName (gitDir: string, name: string, refs: Record<string, R
   const r = await resolveRef(gitDir, name).catch(() => null)
   if (r !== null && Object.hasOwn(refs, r.name)) return r.name
   throw new UsageError('EUSAGE', `--default-ref ${name} is not one of the published refs`, { hint: `published: ${Object.keys(refs).join(', ')}` })
+}
+
+/** Sets the catalog's prefetch list: the traced paths that are files of it, first opens only, capped. */
+function withPrefetch (c: Catalog, paths: string[]): void {
+  const list: string[] = []
+  const seen = new Set<string>()
+  for (const p of paths) {
+    if (list.length >= MAX_PREFETCH_PATHS) break
+    if (seen.has(p) || c.entries.get(p)?.type !== 'file') continue
+    seen.add(p)
+    list.push(p)
+  }
+  if (list.length > 0) c.prefetch = list
+  else delete c.prefetch
 }

@@ -54,6 +54,33 @@ const PREFETCH_SIBLINGS = 256
  */
 const PREFETCH_SIBLING_MAX_BYTES = 64 * 1024
 const PREFETCH_BUDGET_BYTES = 1024 * 1024
+/** directories hinted at most ahead of a sequential walk */
+const READAHEAD_MAX_DIRS = 64
+/** a directory opened this close (in walk order) to the last one counts as the walk going on */
+const READAHEAD_NEAR = 8
+/** directories a view orders for readahead at most (beyond, no readahead) */
+const READAHEAD_MAX_ORDER = 200_000
+
+/**
+ * Readahead across directories. The first file opened in each directory is
+ * placed in the tree's depth-first order (the order `find`, `cp -r`, `tar`,
+ * a build's walk visit directories). Two such opens in a row near each other,
+ * or one in a directory that readahead already hinted, make the walk
+ * sequential: the files of the next directories in that order are hinted,
+ * the window doubling (4, 8, … READAHEAD_MAX_DIRS directories) while the walk
+ * keeps hitting it, and closing at the first open elsewhere. Random opens
+ * cost nothing beyond their siblings.
+ */
+interface Readahead {
+  order: Promise<Array<{ path: string, id: ObjectId }>> | null
+  index: Map<string, number>
+  opened: Set<string>
+  ahead: Set<string>
+  last: number
+  until: number
+  window: number
+  streak: number
+}
 
 interface Dir {
   entries: Map<string, TreeEntry>
@@ -173,6 +200,16 @@ export class CommitView implements TreeView {
     return view
   }
 
+  /** The blobs of the files among `paths` (in that order); paths that are not files are left out. */
+  async fileIds (paths: readonly string[], opts?: AbortOptions): Promise<ObjectId[]> {
+    const ids: ObjectId[] = []
+    for (const path of paths) {
+      const node = await this.resolve(path, opts).catch(() => null)
+      if (node !== null && (node.kind === 'file' || node.kind === 'exec')) ids.push(node.id)
+    }
+    return ids
+  }
+
   /** True when the view serves metadata from a catalog. */
   get hasCatalog (): boolean {
     return this.catalog !== null
@@ -236,7 +273,11 @@ export class CommitView implements TreeView {
     if (node.kind === 'dir' || node.kind === 'gitlink') throw new GtfsError('EISDIR', `${path}: is a directory`)
     // Device nodes and fifos are opened by the kernel itself; gtfs has no bytes for them.
     if (node.kind === 'special') throw new GtfsError('EINVAL', `${path}: a ${node.type} has no content in gtfs`)
-    if (this.source.prefetch !== undefined) await this.hintSiblings(path, node.id, opts)
+    if (this.source.prefetch !== undefined) {
+      await this.hintSiblings(path, node.id, opts)
+      const slash = path.lastIndexOf('/')
+      void this.readahead(slash <= 0 ? '/' : path.slice(0, slash)).catch((err: Error) => { log('readahead: %s', err.message) })
+    }
     const handle = contentHandle(await this.source.openBlob(node.id, opts))
     const want = this.catalog?.entries.get(path)?.size
     if (want !== undefined && want !== handle.size) {
@@ -276,6 +317,53 @@ export class CommitView implements TreeView {
   }
 
   private readonly hinted = new Set<ObjectId>()
+  private readonly walk: Readahead = { order: null, index: new Map(), opened: new Set(), ahead: new Set(), last: -1, until: -1, window: 0, streak: 0 }
+
+  /** See Readahead. Runs beside the open that called it; never fails a caller. */
+  private async readahead (dir: string): Promise<void> {
+    const w = this.walk
+    if (w.opened.has(dir)) return
+    w.opened.add(dir)
+    w.order ??= this.dirOrder()
+    const order = await w.order
+    const i = w.index.get(dir)
+    if (i === undefined) return
+    const near = w.ahead.has(dir) || (w.last >= 0 && Math.abs(i - w.last) <= READAHEAD_NEAR)
+    w.last = i
+    if (!near) { w.streak = 0; w.window = 0; return }
+    if (++w.streak < 2) return
+    w.window = Math.min(READAHEAD_MAX_DIRS, Math.max(4, w.window * 2))
+    const to = Math.min(order.length - 1, i + w.window)
+    const ids: ObjectId[] = []
+    for (let k = Math.max(w.until + 1, i + 1); k <= to; k++) {
+      const d = order[k]
+      w.ahead.add(d.path)
+      if (this.hinted.has(d.id)) continue
+      this.hinted.add(d.id)
+      for (const e of (await this.dir(d.id)).entries.values()) {
+        if (e.kind === 'file' || e.kind === 'exec') ids.push(e.id)
+      }
+    }
+    w.until = Math.max(w.until, to)
+    if (ids.length > 0) this.source.prefetch?.(ids)
+  }
+
+  /** Directories in depth-first tree order (what a recursive walk visits), with their index. */
+  private async dirOrder (): Promise<Array<{ path: string, id: ObjectId }>> {
+    const out: Array<{ path: string, id: ObjectId }> = []
+    const visit = async (path: string, id: ObjectId): Promise<void> => {
+      if (out.length >= READAHEAD_MAX_ORDER) return
+      this.walk.index.set(path, out.length)
+      out.push({ path, id })
+      const d = await this.dir(id)
+      for (const name of d.names) {
+        const e = d.entries.get(name)!
+        if (e.kind === 'dir') await visit(childPath(path, name), e.id)
+      }
+    }
+    await visit('/', this.rootTree)
+    return out
+  }
 
   async listxattr (path: string, opts?: AbortOptions): Promise<string[]> {
     await this.resolve(path, opts)

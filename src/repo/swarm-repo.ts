@@ -8,6 +8,7 @@
 import { GtfsError, isGtfsError, NotFoundError } from '../errors.ts'
 import { decodeCatalog, type Catalog } from '../git/catalog.ts'
 import { parseCommit } from '../git/commit.ts'
+import { parseTree } from '../git/tree.ts'
 import { logger } from '../log.ts'
 import { decodeBundle } from '../publish/bundle.ts'
 import { importBundle } from '../publish/exchange.ts'
@@ -22,6 +23,9 @@ const log = logger('gtfs:repo:swarm-repo')
 
 /** ms the DHT pointer is looked for while mounting */
 const POINTER_LOOK_MS = 1500
+
+/** directory levels fetchStructure walks at most */
+const MAX_TREE_DEPTH = 256
 
 /** commits fetched at most to answer one fast-forward question */
 const MAX_ANCESTRY = 10_000
@@ -172,9 +176,27 @@ export async function resolveSwarmRepo (o: ResolveOptions): Promise<ResolvedRepo
   return { repo: o.repo, manifest, manifestHash, ref, commit: entry.commit, catalog, signers, offline, notes }
 }
 
-/** The commit and its whole directory structure, so that metadata never waits on the network. */
+/**
+ * The commit and its whole directory structure, so that metadata never waits
+ * on the network. Walked here level by level, asking only for the trees this
+ * machine lacks (a closure request would have the peer send every subtree
+ * again, also those we hold from an earlier commit); each level's trees go
+ * out in batches over every peer at once. Trees held locally are read, not
+ * trusted to be complete: their subtrees are checked too.
+ */
 export async function fetchStructure (source: SwarmSource, commit: ObjectId, opts: AbortOptions = {}): Promise<void> {
   await source.ensure([commit], opts)
-  const tree = parseCommit((await source.read(commit, opts)).data, commit).tree
-  if (!(await source.hasLocally(tree))) await source.ensure([tree], { ...opts, depth: 64, treesOnly: true })
+  const root = parseCommit((await source.read(commit, opts)).data, commit).tree
+  let level = [root]
+  const seen = new Set<ObjectId>(level)
+  for (let depth = 0; level.length > 0 && depth <= MAX_TREE_DEPTH; depth++) {
+    await source.ensure(level, opts)
+    const next: ObjectId[] = []
+    for (const id of level) {
+      for (const e of parseTree((await source.read(id, opts)).data, id).entries) {
+        if (e.kind === 'dir' && !seen.has(e.id)) { seen.add(e.id); next.push(e.id) }
+      }
+    }
+    level = next
+  }
 }

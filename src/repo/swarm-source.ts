@@ -12,9 +12,13 @@ import type { ViewSource } from './commit-view.ts'
 
 const log = logger('gtfs:repo:swarm-source')
 
+/** ids per fetch of an ordered prefetch, and such fetches out at once */
+const PREFETCH_CHUNK = 128
+const PREFETCH_PARALLEL = 4
+
 /** How objects arrive: the swarm's fetcher, bound to one repo. */
 export interface ObjectFetcher {
-  fetch (ids: ObjectId[], opts?: AbortOptions & { depth?: number, treesOnly?: boolean, sizeOf?: (id: ObjectId) => number | undefined }): Promise<void>
+  fetch (ids: ObjectId[], opts?: AbortOptions & { depth?: number, treesOnly?: boolean, sizeOf?: (id: ObjectId) => number | undefined, background?: boolean }): Promise<void>
 }
 
 /** catalog sizes kept for blobs not fetched yet, at most (the oldest hints go first) */
@@ -34,7 +38,7 @@ export class SwarmSource implements ViewSource {
     this.sizes.set(id, size)
   }
 
-  private async fetch (ids: ObjectId[], opts: AbortOptions & { depth?: number, treesOnly?: boolean } = {}): Promise<void> {
+  private async fetch (ids: ObjectId[], opts: AbortOptions & { depth?: number, treesOnly?: boolean, background?: boolean } = {}): Promise<void> {
     await this.fetcher.fetch(ids, { ...opts, sizeOf: this.sizeOf })
     for (const id of ids) this.sizes.delete(id)
   }
@@ -59,8 +63,29 @@ export class SwarmSource implements ViewSource {
     void (async () => {
       const missing: ObjectId[] = []
       for (const id of ids) if (!(await this.store.has(id))) missing.push(id)
-      if (missing.length > 0) await this.fetch(missing)
+      if (missing.length > 0) await this.fetch(missing, { background: true })
     })().catch((err: Error) => { log('prefetch of %d objects: %s', ids.length, err.message) })
+  }
+
+  /**
+   * Fetches the missing ones among `ids` in this order (a catalog's prefetch
+   * list): chunks of PREFETCH_CHUNK, at most PREFETCH_PARALLEL out at once, so
+   * the first files arrive first and every peer has work. Never fails a caller.
+   */
+  prefetchInOrder (ids: readonly ObjectId[]): Promise<void> {
+    let next = 0
+    const worker = async (): Promise<void> => {
+      while (next < ids.length) {
+        const chunk = ids.slice(next, next + PREFETCH_CHUNK)
+        next += PREFETCH_CHUNK
+        const missing: ObjectId[] = []
+        for (const id of chunk) if (!(await this.store.has(id))) missing.push(id)
+        if (missing.length > 0) {
+          await this.fetch(missing, { background: true }).catch((err: Error) => { log('prefetch of %d objects: %s', missing.length, err.message) })
+        }
+      }
+    }
+    return Promise.all(Array.from({ length: PREFETCH_PARALLEL }, worker)).then(() => {})
   }
 
   /** Makes what was fetched durable: on disk, where other views of the store can find it. */

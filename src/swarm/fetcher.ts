@@ -8,8 +8,17 @@
  *   in the same round trips and is written too, before the call resolves.
  * - Ids are cut into batches (`batchSize`, at most the peer's cap) and each
  *   batch goes to the peer PeerPool.pick rates best (throughput per open
- *   request) among those with a free request slot; the rest wait for a slot,
- *   so a faster peer, which frees slots sooner, takes more of the work.
+ *   request) among those with room: a free request slot, and fewer bytes
+ *   outstanding than the peer delivers in `horizonMs` at its measured rate
+ *   (at least 1 MiB). The rest wait for room, so all peers pull at once and a
+ *   faster peer, which frees room sooner, takes more of the work.
+ * - A peer whose hello says it is the repo's origin (its publisher) gets work
+ *   only when no other peer has room: readers that hold a copy serve first.
+ * - Without a closure (depth 0) an object settles as soon as it is in the
+ *   sink, not when its batch is done.
+ * - Work stealing: once nothing is queued, a batch outstanding longer than
+ *   `stealAfterMs` is asked again, for what it has not delivered, of an idle
+ *   peer; the first copy wins, the other request is cancelled.
  * - An id that a peer says it does not have, or whose batch timed out or
  *   failed, goes to another peer that has not been tried for it. A peer fault
  *   (bad hash, cap) drops and bans the peer (Peer + PeerPool); the batch's
@@ -45,6 +54,10 @@ export interface FetcherOptions {
   deadlineMs?: number
   /** ms a request may sit idle at one peer before it moves on (default: the peer's own, 10 s) */
   requestTimeoutMs?: number
+  /** ms of transfer at a peer's measured rate that may be outstanding there (default 300) */
+  horizonMs?: number
+  /** ms after which an idle peer may take over a batch still outstanding elsewhere (default 500) */
+  stealAfterMs?: number
 }
 
 export interface FetchOptions extends AbortOptions {
@@ -54,6 +67,11 @@ export interface FetchOptions extends AbortOptions {
   treesOnly?: boolean
   /** sizes known in advance (a catalog's); a peer announcing another size is dropped (EBADSIZE) */
   sizeOf?: (id: ObjectId) => number | undefined
+  /**
+   * a prefetch, nobody waits for it yet: it waits for room at a peer. Other
+   * fetches (a reader waits) take any free request slot, room or not.
+   */
+  background?: boolean
 }
 
 export interface FetcherStats {
@@ -61,6 +79,38 @@ export interface FetcherStats {
   bytes: number
   batches: number
   retries: number
+  /** batches asked again of an idle peer because they were slow elsewhere */
+  stolen: number
+}
+
+/** bytes a peer may have outstanding before its rate is known, and at least after */
+const MIN_INFLIGHT_BYTES = 1024 * 1024
+const MAX_INFLIGHT_BYTES = 64 * 1024 * 1024
+/** bytes from a peer before its measured rate counts */
+const MEASURED_BYTES = 256 * 1024
+
+/** What this fetcher has asked of one peer, all jobs together. */
+interface PeerStat {
+  /** requests open */
+  load: number
+  /** requested objects not yet received */
+  objects: number
+  /** when load last went from 0 to 1 */
+  since: number
+  /** ms with at least one request open, up to `since` */
+  busyMs: number
+  /** bytes received */
+  bytes: number
+}
+
+/** One request out at one peer. */
+interface Batch {
+  peer: Peer
+  ids: ObjectId[]
+  delivered: Set<ObjectId>
+  started: number
+  stolen: boolean
+  ac: AbortController
 }
 
 interface Entry {
@@ -75,6 +125,7 @@ interface Entry {
 
 interface Job {
   depth: number
+  background: boolean
   treesOnly?: boolean
   sizeOf?: (id: ObjectId) => number | undefined
   ac: AbortController
@@ -85,20 +136,27 @@ interface Job {
   tried: Map<ObjectId, Set<Peer>>
   lastErr: Map<ObjectId, unknown>
   running: number
+  /** requests out for this job */
+  batches: Set<Batch>
+  /** id → requests out for it (more than one once stolen) */
+  outstanding: Map<ObjectId, number>
+  /** a batch of this job was asked of a second peer */
+  stolen: boolean
   wake: (() => void) | null
 }
 
 export class Fetcher {
-  readonly stats: FetcherStats = { objects: 0, bytes: 0, batches: 0, retries: 0 }
+  readonly stats: FetcherStats = { objects: 0, bytes: 0, batches: 0, retries: 0, stolen: 0 }
   private readonly entries = new Map<ObjectId, Entry>()
-  /** batches this fetcher has open at each peer, all jobs together */
-  private readonly load = new Map<Peer, number>()
+  private readonly peerStats = new WeakMap<Peer, PeerStat>()
   private readonly jobs = new Set<Job>()
   private readonly pool: PeerPool
   private readonly sink: ObjectSink
   private readonly batchSize: number
   private readonly deadlineMs: number
   private readonly requestTimeoutMs?: number
+  private readonly horizonMs: number
+  private readonly stealAfterMs: number
 
   constructor (opts: FetcherOptions) {
     this.pool = opts.pool
@@ -106,6 +164,13 @@ export class Fetcher {
     this.batchSize = Math.max(1, Math.min(MAX_BATCH, opts.batchSize ?? 64))
     this.deadlineMs = opts.deadlineMs ?? 30_000
     this.requestTimeoutMs = opts.requestTimeoutMs
+    this.horizonMs = opts.horizonMs ?? 300
+    this.stealAfterMs = opts.stealAfterMs ?? 500
+    // one listener for all jobs (not one per job: many jobs run at once)
+    const wakeAll = (): void => { for (const j of this.jobs) this.notify(j) }
+    this.pool.on('peer', wakeAll)
+    this.pool.on('drop', wakeAll)
+    this.pool.on('close', wakeAll)
   }
 
   /** ids being fetched right now */
@@ -124,11 +189,19 @@ export class Fetcher {
     const job = this.newJob(depth)
     job.sizeOf = opts.sizeOf
     job.treesOnly = opts.treesOnly === true
+    job.background = opts.background === true
     for (const id of uniq) {
       let e = this.entries.get(id)
       if (e === undefined) {
         e = this.newEntry(id, job)
         fresh.push(id)
+      } else if (!job.background && e.job.background && depth === 0 && e.job.depth === 0 && !e.job.outstanding.has(id)) {
+        // queued by a prefetch that waits for room, and now a reader waits: it goes now, with this job
+        const old = e.job
+        old.pending.delete(id)
+        e.job = job
+        fresh.push(id)
+        this.notify(old) // it may have nothing left to do
       }
       e.waiters++
       mine.push(e)
@@ -165,12 +238,16 @@ export class Fetcher {
     setMaxListeners(0, ac.signal) // one listener per open request of this job
     return {
       depth,
+      background: false,
       ac,
       pending: new Set(),
       queue: [],
       tried: new Map(),
       lastErr: new Map(),
       running: 0,
+      batches: new Set(),
+      outstanding: new Map(),
+      stolen: false,
       wake: null
     }
   }
@@ -212,11 +289,7 @@ export class Fetcher {
     const timer = setTimeout(() => {
       job.ac.abort(new TimeoutError(`no peer delivered ${job.pending.size} object(s) within ${this.deadlineMs} ms`))
     }, this.deadlineMs)
-    const onPool = (): void => { this.notify(job) }
     const onAbort = (): void => { this.notify(job) }
-    this.pool.on('peer', onPool)
-    this.pool.on('drop', onPool)
-    this.pool.on('close', onPool)
     job.ac.signal.addEventListener('abort', onAbort)
     this.jobs.add(job)
     try {
@@ -227,7 +300,14 @@ export class Fetcher {
           job.ac.abort(new GtfsError('ECLOSED', 'the peer pool is closed'))
           break
         }
-        await new Promise<void>(resolve => { job.wake = resolve })
+        // with requests out, look again now and then: one may be worth stealing
+        let tick: NodeJS.Timeout | undefined
+        await new Promise<void>(resolve => {
+          job.wake = resolve
+          if (job.running > 0) tick = setTimeout(resolve, Math.max(20, this.stealAfterMs / 2))
+        })
+        clearTimeout(tick)
+        job.wake = null
       }
       if (job.ac.signal.aborted) {
         const reason: unknown = job.ac.signal.reason
@@ -236,9 +316,6 @@ export class Fetcher {
     } finally {
       this.jobs.delete(job)
       clearTimeout(timer)
-      this.pool.off('peer', onPool)
-      this.pool.off('drop', onPool)
-      this.pool.off('close', onPool)
       job.ac.signal.removeEventListener('abort', onAbort)
     }
   }
@@ -249,20 +326,67 @@ export class Fetcher {
     return s
   }
 
+  private stat (peer: Peer): PeerStat {
+    let st = this.peerStats.get(peer)
+    if (st === undefined) { st = { load: 0, objects: 0, since: 0, busyMs: 0, bytes: 0 }; this.peerStats.set(peer, st) }
+    return st
+  }
+
+  /** bytes/ms this peer delivered while it had work from us; 0 until measured */
+  private rateOf (st: PeerStat): number {
+    if (st.bytes < MEASURED_BYTES) return 0
+    const busy = st.busyMs + (st.load > 0 ? Date.now() - st.since : 0)
+    return st.bytes / Math.max(1, busy)
+  }
+
+  /** mean size of the objects received so far (a guess before the first) */
+  private get meanObject (): number {
+    return this.stats.objects === 0 ? 16 * 1024 : Math.max(64, this.stats.bytes / this.stats.objects)
+  }
+
   /**
-   * Hands queued ids to peers with a free request slot (so a faster peer, which
-   * frees its slots sooner, gets more of the work); keeps ids that only wait
-   * for a slot or a peer; settles ids that no peer can give.
+   * Bytes this peer may have outstanding: what it delivers in `horizonMs` at
+   * its measured rate (so a rate-limited peer is not buried under work that
+   * others could do), at least MIN_INFLIGHT_BYTES.
+   */
+  private roomAt (peer: Peer): number {
+    const st = this.stat(peer)
+    const cap = Math.min(MAX_INFLIGHT_BYTES, Math.max(MIN_INFLIGHT_BYTES, this.rateOf(st) * this.horizonMs))
+    return cap - st.objects * this.meanObject
+  }
+
+  /**
+   * The peer that should take work now: a free request slot, room under its
+   * in-flight bytes, and something `hasWork` it may be asked for. The origin
+   * (a peer that says in its hello that it publishes the repo) only when no
+   * other peer has room and every other peer's rate is known (their room is
+   * measured, not guessed), or when `anyOrigin`: readers who already hold a
+   * copy take the load off it.
+   */
+  private choose (hasWork: (p: Peer) => boolean, anyOrigin = false, needRoom = true): Peer | null {
+    const load = (p: Peer): number => this.peerStats.get(p)?.load ?? 0
+    const open = (p: Peer): boolean => load(p) < p.maxRequests && (!needRoom || this.roomAt(p) > 0) && hasWork(p)
+    const other = this.pool.pick(p => p.remoteHello?.origin !== true && open(p), load)
+    if (other !== null) return other
+    if (!anyOrigin && this.pool.ready().some(p => p.remoteHello?.origin !== true && this.rateOf(this.stat(p)) === 0 && load(p) > 0)) return null
+    return this.pool.pick(p => p.remoteHello?.origin === true && open(p), load)
+  }
+
+  /**
+   * Hands queued ids to peers with room (so a faster peer, which frees its
+   * room sooner, gets more of the work); keeps ids that only wait for room or
+   * a peer; settles ids that no peer can give. With nothing queued, lets an
+   * idle peer take over a batch that has been outstanding too long elsewhere.
    */
   private assign (job: Job): void {
     let queue = job.queue.filter(id => job.pending.has(id))
     job.queue = []
-    const load = (p: Peer): number => this.load.get(p) ?? 0
     const untried = (id: ObjectId, p: Peer): boolean => job.tried.get(id)?.has(p) !== true
     while (queue.length > 0) {
-      const peer = this.pool.pick(p => load(p) < p.maxRequests && queue.some(id => untried(id, p)), load)
+      const peer = this.choose(p => queue.some(id => untried(id, p)), false, job.background)
       if (peer === null) break
-      const size = Math.min(this.batchSize, peer.maxBatch)
+      const room = job.background ? Math.max(1, Math.floor(this.roomAt(peer) / this.meanObject)) : Infinity
+      const size = Math.min(this.batchSize, peer.maxBatch, room)
       const batch: ObjectId[] = []
       const skipped: ObjectId[] = []
       let i = 0
@@ -272,12 +396,12 @@ export class Fetcher {
       queue = skipped.length > 0 ? skipped.concat(queue.slice(i)) : queue.slice(i)
       this.launch(job, peer, batch)
     }
-    if (queue.length === 0) return
+    if (queue.length === 0) { this.steal(job); return }
     const ready = this.pool.ready()
     const waiting = ready.length === 0 || this.pool.connecting() > 0
     for (const id of queue) {
       const tried = this.triedBy(job, id)
-      if (waiting || ready.some(p => !tried.has(p))) { job.queue.push(id); continue }
+      if (waiting || ready.some(p => !tried.has(p)) || (job.outstanding.get(id) ?? 0) > 0) { job.queue.push(id); continue }
       const last = job.lastErr.get(id)
       this.settle(id, last instanceof Error && !(last instanceof NotFoundError)
         ? last
@@ -285,12 +409,47 @@ export class Fetcher {
     }
   }
 
-  private launch (job: Job, peer: Peer, batch: ObjectId[]): void {
+  /**
+   * Work stealing at the end of a job: a batch outstanding for longer than
+   * `stealAfterMs` is asked again, for what it has not delivered, of a peer
+   * with nothing to do. Whichever copy arrives first counts; the other request
+   * is cancelled once none of its ids is wanted any more.
+   */
+  private steal (job: Job): void {
+    if (job.depth > 0) return // a closure is not worth asking for twice
+    const now = Date.now()
+    for (const b of job.batches) {
+      if (b.stolen || now - b.started < this.stealAfterMs) continue
+      const left = b.ids.filter(id => job.pending.has(id) && !b.delivered.has(id))
+      if (left.length === 0) continue
+      const thief = this.choose(p => p !== b.peer && (this.peerStats.get(p)?.load ?? 0) === 0 &&
+        left.some(id => job.tried.get(id)?.has(p) !== true), true)
+      if (thief === null) return
+      b.stolen = true
+      job.stolen = true
+      this.stats.stolen++
+      log('%s took over %d object(s) outstanding at %s for %d ms', thief.address, left.length, b.peer.address, now - b.started)
+      this.launch(job, thief, left.filter(id => job.tried.get(id)?.has(thief) !== true).slice(0, Math.min(this.batchSize, thief.maxBatch)))
+    }
+  }
+
+  private launch (job: Job, peer: Peer, ids: ObjectId[]): void {
     job.running++
-    this.load.set(peer, (this.load.get(peer) ?? 0) + 1)
+    const st = this.stat(peer)
+    if (st.load === 0) st.since = Date.now()
+    st.load++
+    st.objects += ids.length
     this.stats.batches++
-    const delivered = new Set<ObjectId>()
+    const ac = new AbortController()
+    setMaxListeners(0, ac.signal)
+    const b: Batch = { peer, ids, delivered: new Set(), started: Date.now(), stolen: false, ac }
+    job.batches.add(b)
+    for (const id of ids) job.outstanding.set(id, (job.outstanding.get(id) ?? 0) + 1)
+    const asked = new Set(ids)
+    let arrived = 0
     const store = async (obj: VerifiedObject): Promise<void> => {
+      st.bytes += obj.data.length
+      if (asked.has(obj.id)) { arrived++; st.objects = Math.max(0, st.objects - 1) }
       try {
         await this.sink.write(obj.type, obj.data, obj.id)
       } catch (err) {
@@ -301,34 +460,57 @@ export class Fetcher {
       }
       this.stats.objects++
       this.stats.bytes += obj.data.length
-      delivered.add(obj.id)
+      b.delivered.add(obj.id)
       const e = this.entries.get(obj.id)
-      if (e !== undefined && e.job !== job) this.settle(obj.id) // a closure brought another fetch's object
+      // Without a closure an object is all its waiters need: hand it over now,
+      // not when the rest of its batch is in. A closure brought along for
+      // another fetch settles that fetch's id the same way.
+      if (e !== undefined && (e.job !== job || job.depth === 0)) {
+        this.settle(obj.id)
+        if (job.stolen) this.dropSettledBatches(job)
+      }
     }
-    peer.fetch(batch, { depth: job.depth, treesOnly: job.treesOnly, signal: job.ac.signal, timeoutMs: this.requestTimeoutMs, sizeOf: job.sizeOf, onObject: store })
+    const signal = AbortSignal.any([job.ac.signal, ac.signal])
+    peer.fetch(ids, { depth: job.depth, treesOnly: job.treesOnly, signal, timeoutMs: this.requestTimeoutMs, sizeOf: job.sizeOf, onObject: store })
       .then(res => {
         for (const id of res.missing) {
           this.triedBy(job, id).add(peer)
           job.lastErr.set(id, new NotFoundError(`peer ${peer.address} does not have ${id}`))
         }
       }, (err: unknown) => {
-        if (job.ac.signal.aborted) return
-        log('batch of %d at %s failed: %s', batch.length, peer.address, (err as Error).message)
-        for (const id of batch) {
+        if (job.ac.signal.aborted || ac.signal.aborted) return
+        log('batch of %d at %s failed: %s', ids.length, peer.address, (err as Error).message)
+        for (const id of ids) {
           this.triedBy(job, id).add(peer)
           job.lastErr.set(id, err)
         }
       })
       .finally(() => {
         job.running--
-        const n = (this.load.get(peer) ?? 1) - 1
-        if (n > 0) this.load.set(peer, n); else this.load.delete(peer)
-        for (const id of batch) {
-          if (delivered.has(id)) this.settle(id)
-          else if (job.pending.has(id)) { job.queue.push(id); this.stats.retries++ }
+        job.batches.delete(b)
+        st.load--
+        st.objects = Math.max(0, st.objects - (ids.length - arrived))
+        if (st.load === 0) { st.busyMs += Date.now() - st.since; st.objects = 0 }
+        for (const id of ids) {
+          const n = (job.outstanding.get(id) ?? 1) - 1
+          if (n > 0) job.outstanding.set(id, n); else job.outstanding.delete(id)
         }
-        // a slot is free at this peer: every job may use it
+        for (const id of ids) {
+          if (b.delivered.has(id)) this.settle(id)
+          else if (job.pending.has(id) && !job.outstanding.has(id)) { job.queue.push(id); this.stats.retries++ }
+        }
+        if (job.stolen) this.dropSettledBatches(job)
+        // room is free at this peer: every job may use it
         for (const j of this.jobs) this.notify(j)
       })
+  }
+
+  /** Cancels requests none of whose ids is still wanted (the other copy of a stolen batch came first). */
+  private dropSettledBatches (job: Job): void {
+    if (job.depth > 0) return
+    for (const b of job.batches) {
+      if (b.ac.signal.aborted || b.ids.every(id => b.delivered.has(id))) continue
+      if (b.ids.every(id => !job.pending.has(id))) b.ac.abort(new GtfsError('EABANDONED', 'another peer delivered these objects'))
+    }
   }
 }

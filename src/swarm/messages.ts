@@ -5,7 +5,9 @@
  * BEP10 extended message (BitTorrent message id 20). Object ids travel as raw
  * 20-byte SHA-1s, repo keys as raw 32-byte SHA-256s; the API uses hex.
  *
- *   hello      {t, v: [versions], keys: [repo key…], mr: max requests, mb: max batch}
+ *   hello      {t, v: [versions], keys: [repo key…], mr: max requests, mb: max batch,
+ *               or?: 1 when this node publishes the repos it names (requesters ask
+ *               other peers first)}
  *   state-req  {t, r, key}                         → state chunks or dont-have
  *   state      {t, r, off, total, data}            chunks of one encoded RepoState
  *   want       {t, r, ids: 20·n bytes, depth?, tr?} depth N: for each tree, its
@@ -63,7 +65,7 @@ export interface RepoState {
   bundle: Buffer
 }
 
-export interface HelloMessage { t: 'hello', versions: number[], keys: RepoKey[], maxRequests: number, maxBatch: number }
+export interface HelloMessage { t: 'hello', versions: number[], keys: RepoKey[], maxRequests: number, maxBatch: number, origin?: boolean }
 export interface StateReqMessage { t: 'state-req', r: number, key: RepoKey }
 export interface StateMessage { t: 'state', r: number, off: number, total: number, data: Buffer }
 export interface WantMessage { t: 'want', r: number, ids: ObjectId[], depth: number, /** the closure holds trees only */ trees?: boolean }
@@ -137,7 +139,7 @@ function hexBytes (hex: string): Buffer { return Buffer.from(hex, 'hex') }
 function toBencode (m: Message): BInput {
   switch (m.t) {
     case 'hello':
-      return { t: m.t, v: m.versions, keys: m.keys.map(hexBytes), mr: m.maxRequests, mb: m.maxBatch }
+      return { t: m.t, v: m.versions, keys: m.keys.map(hexBytes), mr: m.maxRequests, mb: m.maxBatch, or: m.origin === true ? 1 : undefined }
     case 'state-req':
       return { t: m.t, r: m.r, key: hexBytes(m.key) }
     case 'state':
@@ -201,7 +203,8 @@ export function decodeMessage (payload: Uint8Array, limits: MessageLimits = { ma
         versions,
         keys: ks.map(k => repoKey(k, 'hello key')),
         maxRequests: int(d, 'mr', 1, 1024),
-        maxBatch: int(d, 'mb', 1, 65_536)
+        maxBatch: int(d, 'mb', 1, 65_536),
+        ...(optInt(d, 'or', 1, 1, 0) === 1 ? { origin: true } : {})
       }
     }
     case 'state-req':

@@ -48,6 +48,8 @@ export interface SwarmContext {
   state?: StateSource
   /** caps what this node uploads, all peers together */
   limiter?: UploadLimiter
+  /** this node publishes the repo: said in hello, so that requesters ask other peers first */
+  origin?: boolean
 }
 
 export interface PeerOptions {
@@ -285,7 +287,7 @@ export class Peer extends EventEmitter {
   }
 
   private hello (): HelloMessage {
-    return { t: 'hello', versions: [PROTOCOL_VERSION], keys: this.context?.repoKeys ?? [], maxRequests: MAX_REQUESTS, maxBatch: MAX_BATCH }
+    return { t: 'hello', versions: [PROTOCOL_VERSION], keys: this.context?.repoKeys ?? [], maxRequests: MAX_REQUESTS, maxBatch: MAX_BATCH, ...(this.context?.origin === true ? { origin: true } : {}) }
   }
 
   private newServer (ctx: SwarmContext): ObjectServer {

@@ -75,7 +75,11 @@ export async function startBinSwarm (prefix: string, names: { hello: string, rel
       env,
       reader: async (args, extra = {}) => await gtfs(homes.reader, args, { ...env, ...extra }),
       blob: async path => (await git(repo, 'rev-parse', `HEAD:${path}`)).trim(),
-      readerHas: async id => (await run('git', ['--git-dir', join(homes.reader, 'data', 'store'), 'cat-file', '-e', id])).code === 0,
+      // `cache stats` writes what the daemon holds in memory for its next pack to disk first.
+      readerHas: async id => {
+        await gtfs(homes.reader, ['cache', 'stats', '--json'], env)
+        return (await run('git', ['--git-dir', join(homes.reader, 'data', 'store'), 'cat-file', '-e', id])).code === 0
+      },
       stop
     }
   } catch (err) {

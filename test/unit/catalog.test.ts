@@ -85,3 +85,24 @@ test('device numbers use the Linux dev_t encoding', () => {
   const dev = 0x1000 * 2 ** 32 + 0x00100000 / 2 ** 20 * 2 ** 32
   assert.deepEqual(splitDev(dev), [0x1000, 0x100000])
 })
+
+test('a prefetch list (gtfs publish --trace) keeps its order, names files only, and is absent when empty', () => {
+  const entries = new Map<string, CatalogEntry>([['/a', { type: 'file', size: 1 }], ['/b/c', { type: 'file', size: 2 }], ['/l', { type: 'symlink', size: 1 }]])
+  const plain: Catalog = { tree: TREE, rootfs: false, entries }
+  const plainBytes = Buffer.from(encodeCatalog(plain)).toString()
+  assert.ok(!plainBytes.includes('prefetch'), 'a catalog without a trace keeps its old bytes')
+  assert.equal(decodeCatalog(Buffer.from(plainBytes)).prefetch, undefined)
+
+  const traced: Catalog = { ...plain, prefetch: ['/b/c', '/a'] }
+  const bytes = encodeCatalog(traced)
+  assert.match(Buffer.from(bytes).toString(), /"format":"gtfs-catalog","prefetch":\["\/b\/c","\/a"\],"rootfs":false/)
+  assert.deepEqual(decodeCatalog(bytes).prefetch, ['/b/c', '/a'])
+  assert.deepEqual(Buffer.from(encodeCatalog(decodeCatalog(bytes))), Buffer.from(bytes))
+
+  for (const bad of [[], ['/nope'], ['/l'], ['/a', '/a'], ['a']]) {
+    assert.throws(() => encodeCatalog({ ...plain, prefetch: bad }), { code: 'EMALFORMED' }, JSON.stringify(bad))
+  }
+  // the decoder refuses the same lists in bytes
+  const forged = plainBytes.replace('"format":"gtfs-catalog"', '"format":"gtfs-catalog","prefetch":["/a","/a"]')
+  assert.throws(() => decodeCatalog(Buffer.from(forged)), { code: 'EMALFORMED' })
+})
