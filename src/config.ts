@@ -64,7 +64,7 @@ export const DEFAULTS: Readonly<Settings> = Object.freeze({
   readDeadlineMs: 30_000,
   metaDeadlineMs: 30_000,
   kernelCacheSeconds: 86_400,
-  objectCacheBytes: 64 * 2 ** 20,
+  objectCacheBytes: 16 * 2 ** 20,
   largeBlobBytes: 4 * 2 ** 20,
   unpackedBudgetBytes: 4 * 2 ** 30,
   mountReadyMs: 60_000,
