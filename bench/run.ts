@@ -290,11 +290,16 @@ async function main (): Promise<void> {
     const hwm = Number(/VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024
     recordValue('rss', hwm, 'MiB', 200, `peak RSS (VmHWM) of the daemon serving ${(served / 2 ** 30).toFixed(2)} GiB: the wide tree, then the ${mib} MiB file ${passes} times`)
     }
+    // A failed group is reported and the run goes on: the other figures still count.
+    const failed = (group: string) => (err: Error): void => {
+      say(`${group}: FAILED: ${err.message.split('\n').slice(-3).join(' ')}`)
+      process.exitCode = 1
+    }
     if (want('swarm')) {
       const wideBytes = Number((await sh(`git -C "${wide}" ls-tree -r -l main | awk '{s += $4} END {print s}'`)).trim())
-      await swarmFigures({ work: WORK, gtfsBin: GTFS, wide, wideBytes, quick, say, sh, timed, dropCaches, record, recordValue })
+      await swarmFigures({ work: WORK, gtfsBin: GTFS, wide, wideBytes, quick, say, sh, timed, dropCaches, record, recordValue }).catch(failed('swarm'))
     }
-    if (want('distro')) await distroFigure({ work: WORK, gtfsBin: GTFS, quick, say, sh, recordValue })
+    if (want('distro')) await distroFigure({ work: WORK, gtfsBin: GTFS, quick, say, sh, recordValue }).catch(failed('distro'))
   } finally {
     await umount(join(mnt, 'large'))
     await umount(join(mnt, 'wide'))
@@ -303,12 +308,20 @@ async function main (): Promise<void> {
 
   const out = join(ROOT, 'bench', 'results')
   await mkdir(out, { recursive: true })
+  // A run of some groups (--only) keeps the other figures of an earlier run of
+  // the same size, each with the date it was measured.
+  const date = new Date().toISOString()
+  let kept: Array<Figure & { date?: string }> = []
+  if (onlyArg !== undefined) {
+    const before = JSON.parse(await readFile(join(out, 'latest.json'), 'utf8').catch(() => '{}')) as { mode?: string, date?: string, figures?: Array<Figure & { date?: string }> }
+    if (before.mode === (quick ? 'quick' : 'full')) kept = (before.figures ?? []).filter(f => !figures.some(g => g.id === f.id)).map(f => ({ ...f, date: f.date ?? before.date }))
+  }
   await writeFile(join(out, 'latest.json'), JSON.stringify({
-    date: new Date().toISOString(),
+    date,
     mode: quick ? 'quick' : 'full',
     machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
     sizes: { largeFileBytes: bigBytes, wideFiles: Number((await sh(`find "${ext4}/wide" -type f | wc -l`)).trim()) },
-    figures
+    figures: [...kept, ...figures.map(f => ({ ...f, date }))]
   }, null, 2) + '\n')
   say(`wrote bench/results/latest.json`)
   if ((await readFile('/proc/self/mountinfo', 'utf8')).includes(mnt)) throw new Error('a benchmark mount was left behind')
