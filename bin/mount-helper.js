@@ -1,6 +1,5 @@
 // The body of bin/mount.fuse.gtfs (node will not load a file named *.gtfs as a module).
-import { register } from 'tsx/esm/api'
+import { load } from './load.js'
 
-register()
-const { helperMain } = await import('../src/cli/mount-helper-main.ts')
+const { helperMain } = await load('cli/mount-helper-main')
 process.exitCode = await helperMain(process.argv.slice(2))
