@@ -20,9 +20,16 @@ const HELLO = 'gtfs-test-hello'
 const REL = 'ipcalc'
 const ABS = 'crc32'
 
+/**
+ * A PATH without npm's node_modules/.bin (npm run puts it first, and it holds a
+ * `crc32` of the crc-32 package): the commands under test must be ones this
+ * machine lacks, or the hook never runs.
+ */
+const HOST_PATH = (process.env.PATH ?? '/usr/bin:/bin').split(':').filter(d => !d.includes('node_modules')).join(':')
+
 /** bash (or zsh) with the hook, as the reader. */
 async function bash (script: string, shell: 'bash' | 'zsh' = 'bash'): Promise<{ code: number, stdout: string, stderr: string }> {
-  return await run(shell, ['-c', `eval "$(${JSON.stringify(process.execPath)} ${JSON.stringify(GTFS)} shell-hook ${shell})"\n${script}`], { env: gtfsEnv(s.homes.reader, s.env) })
+  return await run(shell, ['-c', `eval "$(${JSON.stringify(process.execPath)} ${JSON.stringify(GTFS)} shell-hook ${shell})"\n${script}`], { env: { ...gtfsEnv(s.homes.reader, s.env), PATH: HOST_PATH } })
 }
 
 before(async () => {
