@@ -340,8 +340,11 @@ export class CommitView implements TreeView {
       w.ahead.add(d.path)
       if (this.hinted.has(d.id)) continue
       this.hinted.add(d.id)
-      for (const e of (await this.dir(d.id)).entries.values()) {
-        if (e.kind === 'file' || e.kind === 'exec') ids.push(e.id)
+      for (const [name, e] of (await this.dir(d.id)).entries) {
+        if (e.kind !== 'file' && e.kind !== 'exec') continue
+        // As for siblings: a file the catalog says is big is fetched when opened, not on a guess.
+        const size = this.catalog?.entries.get(childPath(d.path, name))?.size
+        if (size === undefined || size <= PREFETCH_SIBLING_MAX_BYTES) ids.push(e.id)
       }
     }
     w.until = Math.max(w.until, to)
