@@ -44,6 +44,12 @@ export const MAX_DEPTH = 64
 export const MAX_CLOSURE_OBJECTS = 16_384
 /** bytes of one object, default; a Peer can be given a lower cap */
 export const MAX_OBJECT_BYTES = 512 * 1024 * 1024
+/**
+ * bytes of one commit, tree or tag. No signed document gives their sizes (a
+ * catalog bounds blobs), so without this a lying peer could make a reader
+ * buffer 512 MiB for a tree; a tree of 50,000 entries is about 3 MB.
+ */
+export const MAX_NON_BLOB_BYTES = 64 * 1024 * 1024
 /** bytes of one encoded RepoState: catalogs ride in it, and they may be large */
 export const MAX_STATE_BYTES = 64 * 1024 * 1024
 /** requests one peer may have open at us */

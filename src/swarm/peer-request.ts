@@ -13,7 +13,7 @@ import { IntegrityError, ProtocolError } from '../errors.ts'
 import { hashObject } from '../git/object-id.ts'
 import type { GitObject, ObjectId, ObjectType } from '../types.ts'
 import { treeChildren } from './codec-tree.ts'
-import { decodeState, MAX_CLOSURE_OBJECTS, MAX_STATE_BYTES, type ObjectMessage, type RepoState, type StateMessage } from './messages.ts'
+import { decodeState, MAX_CLOSURE_OBJECTS, MAX_NON_BLOB_BYTES, MAX_STATE_BYTES, type ObjectMessage, type RepoState, type StateMessage } from './messages.ts'
 
 interface PartialObject {
   id: ObjectId
@@ -56,6 +56,7 @@ export class WantAssembly {
       if (!this.expected.has(m.id)) throw new ProtocolError('EPROTO', `object ${m.id} was not asked for`)
       if (this.received.has(m.id)) throw new ProtocolError('EPROTO', `object ${m.id} sent twice`)
       if (m.total > this.maxObjectBytes) throw new ProtocolError('ECAP', `object ${m.id} of ${m.total} bytes, cap ${this.maxObjectBytes}`)
+      if (m.type !== 'blob' && m.total > MAX_NON_BLOB_BYTES) throw new ProtocolError('ECAP', `${m.type} ${m.id} of ${m.total} bytes, cap ${MAX_NON_BLOB_BYTES}`)
       const size = this.sizeOf?.(m.id)
       if (size !== undefined && size !== m.total) throw new IntegrityError(`peer sent object ${m.id} as ${m.total} bytes; it has ${size}`, { code: 'EBADSIZE' })
       cur = this.current = { id: m.id, type: m.type, total: m.total, got: 0, parts: [] }
