@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Installs what gtfs needs on a fresh Debian machine with Node 20, when it is
-# missing: the Debian packages libfuse2, fuse (fusermount), git, gnupg and attr
-# (getfattr), and the npm
-# dependencies (npm ci). Safe to run again: it does nothing when all is there.
+# missing: the Debian packages named below, the npm dependencies (npm ci), and
+# the compiled dist/. Safe to run again: it does nothing when all is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +19,8 @@ command -v getfattr >/dev/null 2>&1 || need+=(attr)
 # a static busybox: the demo's and the tests' root filesystem (a dynamic one,
 # from Debian's busybox package, would find no libc inside a chroot)
 { [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; } || need+=(busybox-static)
+# setcap: the root-filesystem tests capture a security.capability xattr
+command -v setcap >/dev/null 2>&1 || need+=(libcap2-bin)
 # zsh: the shell-hook test runs the zsh hook too
 command -v zsh >/dev/null 2>&1 || need+=(zsh)
 
