@@ -7,7 +7,7 @@
  * itself survives a power cut.
  */
 import { randomBytes } from 'node:crypto'
-import { mkdir, open, rename, rm } from 'node:fs/promises'
+import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { ProtocolError } from './errors.ts'
 
@@ -38,7 +38,8 @@ export async function writeFileAtomic (path: string, data: Uint8Array | string, 
   await syncDir(dir)
 }
 
-async function syncDir (dir: string): Promise<void> {
+/** fsyncs a directory, so that a rename in it survives a power cut */
+export async function syncDir (dir: string): Promise<void> {
   const fh = await open(dir, 'r')
   try {
     await fh.sync()
@@ -69,5 +70,21 @@ export async function readFileCapped (path: string, maxBytes: number, what: stri
     return data
   } finally {
     await fh.close()
+  }
+}
+
+/** writev takes at most IOV_MAX (1024 on Linux) buffers a call */
+const IOV_BATCH = 1000
+
+/** Writes every buffer, in order, at the file's position: through short writes and any number of buffers. */
+export async function writevAll (fh: FileHandle, bufs: readonly Buffer[]): Promise<void> {
+  for (let i = 0; i < bufs.length; i += IOV_BATCH) {
+    let rest = bufs.slice(i, i + IOV_BATCH)
+    while (rest.length > 0) {
+      let { bytesWritten } = await fh.writev(rest)
+      // A short write: drop what went out and go on with the rest.
+      while (rest.length > 0 && bytesWritten >= rest[0].length) { bytesWritten -= rest[0].length; rest = rest.slice(1) }
+      if (rest.length > 0 && bytesWritten > 0) rest = [rest[0].subarray(bytesWritten), ...rest.slice(1)]
+    }
   }
 }

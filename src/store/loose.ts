@@ -3,7 +3,7 @@
  * Writes go to a temp file in the objects directory, are hash-checked before
  * the rename, and are fsynced, so a crash leaves either nothing or a whole object.
  */
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises'
+import { mkdir, open, readFile, rename, unlink, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { deflateSync, inflateSync } from 'node:zlib'
 import { IntegrityError } from '../errors.ts'
@@ -78,6 +78,18 @@ export async function writeLoose (objectsDir: string, type: ObjectType, data: Bu
   if (expected !== undefined && id !== expected) {
     throw new IntegrityError(`object claimed to be ${expected} hashes to ${id}`, { code: 'EBADHASH' })
   }
+  await writeObjectFile(objectsDir, id, async fh => {
+    await fh.writeFile(deflateSync(Buffer.concat([objectHeader(type, data.length), data]), { level: 1 }))
+  }, sync)
+  return id
+}
+
+/**
+ * Puts the loose object file of `id` in place: `write` fills a temp file in its
+ * fan-out directory, which is fsynced (with `sync`) and renamed over the final
+ * name; on failure the temp file goes. The caller has checked the hash.
+ */
+export async function writeObjectFile (objectsDir: string, id: ObjectId, write: (fh: FileHandle) => Promise<void>, sync: boolean): Promise<void> {
   const final = loosePath(objectsDir, id)
   const dir = join(objectsDir, id.slice(0, 2))
   if (!madeDirs.has(dir)) {
@@ -92,7 +104,7 @@ export async function writeLoose (objectsDir: string, type: ObjectType, data: Bu
     return await open(tmp, 'wx', 0o444)
   })
   try {
-    await fh.writeFile(deflateSync(Buffer.concat([objectHeader(type, data.length), data]), { level: 1 }))
+    await write(fh)
     if (sync) await fh.sync()
   } catch (err) {
     await fh.close()
@@ -101,7 +113,6 @@ export async function writeLoose (objectsDir: string, type: ObjectType, data: Bu
   }
   await fh.close()
   await rename(tmp, final)
-  return id
 }
 
 /** Removes a loose object (a corrupt one, so that it can be fetched again). */

@@ -20,6 +20,7 @@
  */
 import { open, readdir, rename, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
+import { syncDir, writevAll } from '../atomic-file.ts'
 import { buildPack, type PackInput } from '../git/pack-write.ts'
 import { logger } from '../log.ts'
 import type { GitObject, ObjectId } from '../types.ts'
@@ -183,16 +184,7 @@ export class PackWriter {
 async function writeDurable (path: string, chunks: Buffer[]): Promise<void> {
   const fh = await open(path, 'wx', 0o444)
   try {
-    await fh.writev(chunks)
-    await fh.sync()
-  } finally {
-    await fh.close()
-  }
-}
-
-async function syncDir (dir: string): Promise<void> {
-  const fh = await open(dir, 'r')
-  try {
+    await writevAll(fh, chunks)
     await fh.sync()
   } finally {
     await fh.close()

@@ -14,21 +14,16 @@
  * torn one) is not served from here: openSeekableLoose returns null and the
  * caller inflates it as usual.
  */
-import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises'
-import { join } from 'node:path'
+import { open, type FileHandle } from 'node:fs/promises'
+import { writevAll } from '../atomic-file.ts'
 import { IntegrityError } from '../errors.ts'
 import { hashObject, objectHeader, parseObjectHeader } from '../git/object-id.ts'
 import type { ObjectId, ObjectType } from '../types.ts'
-import { loosePath } from './loose.ts'
+import { loosePath, writeObjectFile } from './loose.ts'
 
 /** RFC 1951 3.2.4: LEN is 16 bits */
 const BLOCK = 65535
 const ZLIB_HEADER = Buffer.from([0x78, 0x01])
-/** writev takes at most IOV_MAX (1024 on Linux) buffers a call */
-const IOV_BATCH = 1000
-
-let tmpCounter = 0
-
 /** RFC 1950 8.2; NMAX = 5552 keeps the sums inside 32 bits between reductions. */
 export function adler32 (parts: Buffer[]): number {
   let a = 1
@@ -94,32 +89,8 @@ export async function writeSeekableLoose (objectsDir: string, type: ObjectType, 
   trailer.writeUInt32BE(adler32([header, data]))
   iov.push(trailer)
 
-  const final = loosePath(objectsDir, id)
-  const dir = join(objectsDir, id.slice(0, 2))
-  await mkdir(dir, { recursive: true })
-  const tmp = join(dir, `.tmp-${id.slice(2, 10)}-${process.pid}-s${(tmpCounter++).toString(36)}`)
-  const fh = await open(tmp, 'wx', 0o444)
-  try {
-    for (let i = 0; i < iov.length; i += IOV_BATCH) await writeAll(fh, iov.slice(i, i + IOV_BATCH))
-    if (sync) await fh.sync()
-  } catch (err) {
-    await fh.close()
-    await unlink(tmp).catch(() => {})
-    throw err
-  }
-  await fh.close()
-  await rename(tmp, final)
+  await writeObjectFile(objectsDir, id, async fh => { await writevAll(fh, iov) }, sync)
   return id
-}
-
-async function writeAll (fh: FileHandle, bufs: Buffer[]): Promise<void> {
-  let rest = bufs
-  while (rest.length > 0) {
-    let { bytesWritten } = await fh.writev(rest)
-    // A short write: drop what went out and go on with the rest.
-    while (rest.length > 0 && bytesWritten >= rest[0].length) { bytesWritten -= rest[0].length; rest = rest.slice(1) }
-    if (rest.length > 0 && bytesWritten > 0) rest = [rest[0].subarray(bytesWritten), ...rest.slice(1)]
-  }
 }
 
 /** A blob in the seekable layout: positional reads of its content. */
