@@ -10,7 +10,7 @@ import { join } from 'node:path'
 export type Sh = (script: string, env?: NodeJS.ProcessEnv) => Promise<string>
 
 /** Starts a gtfs process that prints one JSON object on stdout when ready. */
-export async function startJson (args: string[], env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess, line: string }> {
+async function startJson (args: string[], env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess, line: string }> {
   const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'ignore'] })
   const line = await new Promise<string>((resolve, reject) => {
     let out = ''
