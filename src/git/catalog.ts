@@ -100,16 +100,22 @@ function compare (a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0
 }
 
-/** Why `path` cannot be a catalog key, or null. Keys are absolute, normalized, safe. */
-export function catalogPathProblem (path: string): string | null {
+/**
+ * Why `path` cannot be a catalog key, or null. Keys are absolute, normalized,
+ * safe. `safeNames` remembers components already found safe: a catalog
+ * repeats the same directory and file names many times.
+ */
+export function catalogPathProblem (path: string, safeNames?: Set<string>): string | null {
   if (typeof path !== 'string' || !path.startsWith('/')) return 'must start with "/"'
   if (path === '/') return null
   if (LONE_SURROGATE.test(path)) return 'holds a lone surrogate'
   if (Buffer.byteLength(path) > MAX_PATH_BYTES) return `is longer than ${MAX_PATH_BYTES} bytes`
   for (const name of path.slice(1).split('/')) {
+    if (safeNames?.has(name) === true) continue
     const why = unsafeNameReason(name)
     if (why !== null) return `has an unsafe component (${why})`
     if (Buffer.byteLength(name) > MAX_NAME_BYTES) return `has a component longer than ${MAX_NAME_BYTES} bytes`
+    safeNames?.add(name)
   }
   return null
 }
@@ -197,8 +203,9 @@ export function validateCatalog (catalog: Catalog): void {
   const groups = new Map<number, { type: CatalogKind, count: number }>()
   let nextGroup = 1
   const paths = [...catalog.entries.keys()].sort(compare)
+  const safeNames = new Set<string>()
   for (const path of paths) {
-    const why = catalogPathProblem(path)
+    const why = catalogPathProblem(path, safeNames)
     if (why !== null) throw malformed(`path ${JSON.stringify(path)} ${why}`)
     const e = catalog.entries.get(path)!
     checkEntry(path, e, catalog.rootfs)

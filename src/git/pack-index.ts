@@ -30,18 +30,28 @@ export class PackIndex {
 
   /** Offset of `id` in the pack, or -1. */
   find (id: ObjectId): number {
-    const key = Buffer.from(id, 'hex')
+    return this.findKey(Buffer.from(id, 'hex'))
+  }
+
+  /**
+   * Offset of the object whose raw 20-byte id is `key`, or -1. The search
+   * compares the first four bytes as integers and calls into Buffer.compare
+   * only on a tie: a store of many packs looks an id up in each of them.
+   */
+  findKey (key: Buffer): number {
     const first = key[0]
     let lo = first === 0 ? 0 : this.buf.readUInt32BE(8 + (first - 1) * 4)
     let hi = this.buf.readUInt32BE(8 + first * 4)
     const b = this.buf
+    const head = key.readUInt32BE(0)
     while (lo < hi) {
       const mid = (lo + hi) >>> 1
       const at = this.idsAt + mid * 20
-      const c = b.compare(key, 0, 20, at, at + 20)
+      const h = b.readUInt32BE(at)
+      const c = h !== head ? (head > h ? 1 : -1) : key.compare(b, at + 4, at + 20, 4, 20)
       if (c === 0) return this.offsetAt(mid)
-      if (c > 0) hi = mid
-      else lo = mid + 1
+      if (c > 0) lo = mid + 1
+      else hi = mid
     }
     return -1
   }

@@ -9,7 +9,7 @@
  */
 import type { PublicKey } from 'openpgp'
 import { GtfsError, IntegrityError } from '../errors.ts'
-import { decodeCatalog } from '../git/catalog.ts'
+import { decodeCatalog, type Catalog } from '../git/catalog.ts'
 import { objectsDirOf } from '../store/git-dir.ts'
 import { GitObjectStore } from '../store/object-store.ts'
 import {
@@ -32,6 +32,8 @@ export interface VerifyResult {
   unchanged: boolean
   /** catalogs checked */
   catalogs: number
+  /** the catalogs checked, decoded, by their SHA-256 (a mount uses one: decoding 50,000 entries twice cost 0.2 s) */
+  decodedCatalogs: Map<string, Catalog>
   localTrust: boolean
   /** primary fingerprints whose valid signatures the manifest carries */
   signers: string[]
@@ -101,6 +103,7 @@ async function verifyDocs (s: Session, d: Docs, now: Date): Promise<VerifyResult
       { isAncestor: makeIsAncestor(stores), localTrust }
     )
     let catalogs = 0
+    const decodedCatalogs = new Map<string, Catalog>()
     for (const [ref, e] of Object.entries(verified.manifest.refs)) {
       if (e.catalog === null) continue
       const bytes = await d.catalog(e.catalog)
@@ -109,12 +112,13 @@ async function verifyDocs (s: Session, d: Docs, now: Date): Promise<VerifyResult
       const catalog = decodeCatalog(bytes)
       const tree = await treeOf(stores, e.commit)
       if (tree !== null && tree !== catalog.tree) throw new IntegrityError(`catalog of ${ref} describes tree ${catalog.tree}, but commit ${e.commit} has tree ${tree}`, { code: ECATALOG })
+      decodedCatalogs.set(e.catalog, catalog)
       catalogs++
     }
     if (!verified.unchanged) await saveAcceptedState(s.home.state, verified.state)
     return {
       repo: d.repo, policyVersion: policy.version, seq: verified.manifest.seq, manifestHash: verified.hash, manifest: verified.manifest,
-      unchanged: verified.unchanged, catalogs, localTrust: localTrust !== null, signers: verified.signers
+      unchanged: verified.unchanged, catalogs, decodedCatalogs, localTrust: localTrust !== null, signers: verified.signers
     }
   } finally {
     await source?.close()

@@ -11,14 +11,20 @@ export class UnionSource implements ObjectSource {
   constructor (private readonly stores: () => GitObjectStore[]) {}
 
   async has (id: ObjectId): Promise<boolean> {
-    for (const s of this.stores()) if (await s.has(id)) return true
-    return false
+    return (await this.holder(id)) !== null
   }
 
   async read (id: ObjectId, opts?: AbortOptions): Promise<GitObject> {
-    for (const s of this.stores()) {
-      if (await s.has(id)) return await s.read(id, opts)
-    }
-    throw new NotFoundError(`object ${id} is not held here`)
+    const s = await this.holder(id)
+    if (s === null) throw new NotFoundError(`object ${id} is not held here`)
+    return await s.read(id, opts)
+  }
+
+  /** The store holding `id`: what a store knows in memory first, so a publisher's pack is not preceded by a miss on disk in gtfs's store. */
+  private async holder (id: ObjectId): Promise<GitObjectStore | null> {
+    const stores = this.stores()
+    for (const s of stores) if (s.hasIndexed(id)) return s
+    for (const s of stores) if (await s.has(id)) return s
+    return null
   }
 }

@@ -98,6 +98,7 @@ export async function resolveSwarmRepo (o: ResolveOptions): Promise<ResolvedRepo
   let manifestHash: string
   let signers: string[] = []
   let offline = false
+  let decoded = new Map<string, Catalog>()
   // Learn which commits the claimed manifest names, so that catalogs can be checked
   // against their trees and moves judged as fast-forwards; the claim itself is judged below.
   const claimed = bundle === null ? null : decodeBundle(bundle)
@@ -126,6 +127,7 @@ export async function resolveSwarmRepo (o: ResolveOptions): Promise<ResolvedRepo
     manifest = verified.manifest
     manifestHash = verified.manifestHash
     signers = verified.signers
+    decoded = verified.decodedCatalogs
   } else {
     offline = true
     const records = await s.records(o.repo).catch((err: unknown) => {
@@ -140,6 +142,7 @@ export async function resolveSwarmRepo (o: ResolveOptions): Promise<ResolvedRepo
       manifest = verified.manifest
       manifestHash = verified.manifestHash
       signers = verified.signers
+      decoded = verified.decodedCatalogs
     } catch (err) {
       if (!isGtfsError(err, 'EEXPIRED') || o.allowExpired !== true || accepted === null || records.manifest === null) {
         if (isGtfsError(err, 'EEXPIRED')) {
@@ -169,9 +172,12 @@ export async function resolveSwarmRepo (o: ResolveOptions): Promise<ResolvedRepo
   const entry = manifest.refs[ref]
   let catalog: Catalog | undefined
   if (entry.catalog !== null) {
-    const bytes = await getCatalog(s.store, records, entry.catalog)
-    if (bytes === null) throw new GtfsError('ECATALOG', `catalog ${entry.catalog} of ${ref} is not on this machine`)
-    catalog = decodeCatalog(bytes)
+    catalog = decoded.get(entry.catalog)
+    if (catalog === undefined) {
+      const bytes = await getCatalog(s.store, records, entry.catalog)
+      if (bytes === null) throw new GtfsError('ECATALOG', `catalog ${entry.catalog} of ${ref} is not on this machine`)
+      catalog = decodeCatalog(bytes)
+    }
   }
   return { repo: o.repo, manifest, manifestHash, ref, commit: entry.commit, catalog, signers, offline, notes }
 }
@@ -186,8 +192,7 @@ export async function resolveSwarmRepo (o: ResolveOptions): Promise<ResolvedRepo
  */
 export async function fetchStructure (source: SwarmSource, commit: ObjectId, opts: AbortOptions = {}): Promise<void> {
   await source.ensure([commit], opts)
-  const root = parseCommit((await source.read(commit, opts)).data, commit).tree
-  let level = [root]
+  let level = [parseCommit((await source.read(commit, opts)).data, commit).tree]
   const seen = new Set<ObjectId>(level)
   for (let depth = 0; level.length > 0 && depth <= MAX_TREE_DEPTH; depth++) {
     await source.ensure(level, opts)
@@ -200,3 +205,4 @@ export async function fetchStructure (source: SwarmSource, commit: ObjectId, opt
     level = next
   }
 }
+

@@ -40,7 +40,7 @@ import type { PeerPool } from './peer-pool.ts'
 
 const log = logger('gtfs:swarm:fetcher')
 
-/** Where verified objects go (the repo layer hands in the store). */
+/** Where verified objects go (the repo layer hands in the store): `id` is the hash of `type` and `data`, checked on arrival. */
 export interface ObjectSink {
   write (type: ObjectType, data: Buffer, id: ObjectId): Promise<void>
 }
