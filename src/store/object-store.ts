@@ -262,7 +262,7 @@ export class GitObjectStore implements ObjectSource {
     }
     const h = await this.header(id)
     if (h.type !== 'blob') throw new IntegrityError(`object ${id} is a ${h.type}, not a blob`, { code: 'EWRONGTYPE' })
-    const blob = await unpacked.get(id, h.size, () => this.blobStream(id, h.size))
+    const blob = await unpacked.get(id, h.size, () => this.streamBlob(id, h.size))
     return { kind: 'file', blob, release: async () => { await unpacked.release(blob) } }
   }
 
@@ -421,7 +421,7 @@ export class GitObjectStore implements ObjectSource {
   }
 
   /** The inflated data of a blob as chunks, without holding it whole when it is not deltified. */
-  private async * blobStream (id: ObjectId, size: number): AsyncGenerator<Buffer> {
+  async * streamBlob (id: ObjectId, size: number): AsyncGenerator<Buffer> {
     const loc = await this.locate(id)
     if (loc === null) throw this.missing(id)
     // A deep readable buffer lets inflation (thread pool) run ahead of hashing and writing.
