@@ -21,4 +21,11 @@ export class UnionSource implements ObjectSource {
     }
     throw new NotFoundError(`object ${id} is not held here`)
   }
+
+  async readRange (id: ObjectId, off: number, len: number): Promise<{ size: number, data: Buffer }> {
+    for (const s of this.stores()) {
+      if (await s.has(id)) return await s.readRange(id, off, len)
+    }
+    throw new NotFoundError(`object ${id} is not held here`)
+  }
 }

@@ -266,6 +266,24 @@ export class GitObjectStore implements ObjectSource {
     return { kind: 'file', blob, release: async () => { await unpacked.release(blob) } }
   }
 
+  /**
+   * Bytes [off, off+len) of a blob (fewer at its end) and its size: positional
+   * reads of a seekable or unpacked file for a large blob (an unpacked one is
+   * inflated once, and the read waits only for its bytes), a slice otherwise.
+   */
+  async readRange (id: ObjectId, off: number, len: number): Promise<{ size: number, data: Buffer }> {
+    const content = await this.openBlob(id)
+    if (content.kind === 'buffer') return { size: content.data.length, data: content.data.subarray(off, off + len) }
+    try {
+      const size = content.blob.size
+      const buf = Buffer.allocUnsafe(Math.max(0, Math.min(len, size - off)))
+      const n = buf.length === 0 ? 0 : await content.blob.read(buf, buf.length, off)
+      return { size, data: buf.subarray(0, n) }
+    } finally {
+      await content.release()
+    }
+  }
+
   /** Stores an object (hash-checked first); `sync: false` for objects that can be fetched again. */
   async write (type: ObjectType, data: Buffer, expected?: ObjectId, opts: { sync?: boolean } = {}): Promise<ObjectId> {
     // In memory is not enough (eviction may have removed it from disk): held, or known on disk.
