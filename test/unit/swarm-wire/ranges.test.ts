@@ -8,7 +8,9 @@ import { test } from 'node:test'
 import { NotFoundError } from '../../../src/errors.ts'
 import { hashObject } from '../../../src/git/object-id.ts'
 import { decodeMessage, encodeMessage, MAX_RANGE_BYTES, type HelloMessage } from '../../../src/swarm/messages.ts'
+import { Fetcher } from '../../../src/swarm/fetcher.ts'
 import type { Peer } from '../../../src/swarm/peer.ts'
+import { PeerPool } from '../../../src/swarm/peer-pool.ts'
 import type { ObjectId } from '../../../src/types.ts'
 import { bytes, MemorySource, pair } from './helpers.ts'
 
@@ -112,5 +114,51 @@ test('a range of a blob announced with another size is EBADSIZE', async () => {
     assert.equal(client.closed, true)
   } finally {
     client.destroy(); server.destroy()
+  }
+})
+
+test('the fetcher spreads the chunks of one blob over every peer that serves ranges, and moves a bad one elsewhere', async () => {
+  const blob = bytes(12 * MiB + 5, 6)
+  const hashes: string[] = []
+  for (let off = 0; off < blob.length; off += MiB) hashes.push(sha(blob.subarray(off, off + MiB)))
+  const pairs = []
+  const sources: RangeSource[] = []
+  for (let i = 0; i < 3; i++) {
+    const src = new RangeSource()
+    src.add('blob', blob)
+    sources.push(src)
+    pairs.push(await pair({ source: src }, {}, `honest${i}`))
+  }
+  const liarSrc = new RangeSource()
+  const id = liarSrc.add('blob', blob)
+  liarSrc.spoil = d => { d[0] ^= 1; return d }
+  pairs.push(await pair({ source: liarSrc }, {}, 'liar'))
+  const old = new MemorySource() // answers no ranges: never asked for one
+  old.add('blob', blob)
+  pairs.push(await pair({ source: old }, {}, 'old'))
+  const pool = new PeerPool()
+  for (const p of pairs) pool.add(p.client)
+  const fetcher = new Fetcher({ pool, sink: { write: async () => { throw new Error('chunks do not go to the object sink') } }, deadlineMs: 10_000 })
+  const got = new Map<number, Buffer>()
+  try {
+    const spec = { id, size: blob.length, chunkBytes: MiB, hash: (i: number) => hashes[i], write: async (i: number, d: Buffer) => { got.set(i, d) } }
+    await fetcher.fetchChunks(spec, hashes.map((_, i) => i))
+    assert.equal(got.size, hashes.length)
+    assert.ok(Buffer.concat([...got].sort((a, b) => a[0] - b[0]).map(([, d]) => d)).equals(blob))
+    const served = sources.filter(s => s.ranges > 0).length
+    assert.ok(served >= 2, `chunks came from ${served} honest peers: ${sources.map(s => s.ranges).join(',')}`)
+    assert.equal(old.reads, 0, 'a peer without ranges is not asked')
+    assert.ok(pool.isBanned('liar') && pairs[3].client.closed, 'the liar is dropped and banned')
+    assert.equal(fetcher.stats.chunks, hashes.length)
+    assert.equal(fetcher.stats.objects, 0)
+    // no peer answers ranges: ENOTFOUND, not a wait until the deadline
+    const alone = new PeerPool()
+    alone.add(pairs[4].client)
+    const f2 = new Fetcher({ pool: alone, sink: { write: async () => {} }, deadlineMs: 5_000 })
+    await assert.rejects(f2.fetchChunks(spec, [0]), { code: 'ENOTFOUND' })
+    alone.close()
+  } finally {
+    pool.close()
+    for (const p of pairs) { p.client.destroy(); p.server.destroy() }
   }
 })
