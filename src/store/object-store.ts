@@ -21,9 +21,10 @@ import type { AbortOptions, GitObject, ObjectId, ObjectSource, ObjectType } from
 import { loosePath, looseHeader, readLoose, removeLoose, writeLoose } from './loose.ts'
 import { newBlockCache, PackFile, type BlockCache } from './pack-file.ts'
 import { cleanPackDir, PackWriter, type FlushStats } from './pack-writer.ts'
-import { openSeekableLoose, writeSeekableLoose, type SeekableBlob } from './seekable-loose.ts'
+import { PartialBlob, type PartialSpec } from './partial-blob.ts'
+import { openSeekableLoose, writeSeekableLoose } from './seekable-loose.ts'
 import { SingleFlight } from './single-flight.ts'
-import { UnpackedBlobs, type UnpackedBlob } from './unpacked-blob.ts'
+import { UnpackedBlobs } from './unpacked-blob.ts'
 
 const log = logger('gtfs:store:object-store')
 
@@ -57,10 +58,16 @@ export interface ObjectStoreOptions {
 
 export interface ObjectHeader { type: ObjectType, size: number }
 
-/** A blob's content: in memory when small, an unpacked file when large. */
+/** Positional reads of a large blob's content (a seekable, unpacked or partial file). */
+export interface BlobFile {
+  readonly size: number
+  read: (buf: Buffer, length: number, position: number, opts?: AbortOptions) => Promise<number>
+}
+
+/** A blob's content: in memory when small, a file when large. */
 export type BlobContent =
   | { kind: 'buffer', data: Buffer }
-  | { kind: 'file', blob: UnpackedBlob | SeekableBlob, release: () => Promise<void> }
+  | { kind: 'file', blob: BlobFile, release: () => Promise<void> }
 
 type Location = { pack: PackFile, offset: number } | { loose: true } | { held: GitObject }
 
@@ -90,6 +97,8 @@ export class GitObjectStore implements ObjectSource {
   /** loose objects known to be on disk (written or seen here), so that `has` needs no syscall */
   private readonly looseKnown = new Set<ObjectId>()
   private readonly reads = new SingleFlight<ObjectId, GitObject>()
+  /** large blobs arriving in chunks (partial-blob.ts), with the number of users of each */
+  private readonly partials = new Map<ObjectId, { blob: Promise<PartialBlob>, users: number }>()
   private readonly headerReads = new SingleFlight<ObjectId, ObjectHeader>()
   private readonly unpacked?: UnpackedBlobs
   private readonly maxObjectBytes: number
@@ -282,6 +291,45 @@ export class GitObjectStore implements ObjectSource {
     } finally {
       await content.release()
     }
+  }
+
+  /**
+   * The partial file of a large blob arriving in chunks (one per blob and
+   * store; resumed from disk after a restart). Each caller `releasePartial`s
+   * it; once every chunk is in, `completePartial` makes it a loose object.
+   */
+  async openPartial (spec: PartialSpec): Promise<PartialBlob> {
+    let e = this.partials.get(spec.id)
+    if (e === undefined) {
+      const blob = PartialBlob.open(this.objectsDir, spec)
+      e = { blob, users: 0 }
+      this.partials.set(spec.id, e)
+      blob.catch(() => { if (this.partials.get(spec.id) === e) this.partials.delete(spec.id) })
+    }
+    e.users++
+    try {
+      return await e.blob
+    } catch (err) {
+      e.users--
+      throw err
+    }
+  }
+
+  async releasePartial (p: PartialBlob): Promise<void> {
+    const e = this.partials.get(p.id)
+    if (e === undefined || --e.users > 0) return
+    this.partials.delete(p.id)
+    await p.close()
+  }
+
+  /** True while a partial file of `id` is open here (eviction leaves it alone). */
+  partialInUse (id: ObjectId): boolean { return this.partials.has(id) }
+
+  /** Checks a partial blob whose chunks are all in and makes it the loose object `id`. */
+  async completePartial (p: PartialBlob): Promise<void> {
+    await p.done()
+    this.sizes.delete(p.id)
+    this.looseKnown.add(p.id)
   }
 
   /** Stores an object (hash-checked first); `sync: false` for objects that can be fetched again. */
