@@ -197,6 +197,10 @@ export class SwarmNode implements StateProvider {
           await this.findPeers(s, opts, true)
           await s.fetcher.fetch(ids, opts)
         }
+      },
+      fetchChunks: async (spec, indexes, opts = {}) => {
+        if (s.pool.ready().length === 0) await this.findPeers(s, opts)
+        await s.fetcher.fetchChunks(spec, indexes, opts)
       }
     }
   }
