@@ -22,6 +22,12 @@ export interface ObjectSource {
   /** The object, hash-verified. Throws NotFoundError (code ENOTFOUND) when absent. */
   read (id: ObjectId, opts?: AbortOptions): Promise<GitObject>
   has (id: ObjectId): Promise<boolean>
+  /**
+   * Bytes [off, off+len) of blob `id` (fewer at its end) and its size, without
+   * reading the whole blob where the store allows. Throws NotFoundError when
+   * absent. A source with it lets peers ask for ranges (`range` messages).
+   */
+  readRange?: (id: ObjectId, off: number, len: number, opts?: AbortOptions) => Promise<{ size: number, data: Buffer }>
 }
 
 export type EntryKind = 'dir' | 'file' | 'symlink' | 'gitlink' | 'chardev' | 'blockdev' | 'fifo' | 'socket'

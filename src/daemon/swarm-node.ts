@@ -152,7 +152,9 @@ export class SwarmNode implements StateProvider {
     // The publisher says so in its hellos: readers ask peers that hold a copy first.
     if (records.gitDir !== null) s.context.origin = true
     if (records.gitDir !== null && !this.published.has(repo)) {
-      const st = await GitObjectStore.open(await objectsDirOf(records.gitDir)).catch(() => null)
+      // Large blobs of the repository are inflated once into files there, so that
+      // ranges of them are positional reads (not one whole inflate per range).
+      const st = await GitObjectStore.open(await objectsDirOf(records.gitDir), { unpackedDir: join(this.o.paths.cache, 'unpacked-published') }).catch(() => null)
       if (st !== null) this.published.set(repo, st)
     }
     await dht.keepAnnounced(s.infoHash, this.wirePort).catch((err: Error) => { warn(`announcing ${repo.slice(0, 12)}: ${err.message}`) })
@@ -195,6 +197,10 @@ export class SwarmNode implements StateProvider {
           await this.findPeers(s, opts, true)
           await s.fetcher.fetch(ids, opts)
         }
+      },
+      fetchChunks: async (spec, indexes, opts = {}) => {
+        if (s.pool.ready().length === 0) await this.findPeers(s, opts)
+        await s.fetcher.fetchChunks(spec, indexes, opts)
       }
     }
   }

@@ -31,6 +31,18 @@
  * each a file entry of the catalog, no repeats, at most MAX_PREFETCH_PATHS. A
  * reader fetches them in that order right after mounting. Absent when empty,
  * so a catalog without a trace has the same bytes as before the field existed.
+ *
+ * Optional `chunkBytes` and `chunks` (first, before "entries"; both or
+ * neither): for each blob of the tree of at least CHUNKED_BLOB_BYTES, the
+ * SHA-256 of each `chunkBytes` slice of its content (the last one shorter),
+ * concatenated as lowercase hex, keyed by the blob's id:
+ * `"chunkBytes":1048576,"chunks":{"<40 hex>":"<64 hex × ceil(size / chunkBytes)>"}`.
+ * Signed with the catalog, they let a reader verify any chunk of a large blob
+ * on its own, fetch chunks from several peers at once and serve a ranged read
+ * before the whole blob is here (repo/chunked-blob.ts). Absent when no blob is
+ * that large, so such catalogs keep their bytes. A gtfs that predates the
+ * field refuses the catalog (EMALFORMED, unknown field "chunkBytes"), as it
+ * refuses `prefetch`.
  */
 import { ProtocolError } from '../errors.ts'
 import type { ObjectId } from '../types.ts'
@@ -42,6 +54,15 @@ export const CATALOG_VERSION = 1
 export const MAX_CATALOG_BYTES = 64 * 1024 * 1024
 /** paths in one catalog */
 export const MAX_CATALOG_ENTRIES = 4_000_000
+/** blobs of at least this many bytes get chunk hashes at publish */
+export const CHUNKED_BLOB_BYTES = 4 * 1024 * 1024
+/** bytes of one chunk, as publish writes them; readers take `chunkBytes` from the catalog */
+export const DEFAULT_CHUNK_BYTES = 1024 * 1024
+/** `chunkBytes` is a power of two in this range */
+export const MIN_CHUNK_BYTES = 64 * 1024
+export const MAX_CHUNK_BYTES = 64 * 1024 * 1024
+/** chunks of one blob */
+export const MAX_CHUNKS_PER_BLOB = 65_536
 /** paths in a catalog's prefetch list */
 export const MAX_PREFETCH_PATHS = 1_000_000
 /** Linux limits: XATTR_NAME_MAX, XATTR_SIZE_MAX, PATH_MAX, NAME_MAX */
@@ -82,10 +103,25 @@ export interface Catalog {
   entries: Map<string, CatalogEntry>
   /** files to fetch right after mounting, in this order (a trace of `gtfs publish --trace`) */
   prefetch?: string[]
+  /** SHA-256s of the `bytes`-sized slices of large blobs (see the module comment) */
+  chunks?: ChunkHashes
+}
+
+export interface ChunkHashes {
+  /** bytes per chunk */
+  bytes: number
+  /** blob id → concatenated lowercase hex SHA-256s, one per chunk */
+  hashes: Map<ObjectId, string>
+}
+
+/** The SHA-256 (hex) of chunk `index` of a blob, or undefined past its end. */
+export function chunkHash (hashes: string, index: number): string | undefined {
+  return index >= 0 && (index + 1) * 64 <= hashes.length ? hashes.slice(index * 64, (index + 1) * 64) : undefined
 }
 
 const ENTRY_KEYS = ['gid', 'link', 'mode', 'mtime', 'rdev', 'size', 'type', 'uid', 'xattrs'] as const
 const HEX40 = /^[0-9a-f]{40}$/
+const HEX = /^[0-9a-f]*$/
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
 const LONE_SURROGATE = /\p{Cs}/u
 const utf8 = new TextEncoder()
@@ -246,6 +282,23 @@ export function validateCatalog (catalog: Catalog): void {
       seen.add(path)
     }
   }
+  if (catalog.chunks !== undefined) validateChunks(catalog.chunks)
+}
+
+function validateChunks (chunks: ChunkHashes): void {
+  const b = chunks.bytes
+  if (typeof b !== 'number' || !Number.isSafeInteger(b) || b < MIN_CHUNK_BYTES || b > MAX_CHUNK_BYTES || (b & (b - 1)) !== 0) {
+    throw malformed(`chunkBytes must be a power of two in ${MIN_CHUNK_BYTES}..${MAX_CHUNK_BYTES}`)
+  }
+  if (!(chunks.hashes instanceof Map)) throw malformed('chunks must be a Map')
+  if (chunks.hashes.size === 0) throw malformed('empty chunks are written as no chunks')
+  if (chunks.hashes.size > MAX_CATALOG_ENTRIES) throw malformed(`chunks for more than ${MAX_CATALOG_ENTRIES} blobs`)
+  for (const [id, hex] of chunks.hashes) {
+    if (typeof id !== 'string' || !HEX40.test(id)) throw malformed(`chunks key ${JSON.stringify(id)} is not a blob id`)
+    if (typeof hex !== 'string' || hex.length === 0 || hex.length % 64 !== 0 || hex.length > MAX_CHUNKS_PER_BLOB * 64 || !HEX.test(hex)) {
+      throw malformed(`chunks of ${id} must be 1..${MAX_CHUNKS_PER_BLOB} lowercase hex SHA-256s`)
+    }
+  }
 }
 
 /** Renumbers hard-link groups into the canonical order (1, 2, ... by first path). */
@@ -287,7 +340,12 @@ function encodeEntry (e: CatalogEntry): string {
 export function encodeCatalog (catalog: Catalog): Uint8Array {
   validateCatalog(catalog)
   const paths = [...catalog.entries.keys()].sort(compare)
-  const out: string[] = ['{"entries":{']
+  const out: string[] = ['{']
+  if (catalog.chunks !== undefined) {
+    const h = catalog.chunks.hashes
+    out.push(`"chunkBytes":${catalog.chunks.bytes},"chunks":{`, [...h.keys()].sort(compare).map(id => `"${id}":"${h.get(id)!}"`).join(','), '},')
+  }
+  out.push('"entries":{')
   paths.forEach((path, i) => {
     if (i > 0) out.push(',')
     out.push(JSON.stringify(path), ':', encodeEntry(catalog.entries.get(path)!))
@@ -318,7 +376,7 @@ export function decodeCatalog (bytes: Uint8Array, opts: { maxBytes?: number } = 
   }
   const top = object(value, 'catalog')
   for (const key of Object.keys(top)) {
-    if (!['entries', 'format', 'prefetch', 'rootfs', 'tree', 'version'].includes(key)) throw malformed(`unknown field "${key}"`)
+    if (!['chunkBytes', 'chunks', 'entries', 'format', 'prefetch', 'rootfs', 'tree', 'version'].includes(key)) throw malformed(`unknown field "${key}"`)
   }
   if (top.format !== CATALOG_FORMAT) throw malformed(`format must be "${CATALOG_FORMAT}"`)
   if (top.version !== CATALOG_VERSION) throw malformed(`version ${String(top.version)} is not supported (this gtfs reads version ${CATALOG_VERSION})`)
@@ -332,6 +390,10 @@ export function decodeCatalog (bytes: Uint8Array, opts: { maxBytes?: number } = 
   }
   const catalog: Catalog = { tree: top.tree as string, rootfs: top.rootfs as boolean, entries }
   if (top.prefetch !== undefined) catalog.prefetch = top.prefetch as string[]
+  if (top.chunks !== undefined || top.chunkBytes !== undefined) {
+    if (top.chunks === undefined || top.chunkBytes === undefined) throw malformed('chunkBytes and chunks come together')
+    catalog.chunks = { bytes: top.chunkBytes as number, hashes: new Map(Object.entries(object(top.chunks, 'chunks')) as Array<[string, string]>) }
+  }
   const again = encodeCatalog(catalog)
   if (!Buffer.from(again).equals(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))) {
     throw malformed('not in canonical form (sorted keys, no whitespace, integers only, link groups in order)')

@@ -103,7 +103,7 @@ export function rootfsCatalog (tree: ObjectId, metadata: Map<string, CatalogEntr
   for (const [path, m] of metadata) {
     if ((m.type === 'file' || m.type === 'symlink') && !treeSizes.entries.has(path)) throw changed(path, 'is in the directory but not in the commit')
   }
-  return { tree, rootfs: true, entries: metadata }
+  return { tree, rootfs: true, entries: metadata, ...(treeSizes.chunks === undefined ? {} : { chunks: treeSizes.chunks }) }
 }
 
 function changed (path: string, why: string): GtfsError {

@@ -1,11 +1,14 @@
 /**
  * A sizes catalog from a git tree: every file and symlink with its size, read
- * from object headers (no blob is inflated in full). Names that gtfs never
- * shows (git/path-safety.ts) are skipped as the tree view skips them.
+ * from object headers (no other blob is inflated in full), and the chunk
+ * hashes of every blob of at least CHUNKED_BLOB_BYTES (each such blob is read
+ * once, streaming). Names that gtfs never shows (git/path-safety.ts) are
+ * skipped as the tree view skips them.
  */
+import { createHash } from 'node:crypto'
 import { parseCommit, parseTagTarget } from '../git/commit.ts'
 import { parseTree } from '../git/tree.ts'
-import type { Catalog, CatalogEntry } from '../git/catalog.ts'
+import { CHUNKED_BLOB_BYTES, DEFAULT_CHUNK_BYTES, type Catalog, type CatalogEntry } from '../git/catalog.ts'
 import { GtfsError } from '../errors.ts'
 import type { GitObjectStore } from '../store/object-store.ts'
 import type { ObjectId } from '../types.ts'
@@ -26,6 +29,7 @@ export async function commitAndTree (store: GitObjectStore, id: ObjectId): Promi
 
 export async function sizesCatalog (store: GitObjectStore, tree: ObjectId): Promise<Catalog> {
   const entries = new Map<string, CatalogEntry>()
+  const large = new Map<ObjectId, number>()
   const walk = async (treeId: ObjectId, prefix: string): Promise<void> => {
     const obj = await store.read(treeId)
     if (obj.type !== 'tree') throw new GtfsError('EWRONGTYPE', `${treeId} is a ${obj.type}, expected a tree`)
@@ -40,11 +44,39 @@ export async function sizesCatalog (store: GitObjectStore, tree: ObjectId): Prom
       else if (e.kind !== 'gitlink') {
         sized.push(store.size(e.id).then(size => {
           entries.set(path, { type: e.kind === 'symlink' ? 'symlink' : 'file', size })
+          if (e.kind !== 'symlink' && size >= CHUNKED_BLOB_BYTES) large.set(e.id, size)
         }))
       }
     }
     await Promise.all(sized)
   }
   await walk(tree, '')
-  return { tree, rootfs: false, entries }
+  const catalog: Catalog = { tree, rootfs: false, entries }
+  if (large.size > 0) {
+    const hashes = new Map<ObjectId, string>()
+    for (const [id, size] of large) hashes.set(id, await chunkHashes(store, id, size, DEFAULT_CHUNK_BYTES))
+    catalog.chunks = { bytes: DEFAULT_CHUNK_BYTES, hashes }
+  }
+  return catalog
+}
+
+/** The concatenated hex SHA-256s of each `chunkBytes` slice of a blob's content. */
+export async function chunkHashes (store: GitObjectStore, id: ObjectId, size: number, chunkBytes: number): Promise<string> {
+  const out: string[] = []
+  let h = createHash('sha256')
+  let inChunk = 0
+  let total = 0
+  for await (let piece of store.streamBlob(id, size)) {
+    total += piece.length
+    while (piece.length > 0) {
+      const n = Math.min(piece.length, chunkBytes - inChunk)
+      h.update(piece.subarray(0, n))
+      inChunk += n
+      piece = piece.subarray(n)
+      if (inChunk === chunkBytes) { out.push(h.digest('hex')); h = createHash('sha256'); inChunk = 0 }
+    }
+  }
+  if (inChunk > 0) out.push(h.digest('hex'))
+  if (total !== size) throw new GtfsError('EMALFORMED', `blob ${id} streamed ${total} of its ${size} bytes`)
+  return out.join('')
 }

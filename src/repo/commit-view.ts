@@ -19,7 +19,7 @@
  */
 import { LRUCache } from 'lru-cache'
 import { GtfsError, IntegrityError, NotFoundError } from '../errors.ts'
-import { catalogChildren, makeDev, type Catalog, type CatalogEntry } from '../git/catalog.ts'
+import { catalogChildren, makeDev, type Catalog, type CatalogEntry, type ChunkHashes } from '../git/catalog.ts'
 import { parseCommit, parseTagTarget } from '../git/commit.ts'
 import { parseTree, type TreeEntry, type TreeEntryKind } from '../git/tree.ts'
 import { logger, warn } from '../log.ts'
@@ -41,6 +41,8 @@ export interface ViewSource {
    * EBADSIZE), instead of by the protocol's cap
    */
   expectSize?: (id: ObjectId, size: number) => void
+  /** the signed catalog's chunk hashes, for a blob about to be opened (a source that fetches reads it in chunks) */
+  expectChunks?: (id: ObjectId, chunks: ChunkHashes) => void
 }
 
 /** siblings hinted at most per open */
@@ -172,6 +174,7 @@ export class CommitView implements TreeView {
   private readonly uid = process.getuid?.() ?? 0
   private readonly gid = process.getgid?.() ?? 0
   private readonly catalog: CatalogIndex | null
+  private readonly chunks: ChunkHashes | undefined
 
   private constructor (
     private readonly source: ViewSource,
@@ -182,6 +185,7 @@ export class CommitView implements TreeView {
   ) {
     this.mtime = new Date(committerTime * 1000)
     this.catalog = catalog === undefined ? null : indexCatalog(catalog)
+    this.chunks = catalog?.chunks
   }
 
   /**
@@ -278,6 +282,7 @@ export class CommitView implements TreeView {
       const slash = path.lastIndexOf('/')
       void this.readahead(slash <= 0 ? '/' : path.slice(0, slash)).catch((err: Error) => { log('readahead: %s', err.message) })
     }
+    if (this.chunks?.hashes.has(node.id) === true) this.source.expectChunks?.(node.id, this.chunks)
     const handle = contentHandle(await this.source.openBlob(node.id, opts))
     const want = this.catalog?.entries.get(path)?.size
     if (want !== undefined && want !== handle.size) {
@@ -476,7 +481,7 @@ function contentHandle (content: BlobContent): FileHandle {
   let closed = false
   return {
     size: blob.size,
-    async read (buf, length, position) { return await blob.read(buf, length, position) },
+    async read (buf, length, position, opts) { return await blob.read(buf, length, position, opts) },
     async close () {
       if (closed) return
       closed = true

@@ -27,4 +27,10 @@ export class UnionSource implements ObjectSource {
     for (const s of stores) if (await s.has(id)) return s
     return null
   }
+
+  async readRange (id: ObjectId, off: number, len: number): Promise<{ size: number, data: Buffer }> {
+    const s = await this.holder(id)
+    if (s === null) throw new NotFoundError(`object ${id} is not held here`)
+    return await s.readRange(id, off, len)
+  }
 }

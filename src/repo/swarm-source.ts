@@ -5,7 +5,9 @@
  * check is removed and fetched again.
  */
 import { isGtfsError } from '../errors.ts'
+import { chunkHash, type ChunkHashes } from '../git/catalog.ts'
 import type { BlobContent, GitObjectStore } from '../store/object-store.ts'
+import { ChunkedBlob } from './chunked-blob.ts'
 import type { AbortOptions, GitObject, ObjectId } from '../types.ts'
 import { logger } from '../log.ts'
 import type { ViewSource } from './commit-view.ts'
@@ -19,6 +21,16 @@ const PREFETCH_PARALLEL = 4
 /** How objects arrive: the swarm's fetcher, bound to one repo. */
 export interface ObjectFetcher {
   fetch (ids: ObjectId[], opts?: AbortOptions & { depth?: number, treesOnly?: boolean, sizeOf?: (id: ObjectId) => number | undefined, background?: boolean }): Promise<void>
+  /** chunks of one large blob (swarm/fetcher.ts ChunkSpec); without it large blobs come whole */
+  fetchChunks?: (spec: ChunkFetchSpec, indexes: number[], opts?: AbortOptions & { background?: boolean }) => Promise<void>
+}
+
+export interface ChunkFetchSpec {
+  id: ObjectId
+  size: number
+  chunkBytes: number
+  hash: (index: number) => string
+  write: (index: number, data: Buffer) => Promise<void>
 }
 
 /** catalog sizes kept for blobs not fetched yet, at most (the oldest hints go first) */
@@ -30,7 +42,21 @@ export class SwarmSource implements ViewSource {
   /** every fetch bounds each object by its catalog size when one is known (EBADSIZE for a peer that lies) */
   private readonly sizeOf = (id: ObjectId): number | undefined => this.sizes.get(id)
 
+  /** blob id → its chunk hashes in the signed catalog (see expectChunks) */
+  private readonly chunked = new Map<ObjectId, { bytes: number, hashes: string }>()
+
   constructor (private readonly store: GitObjectStore, private readonly fetcher: ObjectFetcher) {}
+
+  /**
+   * The signed catalog's chunk hashes of a large blob about to be opened:
+   * when it is not here, reads fetch only the chunks they need (chunked-blob.ts).
+   */
+  expectChunks (id: ObjectId, chunks: ChunkHashes): void {
+    const hashes = chunks.hashes.get(id)
+    if (hashes === undefined || this.chunked.has(id)) return
+    if (this.chunked.size >= MAX_SIZE_HINTS) this.chunked.delete(this.chunked.keys().next().value!)
+    this.chunked.set(id, { bytes: chunks.bytes, hashes })
+  }
 
   expectSize (id: ObjectId, size: number): void {
     if (this.sizes.has(id)) return
@@ -106,7 +132,28 @@ export class SwarmSource implements ViewSource {
   }
 
   async openBlob (id: ObjectId, opts?: AbortOptions): Promise<BlobContent> {
+    const chunked = await this.openChunked(id)
+    if (chunked !== null) return chunked
     return await this.local(id, opts, async () => await this.store.openBlob(id))
+  }
+
+  /** A large blob that is not here and has chunk hashes: read chunk by chunk, or null. */
+  private async openChunked (id: ObjectId): Promise<BlobContent | null> {
+    const c = this.chunked.get(id)
+    const size = this.sizes.get(id)
+    const fetchChunks = this.fetcher.fetchChunks
+    if (c === undefined || size === undefined || fetchChunks === undefined || await this.store.has(id)) return null
+    const count = Math.ceil(size / c.bytes)
+    if (c.hashes.length !== count * 64) {
+      log('catalog chunks of %s do not fit its size %d; fetching it whole', id, size)
+      return null
+    }
+    const hashes = Array.from({ length: count }, (_, i) => chunkHash(c.hashes, i)!)
+    const partial = await this.store.openPartial({ id, size, chunkBytes: c.bytes, hashes })
+    const spec: ChunkFetchSpec = { id, size, chunkBytes: c.bytes, hash: i => hashes[i], write: async (i, data) => { await partial.write(i, data) } }
+    const blob = new ChunkedBlob(this.store, partial, async (indexes, o) => { await fetchChunks(spec, indexes, o) },
+      async o => await this.local(id, o, async () => await this.store.openBlob(id)))
+    return { kind: 'file', blob, release: async () => { await blob.release() } }
   }
 
   private async local<T> (id: ObjectId, opts: AbortOptions | undefined, use: () => Promise<T>): Promise<T> {

@@ -12,6 +12,10 @@
  *   first (into a new pack, or loose when few), then removing it.
  * - A unit read within `recentMs` is kept: a reader may be using it right now.
  *   A removed pack stays open `graceMs` for reads already under way.
+ * - Partial files of large blobs arriving in chunks (partial-blob.ts,
+ *   objects/gtfs-partial/) count with the blocks they hold on disk (they are
+ *   sparse); one not open in this process is a unit like a loose object, by
+ *   its mtime; an open one is never evicted.
  * - Eviction stops at `lowWater` of the quota, so that it does not run again
  *   after the next few writes.
  */
@@ -23,6 +27,7 @@ import { logger } from '../log.ts'
 import type { GitObject, ObjectId } from '../types.ts'
 import type { GitObjectStore } from './object-store.ts'
 import type { PackFile } from './pack-file.ts'
+import { PARTIAL_DIR } from './partial-blob.ts'
 import { STALE_MS, TMP_PREFIX } from './pack-writer.ts'
 
 const log = logger('gtfs:store:eviction')
@@ -31,13 +36,16 @@ let evictCounter = 0
 type Unit =
   | { kind: 'loose', id: ObjectId, bytes: number, lastUse: number, pinned: boolean }
   | { kind: 'pack', pack: PackFile, bytes: number, lastUse: number, pinned: ObjectId[] }
+  | { kind: 'partial', id: ObjectId, bytes: number, lastUse: number, inUse: boolean }
 
 export interface StoreUsage {
   loose: { objects: number, bytes: number }
   packed: { packs: number, objects: number, bytes: number }
+  /** partial files of large blobs arriving in chunks (bytes: blocks on disk) */
+  partial: { files: number, bytes: number }
   /** received, waiting in memory for the next pack */
   held: { objects: number, bytes: number }
-  /** bytes on disk: loose + packed */
+  /** bytes on disk: loose + packed + partial */
   totalBytes: number
   /** bytes on disk of loose objects that are pinned and packs that hold pinned objects */
   pinnedBytes: number
@@ -91,6 +99,18 @@ async function looseUnits (store: GitObjectStore, pins: ReadonlySet<ObjectId>, n
   return units
 }
 
+async function partialUnits (store: GitObjectStore): Promise<Unit[]> {
+  const units: Unit[] = []
+  const dir = join(store.objectsDir, PARTIAL_DIR)
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    if (!isObjectId(name)) continue
+    const st = await stat(join(dir, name)).catch(() => null)
+    if (st === null || !st.isFile()) continue
+    units.push({ kind: 'partial', id: name, bytes: st.blocks * 512, lastUse: st.mtimeMs, inUse: store.partialInUse(name) })
+  }
+  return units
+}
+
 async function packUnits (store: GitObjectStore, pins: ReadonlySet<ObjectId>): Promise<Unit[]> {
   const units: Unit[] = []
   for (const pack of store.packList) {
@@ -107,10 +127,11 @@ async function packUnits (store: GitObjectStore, pins: ReadonlySet<ObjectId>): P
 
 async function scan (store: GitObjectStore, pins: ReadonlySet<ObjectId>, now: number): Promise<{ units: Unit[], usage: StoreUsage }> {
   await store.rescanPacks()
-  const units = [...await looseUnits(store, pins, now), ...await packUnits(store, pins)]
+  const units = [...await looseUnits(store, pins, now), ...await packUnits(store, pins), ...await partialUnits(store)]
   const usage: StoreUsage = {
     loose: { objects: 0, bytes: 0 },
     packed: { packs: 0, objects: 0, bytes: 0 },
+    partial: { files: 0, bytes: 0 },
     held: { objects: store.held.objects, bytes: store.held.bytes },
     totalBytes: 0,
     pinnedBytes: 0,
@@ -124,6 +145,9 @@ async function scan (store: GitObjectStore, pins: ReadonlySet<ObjectId>, now: nu
       usage.loose.objects++
       usage.loose.bytes += u.bytes
       if (u.pinned) { usage.pinnedBytes += u.bytes; usage.pinnedObjects++ }
+    } else if (u.kind === 'partial') {
+      usage.partial.files++
+      usage.partial.bytes += u.bytes
     } else {
       usage.packed.packs++
       usage.packed.objects += u.pack.index.count
@@ -155,6 +179,13 @@ export async function collectGarbage (store: GitObjectStore, o: GcOptions): Prom
   for (const u of units) {
     if (total <= target) break
     if (now - u.lastUse < recentMs) continue
+    if (u.kind === 'partial') {
+      if (u.inUse) continue
+      if (!await unlink(join(store.objectsDir, PARTIAL_DIR, u.id)).then(() => true, () => false)) continue
+      total -= u.bytes
+      result.freedBytes += u.bytes
+      continue
+    }
     if (u.kind === 'loose') {
       if (u.pinned) continue
       const ok = await unlink(join(store.objectsDir, u.id.slice(0, 2), u.id.slice(2))).then(() => true, () => false)

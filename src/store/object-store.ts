@@ -21,9 +21,10 @@ import type { AbortOptions, GitObject, ObjectId, ObjectSource, ObjectType } from
 import { loosePath, looseHeader, readLoose, removeLoose, writeLoose } from './loose.ts'
 import { newBlockCache, PackFile, type BlockCache } from './pack-file.ts'
 import { cleanPackDir, PackWriter, type FlushStats } from './pack-writer.ts'
-import { openSeekableLoose, writeSeekableLoose, type SeekableBlob } from './seekable-loose.ts'
+import { PartialBlob, type PartialSpec } from './partial-blob.ts'
+import { openSeekableLoose, writeSeekableLoose } from './seekable-loose.ts'
 import { SingleFlight } from './single-flight.ts'
-import { UnpackedBlobs, type UnpackedBlob } from './unpacked-blob.ts'
+import { UnpackedBlobs } from './unpacked-blob.ts'
 
 const log = logger('gtfs:store:object-store')
 
@@ -57,10 +58,16 @@ export interface ObjectStoreOptions {
 
 export interface ObjectHeader { type: ObjectType, size: number }
 
-/** A blob's content: in memory when small, an unpacked file when large. */
+/** Positional reads of a large blob's content (a seekable, unpacked or partial file). */
+export interface BlobFile {
+  readonly size: number
+  read: (buf: Buffer, length: number, position: number, opts?: AbortOptions) => Promise<number>
+}
+
+/** A blob's content: in memory when small, a file when large. */
 export type BlobContent =
   | { kind: 'buffer', data: Buffer }
-  | { kind: 'file', blob: UnpackedBlob | SeekableBlob, release: () => Promise<void> }
+  | { kind: 'file', blob: BlobFile, release: () => Promise<void> }
 
 type Location = { pack: PackFile, offset: number } | { loose: true } | { held: GitObject }
 
@@ -90,6 +97,8 @@ export class GitObjectStore implements ObjectSource {
   /** loose objects known to be on disk (written or seen here), so that `has` needs no syscall */
   private readonly looseKnown = new Set<ObjectId>()
   private readonly reads = new SingleFlight<ObjectId, GitObject>()
+  /** large blobs arriving in chunks (partial-blob.ts), with the number of users of each */
+  private readonly partials = new Map<ObjectId, { blob: Promise<PartialBlob>, users: number }>()
   private readonly headerReads = new SingleFlight<ObjectId, ObjectHeader>()
   private readonly unpacked?: UnpackedBlobs
   private readonly maxObjectBytes: number
@@ -273,8 +282,65 @@ export class GitObjectStore implements ObjectSource {
     }
     const h = await this.header(id)
     if (h.type !== 'blob') throw new IntegrityError(`object ${id} is a ${h.type}, not a blob`, { code: 'EWRONGTYPE' })
-    const blob = await unpacked.get(id, h.size, () => this.blobStream(id, h.size))
+    const blob = await unpacked.get(id, h.size, () => this.streamBlob(id, h.size))
     return { kind: 'file', blob, release: async () => { await unpacked.release(blob) } }
+  }
+
+  /**
+   * Bytes [off, off+len) of a blob (fewer at its end) and its size: positional
+   * reads of a seekable or unpacked file for a large blob (an unpacked one is
+   * inflated once, and the read waits only for its bytes), a slice otherwise.
+   */
+  async readRange (id: ObjectId, off: number, len: number): Promise<{ size: number, data: Buffer }> {
+    const content = await this.openBlob(id)
+    if (content.kind === 'buffer') return { size: content.data.length, data: content.data.subarray(off, off + len) }
+    try {
+      const size = content.blob.size
+      const buf = Buffer.allocUnsafe(Math.max(0, Math.min(len, size - off)))
+      const n = buf.length === 0 ? 0 : await content.blob.read(buf, buf.length, off)
+      return { size, data: buf.subarray(0, n) }
+    } finally {
+      await content.release()
+    }
+  }
+
+  /**
+   * The partial file of a large blob arriving in chunks (one per blob and
+   * store; resumed from disk after a restart). Each caller `releasePartial`s
+   * it; once every chunk is in, `completePartial` makes it a loose object.
+   */
+  async openPartial (spec: PartialSpec): Promise<PartialBlob> {
+    let e = this.partials.get(spec.id)
+    if (e === undefined) {
+      const blob = PartialBlob.open(this.objectsDir, spec)
+      e = { blob, users: 0 }
+      this.partials.set(spec.id, e)
+      blob.catch(() => { if (this.partials.get(spec.id) === e) this.partials.delete(spec.id) })
+    }
+    e.users++
+    try {
+      return await e.blob
+    } catch (err) {
+      e.users--
+      throw err
+    }
+  }
+
+  async releasePartial (p: PartialBlob): Promise<void> {
+    const e = this.partials.get(p.id)
+    if (e === undefined || --e.users > 0) return
+    this.partials.delete(p.id)
+    await p.close()
+  }
+
+  /** True while a partial file of `id` is open here (eviction leaves it alone). */
+  partialInUse (id: ObjectId): boolean { return this.partials.has(id) }
+
+  /** Checks a partial blob whose chunks are all in and makes it the loose object `id`. */
+  async completePartial (p: PartialBlob): Promise<void> {
+    await p.done()
+    this.sizes.delete(p.id)
+    this.looseKnown.add(p.id)
   }
 
   /**
@@ -443,7 +509,7 @@ export class GitObjectStore implements ObjectSource {
   }
 
   /** The inflated data of a blob as chunks, without holding it whole when it is not deltified. */
-  private async * blobStream (id: ObjectId, size: number): AsyncGenerator<Buffer> {
+  async * streamBlob (id: ObjectId, size: number): AsyncGenerator<Buffer> {
     const loc = await this.locate(id)
     if (loc === null) throw this.missing(id)
     // A deep readable buffer lets inflation (thread pool) run ahead of hashing and writing.

@@ -22,12 +22,17 @@ import type { ObjectId, ObjectType } from '../types.ts'
 import { loosePath, writeObjectFile } from './loose.ts'
 
 /** RFC 1951 3.2.4: LEN is 16 bits */
-const BLOCK = 65535
-const ZLIB_HEADER = Buffer.from([0x78, 0x01])
+export const BLOCK = 65535
+export const ZLIB_HEADER = Buffer.from([0x78, 0x01])
 /** RFC 1950 8.2; NMAX = 5552 keeps the sums inside 32 bits between reductions. */
 export function adler32 (parts: Buffer[]): number {
-  let a = 1
-  let b = 0
+  return adler32Update(1, parts)
+}
+
+/** The adler32 of what `prev` covered followed by `parts` (1 for nothing). */
+export function adler32Update (prev: number, parts: Buffer[]): number {
+  let a = prev & 0xffff
+  let b = prev >>> 16
   for (const buf of parts) {
     let i = 0
     while (i < buf.length) {
@@ -49,11 +54,11 @@ export function storedStreamSize (payload: number): number {
 }
 
 /** File offset of payload byte `p` (payload = object header + content). */
-function fileOffset (p: number): number {
+export function fileOffset (p: number): number {
   return 2 + Math.floor(p / BLOCK) * (BLOCK + 5) + 5 + (p % BLOCK)
 }
 
-function blockHeader (len: number, final: boolean): Buffer {
+export function blockHeader (len: number, final: boolean): Buffer {
   const h = Buffer.alloc(5)
   h[0] = final ? 1 : 0
   h.writeUInt16LE(len, 1)

@@ -28,6 +28,12 @@
  *   last error. With no peer at all it waits until the deadline (ETIMEOUT).
  * - Concurrent fetches of one id share one transfer (single-flight). A caller's
  *   signal stops only its own wait; the transfer is cancelled once nobody waits.
+ * - `fetchChunks` asks for chunks of one large blob the same way: each chunk
+ *   is one work item (key `<id>#<index>`, one `range` request), scheduled,
+ *   stolen, retried and single-flighted by the same code as objects, but only
+ *   at peers whose hello says they answer ranges. A chunk counts its bytes
+ *   against a peer's room. Each is checked against its catalog SHA-256 by
+ *   Peer before `write` sees it; a bad one drops and bans the peer.
  */
 import { setMaxListeners } from 'node:events'
 import { GtfsError, NotFoundError, TimeoutError } from '../errors.ts'
@@ -74,9 +80,25 @@ export interface FetchOptions extends AbortOptions {
   background?: boolean
 }
 
+/** Chunks of one large blob, as the signed catalog describes them. */
+export interface ChunkSpec {
+  id: ObjectId
+  /** bytes of the blob */
+  size: number
+  /** bytes of each chunk but the last */
+  chunkBytes: number
+  /** hex SHA-256 chunk `index` must have */
+  hash: (index: number) => string
+  /** where a verified chunk goes; resolves when it may be read */
+  write: (index: number, data: Buffer) => Promise<void>
+}
+
 export interface FetcherStats {
   objects: number
   bytes: number
+  /** chunks of large blobs received (fetchChunks), and their bytes */
+  chunks: number
+  chunkBytes: number
   batches: number
   retries: number
   /** batches asked again of an idle peer because they were slow elsewhere */
@@ -101,12 +123,17 @@ interface PeerStat {
   busyMs: number
   /** bytes received */
   bytes: number
+  /** bytes of chunks (range requests) asked for and not yet received */
+  rangeBytes: number
 }
 
 /** One request out at one peer. */
 interface Batch {
   peer: Peer
+  /** object ids, or the key of one chunk */
   ids: ObjectId[]
+  /** requested objects received */
+  arrived: number
   delivered: Set<ObjectId>
   started: number
   stolen: boolean
@@ -124,6 +151,8 @@ interface Entry {
 }
 
 interface Job {
+  /** a job of chunks of one blob (keys `<id>#<index>`), not of objects */
+  chunks?: ChunkSpec
   depth: number
   background: boolean
   treesOnly?: boolean
@@ -146,7 +175,7 @@ interface Job {
 }
 
 export class Fetcher {
-  readonly stats: FetcherStats = { objects: 0, bytes: 0, batches: 0, retries: 0, stolen: 0 }
+  readonly stats: FetcherStats = { objects: 0, bytes: 0, chunks: 0, chunkBytes: 0, batches: 0, retries: 0, stolen: 0 }
   private readonly entries = new Map<ObjectId, Entry>()
   private readonly peerStats = new WeakMap<Peer, PeerStat>()
   private readonly jobs = new Set<Job>()
@@ -183,19 +212,40 @@ export class Fetcher {
     for (const id of uniq) if (!isObjectId(id)) throw new TypeError(`not an object id: ${String(id)}`)
     opts.signal?.throwIfAborted()
     if (uniq.length === 0) return
-
-    const mine: Entry[] = []
-    const fresh: ObjectId[] = []
     const job = this.newJob(depth)
     job.sizeOf = opts.sizeOf
     job.treesOnly = opts.treesOnly === true
     job.background = opts.background === true
-    for (const id of uniq) {
+    await this.start(job, uniq, opts)
+  }
+
+  /**
+   * Fetches chunks `indexes` of the blob `spec` describes into `spec.write`;
+   * resolves when each is written. Errors as for `fetch`; ENOTFOUND also when
+   * no ready peer answers ranges.
+   */
+  async fetchChunks (spec: ChunkSpec, indexes: number[], opts: AbortOptions & { background?: boolean } = {}): Promise<void> {
+    const count = Math.ceil(spec.size / spec.chunkBytes)
+    for (const i of indexes) if (!Number.isInteger(i) || i < 0 || i >= count) throw new RangeError(`chunk ${i} of ${count}`)
+    opts.signal?.throwIfAborted()
+    if (indexes.length === 0) return
+    const job = this.newJob(0)
+    job.chunks = spec
+    job.background = opts.background === true
+    await this.start(job, [...new Set(indexes)].map(i => `${spec.id}#${i}`), opts)
+  }
+
+  /** Hands `keys` (object ids, or chunk keys) to `job` unless a transfer of them is under way; waits for all. */
+  private async start (job: Job, keys: string[], opts: AbortOptions): Promise<void> {
+    const depth = job.depth
+    const mine: Entry[] = []
+    const fresh: ObjectId[] = []
+    for (const id of keys) {
       let e = this.entries.get(id)
       if (e === undefined) {
         e = this.newEntry(id, job)
         fresh.push(id)
-      } else if (!job.background && e.job.background && depth === 0 && e.job.depth === 0 && !e.job.outstanding.has(id)) {
+      } else if (!job.background && e.job.background && depth === 0 && e.job.depth === 0 && !e.job.outstanding.has(id) && (e.job.chunks === undefined) === (job.chunks === undefined)) {
         // queued by a prefetch that waits for room, and now a reader waits: it goes now, with this job
         const old = e.job
         old.pending.delete(id)
@@ -328,7 +378,7 @@ export class Fetcher {
 
   private stat (peer: Peer): PeerStat {
     let st = this.peerStats.get(peer)
-    if (st === undefined) { st = { load: 0, objects: 0, since: 0, busyMs: 0, bytes: 0 }; this.peerStats.set(peer, st) }
+    if (st === undefined) { st = { load: 0, objects: 0, since: 0, busyMs: 0, bytes: 0, rangeBytes: 0 }; this.peerStats.set(peer, st) }
     return st
   }
 
@@ -352,7 +402,12 @@ export class Fetcher {
   private roomAt (peer: Peer): number {
     const st = this.stat(peer)
     const cap = Math.min(MAX_INFLIGHT_BYTES, Math.max(MIN_INFLIGHT_BYTES, this.rateOf(st) * this.horizonMs))
-    return cap - st.objects * this.meanObject
+    return cap - st.objects * this.meanObject - st.rangeBytes
+  }
+
+  /** A peer that may be asked for this job's items: one that answers ranges, for chunks. */
+  private eligible (job: Job, p: Peer): boolean {
+    return job.chunks === undefined || p.servesRanges
   }
 
   /**
@@ -383,10 +438,11 @@ export class Fetcher {
     job.queue = []
     const untried = (id: ObjectId, p: Peer): boolean => job.tried.get(id)?.has(p) !== true
     while (queue.length > 0) {
-      const peer = this.choose(p => queue.some(id => untried(id, p)), false, job.background)
+      const peer = this.choose(p => this.eligible(job, p) && queue.some(id => untried(id, p)), false, job.background)
       if (peer === null) break
       const room = job.background ? Math.max(1, Math.floor(this.roomAt(peer) / this.meanObject)) : Infinity
-      const size = Math.min(this.batchSize, peer.maxBatch, room)
+      // a chunk is one range request
+      const size = job.chunks !== undefined ? 1 : Math.min(this.batchSize, peer.maxBatch, room)
       const batch: ObjectId[] = []
       const skipped: ObjectId[] = []
       let i = 0
@@ -397,15 +453,15 @@ export class Fetcher {
       this.launch(job, peer, batch)
     }
     if (queue.length === 0) { this.steal(job); return }
-    const ready = this.pool.ready()
-    const waiting = ready.length === 0 || this.pool.connecting() > 0
+    const ready = this.pool.ready().filter(p => this.eligible(job, p))
+    const waiting = this.pool.ready().length === 0 || this.pool.connecting() > 0
     for (const id of queue) {
       const tried = this.triedBy(job, id)
       if (waiting || ready.some(p => !tried.has(p)) || (job.outstanding.get(id) ?? 0) > 0) { job.queue.push(id); continue }
       const last = job.lastErr.get(id)
       this.settle(id, last instanceof Error && !(last instanceof NotFoundError)
         ? last
-        : new NotFoundError(`no peer has object ${id} (${tried.size} asked)`))
+        : new NotFoundError(job.chunks !== undefined && ready.length === 0 ? `no peer answers ranges (chunk ${id})` : `no peer has object ${id} (${tried.size} asked)`))
     }
   }
 
@@ -422,7 +478,7 @@ export class Fetcher {
       if (b.stolen || now - b.started < this.stealAfterMs) continue
       const left = b.ids.filter(id => job.pending.has(id) && !b.delivered.has(id))
       if (left.length === 0) continue
-      const thief = this.choose(p => p !== b.peer && (this.peerStats.get(p)?.load ?? 0) === 0 &&
+      const thief = this.choose(p => p !== b.peer && this.eligible(job, p) && (this.peerStats.get(p)?.load ?? 0) === 0 &&
         left.some(id => job.tried.get(id)?.has(p) !== true), true)
       if (thief === null) return
       b.stolen = true
@@ -438,42 +494,19 @@ export class Fetcher {
     const st = this.stat(peer)
     if (st.load === 0) st.since = Date.now()
     st.load++
-    st.objects += ids.length
+    const chunkLen = job.chunks === undefined ? 0 : this.chunkRange(job.chunks, ids[0]).len
+    if (job.chunks === undefined) st.objects += ids.length; else st.rangeBytes += chunkLen
     this.stats.batches++
     const ac = new AbortController()
     setMaxListeners(0, ac.signal)
-    const b: Batch = { peer, ids, delivered: new Set(), started: Date.now(), stolen: false, ac }
+    const b: Batch = { peer, ids, arrived: 0, delivered: new Set(), started: Date.now(), stolen: false, ac }
     job.batches.add(b)
     for (const id of ids) job.outstanding.set(id, (job.outstanding.get(id) ?? 0) + 1)
-    const asked = new Set(ids)
-    let arrived = 0
-    const store = async (obj: VerifiedObject): Promise<void> => {
-      st.bytes += obj.data.length
-      if (asked.has(obj.id)) { arrived++; st.objects = Math.max(0, st.objects - 1) }
-      try {
-        await this.sink.write(obj.type, obj.data, obj.id)
-      } catch (err) {
-        // the sink's failure, not the peer's: fail this id for its waiters
-        log('sink refused %s: %s', obj.id, (err as Error).message)
-        this.settle(obj.id, err)
-        return
-      }
-      this.stats.objects++
-      this.stats.bytes += obj.data.length
-      b.delivered.add(obj.id)
-      const e = this.entries.get(obj.id)
-      // Without a closure an object is all its waiters need: hand it over now,
-      // not when the rest of its batch is in. A closure brought along for
-      // another fetch settles that fetch's id the same way.
-      if (e !== undefined && (e.job !== job || job.depth === 0)) {
-        this.settle(obj.id)
-        if (job.stolen) this.dropSettledBatches(job)
-      }
-    }
     const signal = AbortSignal.any([job.ac.signal, ac.signal])
-    peer.fetch(ids, { depth: job.depth, treesOnly: job.treesOnly, signal, timeoutMs: this.requestTimeoutMs, sizeOf: job.sizeOf, onObject: store })
-      .then(res => {
-        for (const id of res.missing) {
+    const asked = job.chunks === undefined ? this.askObjects(job, b, st, signal) : this.askChunk(job, job.chunks, b, st, signal)
+    asked
+      .then(missing => {
+        for (const id of missing) {
           this.triedBy(job, id).add(peer)
           job.lastErr.set(id, new NotFoundError(`peer ${peer.address} does not have ${id}`))
         }
@@ -489,8 +522,9 @@ export class Fetcher {
         job.running--
         job.batches.delete(b)
         st.load--
-        st.objects = Math.max(0, st.objects - (ids.length - arrived))
-        if (st.load === 0) { st.busyMs += Date.now() - st.since; st.objects = 0 }
+        if (job.chunks === undefined) st.objects = Math.max(0, st.objects - (ids.length - b.arrived))
+        else if (b.arrived === 0) st.rangeBytes = Math.max(0, st.rangeBytes - chunkLen)
+        if (st.load === 0) { st.busyMs += Date.now() - st.since; st.objects = 0; st.rangeBytes = 0 }
         for (const id of ids) {
           const n = (job.outstanding.get(id) ?? 1) - 1
           if (n > 0) job.outstanding.set(id, n); else job.outstanding.delete(id)
@@ -503,6 +537,70 @@ export class Fetcher {
         // room is free at this peer: every job may use it
         for (const j of this.jobs) this.notify(j)
       })
+  }
+
+  /** One `want` for the batch's ids; each verified object goes to the sink as it comes. Returns the ids the peer does not have. */
+  private async askObjects (job: Job, b: Batch, st: PeerStat, signal: AbortSignal): Promise<ObjectId[]> {
+    const asked = new Set(b.ids)
+    const store = async (obj: VerifiedObject): Promise<void> => {
+      st.bytes += obj.data.length
+      if (asked.has(obj.id)) { b.arrived++; st.objects = Math.max(0, st.objects - 1) }
+      try {
+        await this.sink.write(obj.type, obj.data, obj.id)
+      } catch (err) {
+        // the sink's failure, not the peer's: fail this id for its waiters
+        log('sink refused %s: %s', obj.id, (err as Error).message)
+        this.settle(obj.id, err)
+        return
+      }
+      this.stats.objects++
+      this.stats.bytes += obj.data.length
+      this.delivered(job, b, obj.id)
+    }
+    const res = await b.peer.fetch(b.ids, { depth: job.depth, treesOnly: job.treesOnly, signal, timeoutMs: this.requestTimeoutMs, sizeOf: job.sizeOf, onObject: store })
+    return res.missing
+  }
+
+  /** One `range` for the batch's chunk, verified by Peer, then written by the spec. Returns [key] when the peer does not have the blob. */
+  private async askChunk (job: Job, spec: ChunkSpec, b: Batch, st: PeerStat, signal: AbortSignal): Promise<ObjectId[]> {
+    const key = b.ids[0]
+    const { index, off, len } = this.chunkRange(spec, key)
+    const data = await b.peer.fetchRange(spec.id, off, len, { size: spec.size, sha256: spec.hash(index), signal, timeoutMs: this.requestTimeoutMs })
+    if (data === null) return [key]
+    st.bytes += len
+    b.arrived++
+    st.rangeBytes = Math.max(0, st.rangeBytes - len)
+    try {
+      await spec.write(index, data)
+    } catch (err) {
+      log('writing chunk %s refused: %s', key, (err as Error).message)
+      this.settle(key, err)
+      return []
+    }
+    this.stats.chunks++
+    this.stats.chunkBytes += len
+    this.delivered(job, b, key)
+    return []
+  }
+
+  private chunkRange (spec: ChunkSpec, key: string): { index: number, off: number, len: number } {
+    const index = Number(key.slice(key.indexOf('#') + 1))
+    const off = index * spec.chunkBytes
+    return { index, off, len: Math.min(spec.chunkBytes, spec.size - off) }
+  }
+
+  /**
+   * An item is in: without a closure it is all its waiters need, so it settles
+   * now, not when the rest of its batch is in. A closure brought along for
+   * another fetch settles that fetch's id the same way.
+   */
+  private delivered (job: Job, b: Batch, id: string): void {
+    b.delivered.add(id)
+    const e = this.entries.get(id)
+    if (e !== undefined && (e.job !== job || job.depth === 0)) {
+      this.settle(id)
+      if (job.stolen) this.dropSettledBatches(job)
+    }
   }
 
   /** Cancels requests none of whose ids is still wanted (the other copy of a stolen batch came first). */

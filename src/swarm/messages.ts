@@ -7,13 +7,17 @@
  *
  *   hello      {t, v: [versions], keys: [repo key…], mr: max requests, mb: max batch,
  *               or?: 1 when this node publishes the repos it names (requesters ask
- *               other peers first)}
+ *               other peers first), rg?: 1 when it answers `range`}
  *   state-req  {t, r, key}                         → state chunks or dont-have
  *   state      {t, r, off, total, data}            chunks of one encoded RepoState
  *   want       {t, r, ids: 20·n bytes, depth?, tr?} depth N: for each tree, its
  *                                                  entries down to N levels
  *                                                  (tr=1: subtrees only, no blobs)
- *   object     {t, r, id, ty, off, total, data}    one chunk of one object
+ *   range      {t, r, id, off, len}                bytes [off, off+len) of one blob
+ *                                                  (only to peers whose hello has rg: 1;
+ *                                                  older peers refuse the type)
+ *   object     {t, r, id, ty, off, total, data}    one chunk of one object (of a
+ *                                                  range: off in blob coordinates)
  *   done       {t, r, trunc?}                      the request is answered
  *   dont-have  {t, r, ids}                         ids this peer does not hold
  *   cancel     {t, r}                              stop answering request r
@@ -52,6 +56,8 @@ export const MAX_OBJECT_BYTES = 512 * 1024 * 1024
 export const MAX_NON_BLOB_BYTES = 64 * 1024 * 1024
 /** bytes of one encoded RepoState: catalogs ride in it, and they may be large */
 export const MAX_STATE_BYTES = 64 * 1024 * 1024
+/** bytes of one `range` request (the catalog's largest chunk size) */
+export const MAX_RANGE_BYTES = 64 * 1024 * 1024
 /** requests one peer may have open at us */
 export const MAX_REQUESTS = 16
 /** repo keys in a hello */
@@ -71,16 +77,17 @@ export interface RepoState {
   bundle: Buffer
 }
 
-export interface HelloMessage { t: 'hello', versions: number[], keys: RepoKey[], maxRequests: number, maxBatch: number, origin?: boolean }
+export interface HelloMessage { t: 'hello', versions: number[], keys: RepoKey[], maxRequests: number, maxBatch: number, origin?: boolean, /** answers `range` */ ranges?: boolean }
 export interface StateReqMessage { t: 'state-req', r: number, key: RepoKey }
 export interface StateMessage { t: 'state', r: number, off: number, total: number, data: Buffer }
 export interface WantMessage { t: 'want', r: number, ids: ObjectId[], depth: number, /** the closure holds trees only */ trees?: boolean }
+export interface RangeMessage { t: 'range', r: number, id: ObjectId, off: number, len: number }
 export interface ObjectMessage { t: 'object', r: number, id: ObjectId, type: ObjectType, off: number, total: number, data: Buffer }
 export interface DoneMessage { t: 'done', r: number, truncated: boolean }
 export interface DontHaveMessage { t: 'dont-have', r: number, ids: ObjectId[] }
 export interface CancelMessage { t: 'cancel', r: number }
 
-export type Message = HelloMessage | StateReqMessage | StateMessage | WantMessage | ObjectMessage |
+export type Message = HelloMessage | StateReqMessage | StateMessage | WantMessage | RangeMessage | ObjectMessage |
 DoneMessage | DontHaveMessage | CancelMessage
 
 const TYPES: readonly ObjectType[] = ['blob', 'tree', 'commit', 'tag']
@@ -145,13 +152,15 @@ function hexBytes (hex: string): Buffer { return Buffer.from(hex, 'hex') }
 function toBencode (m: Message): BInput {
   switch (m.t) {
     case 'hello':
-      return { t: m.t, v: m.versions, keys: m.keys.map(hexBytes), mr: m.maxRequests, mb: m.maxBatch, or: m.origin === true ? 1 : undefined }
+      return { t: m.t, v: m.versions, keys: m.keys.map(hexBytes), mr: m.maxRequests, mb: m.maxBatch, or: m.origin === true ? 1 : undefined, rg: m.ranges === true ? 1 : undefined }
     case 'state-req':
       return { t: m.t, r: m.r, key: hexBytes(m.key) }
     case 'state':
       return { t: m.t, r: m.r, off: m.off, total: m.total, data: m.data }
     case 'want':
       return { t: m.t, r: m.r, ids: Buffer.concat(m.ids.map(hexBytes)), depth: m.depth === 0 ? undefined : m.depth, tr: m.trees === true ? 1 : undefined }
+    case 'range':
+      return { t: m.t, r: m.r, id: hexBytes(m.id), off: m.off, len: m.len }
     case 'object':
       return { t: m.t, r: m.r, id: hexBytes(m.id), ty: m.type, off: m.off, total: m.total, data: m.data }
     case 'done':
@@ -210,7 +219,8 @@ export function decodeMessage (payload: Uint8Array, limits: MessageLimits = { ma
         keys: ks.map(k => repoKey(k, 'hello key')),
         maxRequests: int(d, 'mr', 1, 1024),
         maxBatch: int(d, 'mb', 1, 65_536),
-        ...(optInt(d, 'or', 1, 1, 0) === 1 ? { origin: true } : {})
+        ...(optInt(d, 'or', 1, 1, 0) === 1 ? { origin: true } : {}),
+        ...(optInt(d, 'rg', 1, 1, 0) === 1 ? { ranges: true } : {})
       }
     }
     case 'state-req':
@@ -219,6 +229,8 @@ export function decodeMessage (payload: Uint8Array, limits: MessageLimits = { ma
       return { t, r: rid(), ...chunk(d, MAX_STATE_BYTES) }
     case 'want':
       return { t, r: rid(), ids: ids(d, 'ids', MAX_BATCH), depth: optInt(d, 'depth', 1, MAX_DEPTH, 0), ...(optInt(d, 'tr', 1, 1, 0) === 1 ? { trees: true } : {}) }
+    case 'range':
+      return { t, r: rid(), id: id(d, 'id'), off: int(d, 'off', 0, limits.maxObjectBytes - 1), len: int(d, 'len', 1, MAX_RANGE_BYTES) }
     case 'object': {
       const ty = bytes(d, 'ty', 8).toString('latin1') as ObjectType
       if (!TYPES.includes(ty)) refuse(`object: bad type ${JSON.stringify(ty)}`)

@@ -8,7 +8,13 @@
  * Chunks of one object must be contiguous and consistent; the whole object is
  * hashed before it is handed out. Anything else is the peer's fault:
  * ProtocolError (EPROTO, ECAP) or IntegrityError (EBADHASH).
+ *
+ * RangeAssembly does the same for one `range` request: chunks of the asked
+ * blob only, of the size the caller knows, contiguous from the range's start
+ * to its end, and the range's SHA-256 (from the signed catalog) checked
+ * before it is handed out.
  */
+import { createHash } from 'node:crypto'
 import { IntegrityError, ProtocolError } from '../errors.ts'
 import { hashObject } from '../git/object-id.ts'
 import type { GitObject, ObjectId, ObjectType } from '../types.ts'
@@ -105,6 +111,48 @@ export class WantAssembly {
   }
 
   has (id: ObjectId): boolean { return this.received.has(id) }
+}
+
+export class RangeAssembly {
+  private readonly parts: Buffer[] = []
+  private got = 0
+  private notHeld = false
+  bytes = 0
+  /** the verified bytes, once complete */
+  result: Buffer | null = null
+
+  constructor (readonly id: ObjectId, readonly off: number, readonly len: number, readonly size: number, readonly sha256: string) {}
+
+  /** One chunk; returns the verified range when this chunk completes it. */
+  accept (m: ObjectMessage): Buffer | null {
+    const where = `range ${this.off}+${this.len} of ${this.id}`
+    if (m.id !== this.id || m.type !== 'blob') throw new ProtocolError('EPROTO', `${m.type} ${m.id} sent for ${where}`)
+    if (m.total !== this.size) throw new IntegrityError(`peer sent ${where} of a ${m.total}-byte blob; it has ${this.size}`, { code: 'EBADSIZE' })
+    if (m.off !== this.off + this.got) throw new ProtocolError('EPROTO', `${where}: chunk at ${m.off}, expected ${this.off + this.got}`)
+    if (this.got + m.data.length > this.len) throw new ProtocolError('EPROTO', `${where}: chunk runs past the range`)
+    if (this.got === this.len) throw new ProtocolError('EPROTO', `${where} sent twice`)
+    this.parts.push(m.data)
+    this.got += m.data.length
+    this.bytes += m.data.length
+    if (this.got < this.len) return null
+    const data = Buffer.concat(this.parts, this.len) // a copy: chunks are views of the receive buffer
+    this.parts.length = 0
+    const got = createHash('sha256').update(data).digest('hex')
+    if (got !== this.sha256) throw new IntegrityError(`peer sent ${where} whose bytes hash to ${got}, the catalog says ${this.sha256}`, { code: 'EBADHASH' })
+    this.result = data
+    return data
+  }
+
+  dontHave (ids: readonly ObjectId[]): void {
+    if (ids.includes(this.id) && this.got === 0) this.notHeld = true
+  }
+
+  /** At `done`: true when the range came, false when the peer said it does not have the blob. */
+  finish (): boolean {
+    if (this.got === this.len) return true
+    if (this.notHeld && this.got === 0) return false
+    throw new ProtocolError('EPROTO', `done with range ${this.off}+${this.len} of ${this.id} at ${this.got} bytes, not disclaimed`)
+  }
 }
 
 export class StateAssembly {

@@ -28,10 +28,10 @@ import { logger } from '../log.ts'
 import type { AbortOptions, GitObject, ObjectId, ObjectSource } from '../types.ts'
 import { GtfsExtension } from './extension.ts'
 import {
-  MAX_BATCH, MAX_DEPTH, MAX_OBJECT_BYTES, MAX_REQUEST_ID, MAX_REQUESTS, PROTOCOL_VERSION,
+  MAX_BATCH, MAX_DEPTH, MAX_OBJECT_BYTES, MAX_RANGE_BYTES, MAX_REQUEST_ID, MAX_REQUESTS, PROTOCOL_VERSION,
   isRepoKey, type HelloMessage, type Message, type RepoKey, type RepoState
 } from './messages.ts'
-import { StateAssembly, WantAssembly } from './peer-request.ts'
+import { RangeAssembly, StateAssembly, WantAssembly } from './peer-request.ts'
 import type { UploadLimiter } from './rate-limit.ts'
 import { ObjectServer, type Sender, type StateSource } from './server.ts'
 import { GtfsWire, newPeerId } from './wire.ts'
@@ -95,9 +95,19 @@ export interface PeerFetchResult {
   bytes: number
 }
 
+export interface PeerRangeOptions extends AbortOptions {
+  /** the blob's size (the catalog's); a peer announcing another is refused (EBADSIZE) */
+  size: number
+  /** hex SHA-256 the range's bytes must have (the catalog's chunk hash; else EBADHASH) */
+  sha256: string
+  /** idle deadline for this request, ms (default: the peer's requestTimeoutMs) */
+  timeoutMs?: number
+}
+
 interface Pending {
   r: number
   want: WantAssembly | null
+  range: RangeAssembly | null
   state: StateAssembly | null
   idleMs: number
   timer: NodeJS.Timeout | undefined
@@ -192,6 +202,8 @@ export class Peer extends EventEmitter {
   get inflight (): number { return this.pending.size }
   get maxBatch (): number { return Math.min(MAX_BATCH, this.remoteHello?.maxBatch ?? MAX_BATCH) }
   get maxRequests (): number { return Math.min(MAX_REQUESTS, this.remoteHello?.maxRequests ?? 1) }
+  /** the peer answers `range` requests (its hello says so) */
+  get servesRanges (): boolean { return this.remoteHello?.ranges === true }
   get stats (): { bytesIn: number, bytesOut: number, objectsIn: number, objectsOut: number } {
     return { bytesIn: this.wire.bytesIn, bytesOut: this.wire.bytesOut, objectsIn: this.objectsIn, objectsOut: this.server?.stats.objectsOut ?? 0 }
   }
@@ -242,15 +254,32 @@ export class Peer extends EventEmitter {
     if (uniq.length > this.maxBatch) throw new RangeError(`${uniq.length} ids exceed the batch cap of ${this.maxBatch}`)
     const trees = opts.treesOnly === true
     const want = new WantAssembly(uniq, depth, this.maxObjectBytes, opts.sizeOf, trees)
-    const result = await this.request(opts, want, null, r => ({ t: 'want', r, ids: uniq, depth, trees }))
+    const result = await this.request(opts, { want }, r => ({ t: 'want', r, ids: uniq, depth, trees }))
     return result as PeerFetchResult
+  }
+
+  /**
+   * Asks for bytes [off, off+len) of blob `id` (only of a peer that
+   * `servesRanges`). Resolves with the bytes, checked against `sha256`, or
+   * null when the peer says it does not have the blob; rejects as `fetch` does.
+   */
+  async fetchRange (id: ObjectId, off: number, len: number, opts: PeerRangeOptions): Promise<Buffer | null> {
+    if (!isObjectId(id)) throw new TypeError(`not an object id: ${String(id)}`)
+    if (!Number.isSafeInteger(off) || !Number.isSafeInteger(len) || off < 0 || len < 1 || len > MAX_RANGE_BYTES || off + len > opts.size) {
+      throw new RangeError(`range ${off}+${len} of a ${opts.size}-byte blob`)
+    }
+    await this.whenReady(opts)
+    if (!this.servesRanges) throw new ProtocolError('EUNSUPPORTED', `peer ${this.address} does not answer ranges`)
+    if (opts.size > this.maxObjectBytes) throw new RangeError(`blob of ${opts.size} bytes over this peer's cap of ${this.maxObjectBytes}`)
+    const range = new RangeAssembly(id, off, len, opts.size, opts.sha256)
+    return await this.request(opts, { range }, r => ({ t: 'range', r, id, off, len })) as Buffer | null
   }
 
   /** The repo's signed state as this peer holds it, or null when it does not serve the repo. */
   async fetchState (key: RepoKey, opts: AbortOptions & { timeoutMs?: number } = {}): Promise<RepoState | null> {
     if (!isRepoKey(key)) throw new TypeError(`not a repo key: ${String(key)}`)
     await this.whenReady(opts)
-    return await this.request(opts, null, new StateAssembly(), r => ({ t: 'state-req', r, key })) as RepoState | null
+    return await this.request(opts, { state: new StateAssembly() }, r => ({ t: 'state-req', r, key })) as RepoState | null
   }
 
   destroy (err?: Error): void {
@@ -287,7 +316,7 @@ export class Peer extends EventEmitter {
   }
 
   private hello (): HelloMessage {
-    return { t: 'hello', versions: [PROTOCOL_VERSION], keys: this.context?.repoKeys ?? [], maxRequests: MAX_REQUESTS, maxBatch: MAX_BATCH, ...(this.context?.origin === true ? { origin: true } : {}) }
+    return { t: 'hello', versions: [PROTOCOL_VERSION], keys: this.context?.repoKeys ?? [], maxRequests: MAX_REQUESTS, maxBatch: MAX_BATCH, ...(this.context?.origin === true ? { origin: true } : {}), ...(this.context?.source?.readRange !== undefined ? { ranges: true } : {}) }
   }
 
   private newServer (ctx: SwarmContext): ObjectServer {
@@ -326,7 +355,7 @@ export class Peer extends EventEmitter {
   }
 
   private dispatch (m: Message): void {
-    if (m.t === 'want' || m.t === 'state-req' || m.t === 'cancel') {
+    if (m.t === 'want' || m.t === 'range' || m.t === 'state-req' || m.t === 'cancel') {
       try {
         if (this.server === null) throw new ProtocolError('EPROTO', `${m.t} before the handshake`)
         this.server.handle(m)
@@ -346,6 +375,10 @@ export class Peer extends EventEmitter {
     try {
       switch (m.t) {
         case 'object': {
+          if (p.range !== null) {
+            if (p.range.accept(m) !== null) this.objectsIn++
+            return
+          }
           if (p.want === null) throw new ProtocolError('EPROTO', `object for state request ${m.r}`)
           const obj = p.want.accept(m)
           if (obj !== null) this.deliver(p, obj)
@@ -357,6 +390,7 @@ export class Peer extends EventEmitter {
           return
         case 'dont-have':
           p.want?.dontHave(m.ids)
+          p.range?.dontHave(m.ids)
           return
         case 'done':
           this.finish(p, m.truncated)
@@ -374,20 +408,30 @@ export class Peer extends EventEmitter {
   }
 
   private finish (p: Pending, truncated: boolean): void {
+    if (p.range !== null) {
+      const ok = p.range.finish()
+      this.settle(p)
+      this.timeouts = 0
+      this.measure(p, p.range.bytes)
+      p.resolve(ok ? p.range.result : null)
+      return
+    }
     const result = p.want !== null ? p.want.finish() : p.state?.finish() ?? null
     this.settle(p)
     this.timeouts = 0
-    const ms = Math.max(1, Date.now() - p.started)
-    if (p.want !== null && p.want.bytes > 0) {
-      const sample = p.want.bytes * 1000 / ms
-      this.throughput = this.throughput === 0 ? sample : 0.7 * this.throughput + 0.3 * sample
-    }
+    if (p.want !== null) this.measure(p, p.want.bytes)
     if (p.want === null) { p.resolve(result); return }
     const want = p.want
     void Promise.all(p.writes).then(() => {
       if (p.writeErr !== undefined) { p.reject(p.writeErr); return }
       p.resolve({ objects: p.objects, count: want.objects, missing: result as ObjectId[], truncated, bytes: want.bytes })
     })
+  }
+
+  private measure (p: Pending, bytes: number): void {
+    if (bytes === 0) return
+    const sample = bytes * 1000 / Math.max(1, Date.now() - p.started)
+    this.throughput = this.throughput === 0 ? sample : 0.7 * this.throughput + 0.3 * sample
   }
 
   /** Removes a request from the open set (answered, cancelled or failed). */
@@ -437,7 +481,7 @@ export class Peer extends EventEmitter {
     this.opening++
   }
 
-  private async request (opts: PeerFetchOptions, want: WantAssembly | null, state: StateAssembly | null,
+  private async request (opts: PeerFetchOptions, what: { want?: WantAssembly, range?: RangeAssembly, state?: StateAssembly },
     msg: (r: number) => Message): Promise<unknown> {
     await this.slot(opts.signal)
     this.opening--
@@ -448,8 +492,9 @@ export class Peer extends EventEmitter {
       const onAbort = (): void => { this.cancel(p, signal?.reason) }
       const p: Pending = {
         r,
-        want,
-        state,
+        want: what.want ?? null,
+        range: what.range ?? null,
+        state: what.state ?? null,
         idleMs: opts.timeoutMs ?? this.requestTimeoutMs,
         timer: undefined,
         started: Date.now(),

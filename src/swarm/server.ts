@@ -8,6 +8,9 @@
  *   the wire is backpressured, so the bytes queued for one peer stay bounded
  *   (open requests × one chunk + the wire's 16 KiB high-water mark).
  * - Ids the source does not hold are listed in `dont-have` before `done`.
+ * - A `range` is answered from `source.readRange` (a positional read where the
+ *   store allows) in the same `object` chunks, offsets in blob coordinates;
+ *   a blob not held, or a range past its end, gets `dont-have` and `done`.
  * - `cancel` stops a request between two chunks; nothing more is sent for it.
  * - A peer that opens more than MAX_REQUESTS requests at once, or reuses an open
  *   request id, is refused (the caller drops it).
@@ -18,7 +21,7 @@ import type { AbortOptions, GitObject, ObjectId, ObjectSource } from '../types.t
 import { treeChildren } from './codec-tree.ts'
 import {
   CHUNK_BYTES, encodeState, MAX_CLOSURE_OBJECTS, MAX_DONT_HAVE, MAX_REQUESTS,
-  type CancelMessage, type Message, type RepoKey, type RepoState, type StateReqMessage, type WantMessage
+  type CancelMessage, type Message, type RangeMessage, type RepoKey, type RepoState, type StateReqMessage, type WantMessage
 } from './messages.ts'
 
 import type { UploadLimiter } from './rate-limit.ts'
@@ -60,7 +63,7 @@ export class ObjectServer {
   get open (): number { return this.active.size }
 
   /** Starts answering; throws ProtocolError when the peer broke a rule (the caller drops it). */
-  handle (m: WantMessage | StateReqMessage | CancelMessage): void {
+  handle (m: WantMessage | RangeMessage | StateReqMessage | CancelMessage): void {
     if (m.t === 'cancel') {
       this.active.get(m.r)?.abort()
       this.active.delete(m.r)
@@ -71,7 +74,7 @@ export class ObjectServer {
     const ac = new AbortController()
     this.active.set(m.r, ac)
     this.stats.requests++
-    const run = m.t === 'want' ? this.want(m, ac.signal) : this.state(m, ac.signal)
+    const run = m.t === 'want' ? this.want(m, ac.signal) : m.t === 'range' ? this.range(m, ac.signal) : this.state(m, ac.signal)
     run.catch((err: unknown) => {
       if (ac.signal.aborted || this.sender.closed) return
       // our failure, not the peer's: end the request so the peer asks elsewhere
@@ -130,6 +133,25 @@ export class ObjectServer {
     this.done(m.r, truncated)
   }
 
+  private async range (m: RangeMessage, signal: AbortSignal): Promise<void> {
+    let got: { size: number, data: Buffer } | null = null
+    if (this.source?.readRange !== undefined) {
+      try {
+        got = await this.source.readRange(m.id, m.off, m.len, { signal })
+      } catch (err) {
+        if (!isGtfsError(err, 'ENOTFOUND')) log('reading %s at %d failed: %s', m.id, m.off, (err as Error).message)
+      }
+    }
+    if (!this.live(signal)) return
+    if (got === null || got.data.length !== Math.min(m.len, got.size - m.off) || got.data.length <= 0) {
+      this.sender.send({ t: 'dont-have', r: m.r, ids: [m.id] })
+    } else {
+      await this.sendObject(m.r, m.id, { type: 'blob', data: got.data }, signal, got.size, m.off)
+      if (!this.live(signal)) return
+    }
+    this.done(m.r, false)
+  }
+
   /**
    * The request leaves the open set before `done` goes out: the peer may send
    * its next request the moment it reads `done`, and must find a free slot.
@@ -139,8 +161,8 @@ export class ObjectServer {
     this.sender.send({ t: 'done', r, truncated })
   }
 
-  private async sendObject (r: number, id: ObjectId, obj: GitObject, signal: AbortSignal): Promise<void> {
-    const total = obj.data.length
+  /** `obj.data` is bytes [base, base + length) of an object of `total` bytes (a range), or all of it. */
+  private async sendObject (r: number, id: ObjectId, obj: GitObject, signal: AbortSignal, total = obj.data.length, base = 0): Promise<void> {
     let off = 0
     do {
       const data = obj.data.subarray(off, off + CHUNK_BYTES)
@@ -148,12 +170,12 @@ export class ObjectServer {
         await this.limiter.take(data.length)
         if (!this.live(signal)) return
       }
-      this.sender.send({ t: 'object', r, id, type: obj.type, off, total, data })
+      this.sender.send({ t: 'object', r, id, type: obj.type, off: base + off, total, data })
       this.stats.bytesOut += data.length
       off += data.length
       if (this.sender.backpressured) await this.sender.drained()
       if (!this.live(signal)) return
-    } while (off < total)
+    } while (off < obj.data.length)
     this.stats.objectsOut++
   }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import {
-  decodeCatalog, encodeCatalog, makeDev, MAX_CATALOG_BYTES, splitDev, type Catalog, type CatalogEntry
+  chunkHash, decodeCatalog, encodeCatalog, makeDev, MAX_CATALOG_BYTES, splitDev, type Catalog, type CatalogEntry
 } from '../../src/git/catalog.ts'
 
 const TREE = 'a'.repeat(40)
@@ -105,4 +105,32 @@ test('a prefetch list (gtfs publish --trace) keeps its order, names files only, 
   // the decoder refuses the same lists in bytes
   const forged = plainBytes.replace('"format":"gtfs-catalog"', '"format":"gtfs-catalog","prefetch":["/a","/a"]')
   assert.throws(() => decodeCatalog(Buffer.from(forged)), { code: 'EMALFORMED' })
+})
+
+test('chunk hashes: optional, first in the bytes, round-trip, strict', () => {
+  const base: Catalog = { tree: TREE, rootfs: false, entries: new Map([['/big', { type: 'file', size: 5 << 20 }]]) }
+  const plain = Buffer.from(encodeCatalog(base)).toString()
+  assert.match(plain, /^\{"entries":/, 'no chunks: the bytes of before')
+  const hex = 'ab'.repeat(32).repeat(5)
+  const withChunks: Catalog = { ...base, chunks: { bytes: 1 << 20, hashes: new Map([['c'.repeat(40), hex], ['b'.repeat(40), 'cd'.repeat(32)]]) } }
+  const bytes = encodeCatalog(withChunks)
+  const text = Buffer.from(bytes).toString()
+  assert.ok(text.startsWith(`{"chunkBytes":1048576,"chunks":{"${'b'.repeat(40)}":`), text.slice(0, 80))
+  const back = decodeCatalog(bytes)
+  assert.equal(back.chunks?.bytes, 1 << 20)
+  assert.equal(back.chunks?.hashes.get('c'.repeat(40)), hex)
+  assert.equal(chunkHash(hex, 4), 'ab'.repeat(32))
+  assert.equal(chunkHash(hex, 5), undefined)
+  const bad = [
+    text.replace('"chunkBytes":1048576,', ''), // chunks without chunkBytes
+    text.replace('"chunkBytes":1048576', '"chunkBytes":1000000'), // not a power of two
+    text.replace('"chunkBytes":1048576', '"chunkBytes":1024'), // too small
+    text.replace('"cdcd', '"CDCD'), // upper case
+    text.replace('"cdcd', '"cdc'), // not whole hashes
+    text.replace(`"${'b'.repeat(40)}"`, '"bbbb"'), // not a blob id
+    text.replace(/"chunks":\{.*?\},"entries"/, '"chunks":{},"entries"'), // empty
+    text.replace(`"${'c'.repeat(40)}"`, `"${'0'.repeat(40)}"`) // keys out of order
+  ]
+  for (const b of bad) assert.throws(() => decodeCatalog(Buffer.from(b)), { code: 'EMALFORMED' }, b.slice(0, 120))
+  assert.throws(() => encodeCatalog({ ...base, chunks: { bytes: 1 << 20, hashes: new Map() } }), { code: 'EMALFORMED' })
 })
