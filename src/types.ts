@@ -54,12 +54,16 @@ export interface FileHandle {
   readonly size: number
   /** Reads up to `length` bytes at `position` into `buf`; returns the count (0 at EOF). */
   read (buf: Buffer, length: number, position: number, opts?: AbortOptions): Promise<number>
+  /** The same read answered at once, for content held in memory (no promise, no deadline to arm). */
+  readNow?: (buf: Buffer, length: number, position: number) => number
   close (): Promise<void>
 }
 
 /** A read-only view of one tree, addressed by absolute POSIX paths ("/", "/a/b"). */
 export interface TreeView {
   stat (path: string, opts?: AbortOptions): Promise<EntryAttr>
+  /** `stat` answered at once when the view has the answer in memory; undefined means: ask `stat` */
+  statNow?: (path: string) => EntryAttr | undefined
   readdir (path: string, opts?: AbortOptions): Promise<string[]>
   readlink (path: string, opts?: AbortOptions): Promise<string>
   open (path: string, opts?: AbortOptions): Promise<FileHandle>

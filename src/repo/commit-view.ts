@@ -169,6 +169,8 @@ export async function peelToCommit (source: ViewSource, id: ObjectId): Promise<O
 export class CommitView implements TreeView {
   private readonly dirs = new LRUCache<ObjectId, Dir>({ maxSize: 64 * 2 ** 20, sizeCalculation: d => 64 + d.names.length * 96 })
   private readonly nodes = new LRUCache<string, Node>({ max: 262_144 })
+  /** attributes already answered: the kernel asks again when its own copy times out */
+  private readonly attrs = new LRUCache<string, EntryAttr>({ max: 65_536 })
   private readonly warned = new Set<ObjectId>()
   readonly mtime: Date
   private readonly uid = process.getuid?.() ?? 0
@@ -219,8 +221,20 @@ export class CommitView implements TreeView {
     return this.catalog !== null
   }
 
+  statNow (path: string): EntryAttr | undefined {
+    return this.attrs.get(path)
+  }
+
   async stat (path: string, opts?: AbortOptions): Promise<EntryAttr> {
-    const node = await this.resolve(path, opts)
+    const known = this.attrs.get(path)
+    if (known !== undefined) return known
+    const attr = await this.attrOf(path, opts)
+    this.attrs.set(path, attr)
+    return attr
+  }
+
+  private async attrOf (path: string, opts?: AbortOptions): Promise<EntryAttr> {
+    const node = this.nodes.get(path) ?? await this.resolve(path, opts)
     const e = this.catalog?.entries.get(path)
     const group = e?.link === undefined ? undefined : this.catalog?.links.get(e.link)
     const base = {
@@ -273,7 +287,7 @@ export class CommitView implements TreeView {
   }
 
   async open (path: string, opts?: AbortOptions): Promise<FileHandle> {
-    const node = await this.resolve(path, opts)
+    const node = this.nodes.get(path) ?? await this.resolve(path, opts)
     if (node.kind === 'dir' || node.kind === 'gitlink') throw new GtfsError('EISDIR', `${path}: is a directory`)
     // Device nodes and fifos are opened by the kernel itself; gtfs has no bytes for them.
     if (node.kind === 'special') throw new GtfsError('EINVAL', `${path}: a ${node.type} has no content in gtfs`)
@@ -468,12 +482,12 @@ export class CommitView implements TreeView {
 function contentHandle (content: BlobContent): FileHandle {
   if (content.kind === 'buffer') {
     const data = content.data
+    const readNow = (buf: Buffer, length: number, position: number): number =>
+      position >= data.length ? 0 : data.copy(buf, 0, position, Math.min(data.length, position + length))
     return {
       size: data.length,
-      async read (buf, length, position) {
-        if (position >= data.length) return 0
-        return data.copy(buf, 0, position, Math.min(data.length, position + length))
-      },
+      readNow,
+      async read (buf, length, position) { return readNow(buf, length, position) },
       async close () {}
     }
   }

@@ -12,10 +12,12 @@ export class FollowingView implements TreeView {
 
   switchTo (next: TreeView): void { this.current = next }
 
-  async stat (path: string, opts?: AbortOptions): Promise<EntryAttr> { return await this.current.stat(path, opts) }
-  async readdir (path: string, opts?: AbortOptions): Promise<string[]> { return await this.current.readdir(path, opts) }
-  async readlink (path: string, opts?: AbortOptions): Promise<string> { return await this.current.readlink(path, opts) }
-  async open (path: string, opts?: AbortOptions): Promise<FileHandle> { return await this.current.open(path, opts) }
-  async listxattr (path: string, opts?: AbortOptions): Promise<string[]> { return await this.current.listxattr(path, opts) }
-  async getxattr (path: string, name: string, opts?: AbortOptions): Promise<Buffer> { return await this.current.getxattr(path, name, opts) }
+  // The current view's own promises, passed through: a wrapper's await would cost every operation a tick.
+  stat (path: string, opts?: AbortOptions): Promise<EntryAttr> { return this.current.stat(path, opts) }
+  statNow (path: string): EntryAttr | undefined { return this.current.statNow?.(path) }
+  readdir (path: string, opts?: AbortOptions): Promise<string[]> { return this.current.readdir(path, opts) }
+  readlink (path: string, opts?: AbortOptions): Promise<string> { return this.current.readlink(path, opts) }
+  open (path: string, opts?: AbortOptions): Promise<FileHandle> { return this.current.open(path, opts) }
+  listxattr (path: string, opts?: AbortOptions): Promise<string[]> { return this.current.listxattr(path, opts) }
+  getxattr (path: string, name: string, opts?: AbortOptions): Promise<Buffer> { return this.current.getxattr(path, name, opts) }
 }

@@ -80,7 +80,7 @@ export class SwarmSource implements ViewSource {
       return
     }
     const missing: ObjectId[] = []
-    for (const id of ids) if (!(await this.store.has(id))) missing.push(id)
+    for (const id of ids) if (!this.store.hasIndexed(id) && !(await this.store.has(id))) missing.push(id)
     if (missing.length > 0) await this.fetch(missing, opts)
   }
 
@@ -88,7 +88,7 @@ export class SwarmSource implements ViewSource {
   prefetch (ids: ObjectId[]): void {
     void (async () => {
       const missing: ObjectId[] = []
-      for (const id of ids) if (!(await this.store.has(id))) missing.push(id)
+      for (const id of ids) if (!this.store.hasIndexed(id) && !(await this.store.has(id))) missing.push(id)
       if (missing.length > 0) await this.fetch(missing, { background: true })
     })().catch((err: Error) => { log('prefetch of %d objects: %s', ids.length, err.message) })
   }
@@ -105,7 +105,7 @@ export class SwarmSource implements ViewSource {
         const chunk = ids.slice(next, next + PREFETCH_CHUNK)
         next += PREFETCH_CHUNK
         const missing: ObjectId[] = []
-        for (const id of chunk) if (!(await this.store.has(id))) missing.push(id)
+        for (const id of chunk) if (!this.store.hasIndexed(id) && !(await this.store.has(id))) missing.push(id)
         if (missing.length > 0) {
           await this.fetch(missing, { background: true }).catch((err: Error) => { log('prefetch of %d objects: %s', missing.length, err.message) })
         }
@@ -157,7 +157,7 @@ export class SwarmSource implements ViewSource {
   }
 
   private async local<T> (id: ObjectId, opts: AbortOptions | undefined, use: () => Promise<T>): Promise<T> {
-    if (!(await this.store.has(id))) await this.fetch([id], opts)
+    if (!this.store.hasIndexed(id) && !(await this.store.has(id))) await this.fetch([id], opts)
     try {
       return await use()
     } catch (err) {
