@@ -114,8 +114,13 @@ export class GtfsExtension extends EventEmitter {
   /** Sends one message; false when the wire cannot carry it (not negotiated, or failed). */
   send (msg: Message): boolean {
     if (this.peerExtId === 0 || this.failed !== null || this.wire.destroyed) return false
-    if (this.wire instanceof GtfsWire) this.wire.sendExtended(this.peerExtId, encodeMessageParts(msg))
-    else this.wire.extended(this.peerExtId, encodeMessage(msg))
+    if (this.wire instanceof GtfsWire) {
+      this.wire.sendExtended(this.peerExtId, encodeMessageParts(msg))
+      // Bulk (object and state chunks) is gathered into fewer writes; requests, cancels and answers leave now.
+      if (msg.t !== 'object' && msg.t !== 'state') this.wire.flush()
+    } else {
+      this.wire.extended(this.peerExtId, encodeMessage(msg))
+    }
     return true
   }
 

@@ -73,6 +73,10 @@ export class FrameScanner {
   }
 }
 
+/** outbound parts smaller than this are gathered into one buffer; a turn's gathering leaves at COALESCE_BYTES */
+const COALESCE_PART_BYTES = 16 * 1024
+const COALESCE_BYTES = 256 * 1024
+
 export class GtfsWire extends Wire {
   bytesIn = 0
   bytesOut = 0
@@ -83,6 +87,11 @@ export class GtfsWire extends Wire {
   private ended = false
   private held: Uint8Array[] = []
   private waiters: Array<() => void> = []
+  /** small outbound parts waiting to leave as one buffer (see queue) */
+  private pending: Uint8Array[] = []
+  private pendingBytes = 0
+  private flushScheduled = false
+  private flushing = false
 
   constructor (maxFrameBytes = MAX_FRAME_BYTES) {
     super('', 0)
@@ -143,11 +152,58 @@ export class GtfsWire extends Wire {
     head[4] = 20
     head[5] = ext
     if (lead !== null) head.set(lead, 6)
-    this.push(head)
-    for (let i = lead !== null ? 1 : 0; i < parts.length; i++) this.push(parts[i])
+    this.queue(head)
+    for (let i = lead !== null ? 1 : 0; i < parts.length; i++) this.queue(parts[i])
+  }
+
+  /**
+   * Small parts are gathered and leave together, once per turn of the event
+   * loop or per COALESCE_BYTES: each push becomes a socket write, and a seeder
+   * answering with thousands of small objects spent 14% of its CPU in write
+   * syscalls of three parts per object. Large parts leave as they are (after
+   * what is gathered, in order), with no copy.
+   */
+  private queue (data: Uint8Array): void {
+    if (data.length >= COALESCE_PART_BYTES) {
+      this.flushPending()
+      this.push(data)
+      return
+    }
+    this.pending.push(data)
+    this.pendingBytes += data.length
+    if (this.pendingBytes >= COALESCE_BYTES) {
+      this.flushPending()
+    } else if (!this.flushScheduled) {
+      this.flushScheduled = true
+      setImmediate(() => {
+        this.flushScheduled = false
+        this.flushPending()
+      })
+    }
+  }
+
+  /** Sends what is gathered now. */
+  flush (): void {
+    this.flushPending()
+  }
+
+  private flushPending (): void {
+    if (this.pending.length === 0) return
+    const out = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes)
+    this.pending = []
+    this.pendingBytes = 0
+    if (this.destroyed || this.destroying) return
+    this.flushing = true
+    try {
+      this.push(out)
+    } finally {
+      this.flushing = false
+    }
   }
 
   override push (data: Uint8Array | null): boolean {
+    // Anything else pushed (the protocol's own messages, the end) goes after what is gathered.
+    if (!this.flushing && this.pending.length > 0) this.flushPending()
     const ok = super.push(data)
     if (data !== null) {
       this.bytesOut += data.length
