@@ -58,7 +58,10 @@ export async function openSwarmRepoView (o: SwarmRepoViewOptions): Promise<Swarm
   const source = new SwarmSource(o.store, o.node.fetcherFor(o.repo))
   let wantRef = o.ref
   const resolve = async (ms: number): Promise<ResolvedRepo> =>
-    await resolveSwarmRepo({ repo: o.repo, ref: wantRef, session: o.session, source, state: o.node, allowExpired: o.allowExpired, signal: AbortSignal.timeout(ms) })
+    await resolveSwarmRepo({
+      repo: o.repo, ref: wantRef, session: o.session, source, state: o.node, allowExpired: o.allowExpired, signal: AbortSignal.timeout(ms),
+      onLateNote: note => { warn(`${o.repo.slice(0, 12)}: ${note}`) }
+    })
   const viewOf = async (r: ResolvedRepo, ms: number): Promise<CommitView> => {
     const signal = AbortSignal.timeout(ms)
     await fetchStructure(source, r.commit, { signal })

@@ -5,6 +5,7 @@
  * fast-forward, catalogs), and only then recorded; or, with no peer, the last
  * state this machine accepted. Nothing a peer says is believed before that.
  */
+import { setTimeout as delay } from 'node:timers/promises'
 import { GtfsError, isGtfsError, NotFoundError } from '../errors.ts'
 import { decodeCatalog, type Catalog } from '../git/catalog.ts'
 import { parseCommit } from '../git/commit.ts'
@@ -23,6 +24,16 @@ const log = logger('gtfs:repo:swarm-repo')
 
 /** ms the DHT pointer is looked for while mounting */
 const POINTER_LOOK_MS = 1500
+/** ms a mount waits for that look before it goes on (the rest reaches `onLateNote`) */
+const POINTER_WAIT_MS = 100
+
+/** What a pointer says about the manifest served by peers, when it disagrees. */
+function pointerNote (pointer: { seq: number } | null, seq: number): string | null {
+  if (pointer !== null && pointer.seq > seq) return `the DHT announces manifest seq ${pointer.seq}, newer than seq ${seq} that peers served`
+  // A replayed pointer, or nodes that missed the newer one: a hint only, never a rollback.
+  if (pointer !== null && pointer.seq < seq) return `the DHT pointer names manifest seq ${pointer.seq}, older than seq ${seq}; ignored (a replay or stale DHT nodes)`
+  return null
+}
 
 /** directory levels fetchStructure walks at most */
 const MAX_TREE_DEPTH = 256
@@ -61,6 +72,8 @@ export interface ResolveOptions extends AbortOptions {
   state: StateProvider
   allowExpired?: boolean
   now?: Date
+  /** a note that arrives after the repo was resolved (the DHT pointer's look outlasted POINTER_WAIT_MS) */
+  onLateNote?: (note: string) => void
 }
 
 /** Fetches the commits between `from` and `to` (exclusive), so that ancestry can be judged locally. */
@@ -159,13 +172,17 @@ export async function resolveSwarmRepo (o: ResolveOptions): Promise<ResolvedRepo
 
   const records = await s.records(o.repo)
   const policy = parsePolicy(records.policy[records.policy.length - 1].bytes)
-  // The pointer is only a freshness hint: it gets a short look, never the mount's whole deadline.
-  const pointer = await o.state.pointer(policy.pointerKey, { signal: AbortSignal.any([...(o.signal !== undefined ? [o.signal] : []), AbortSignal.timeout(POINTER_LOOK_MS)]) }).catch(() => null)
-  if (pointer !== null && pointer.seq > manifest.seq) {
-    notes.push(`the DHT announces manifest seq ${pointer.seq}, newer than seq ${manifest.seq} that peers served`)
-  } else if (pointer !== null && pointer.seq < manifest.seq) {
-    // A replayed pointer, or nodes that missed the newer one: a hint only, never a rollback.
-    notes.push(`the DHT pointer names manifest seq ${pointer.seq}, older than seq ${manifest.seq}; ignored (a replay or stale DHT nodes)`)
+  // The pointer is only a freshness hint: it gets a short look, never the mount's whole
+  // deadline, and the mount does not wait for it. A DHT get lasts until its slowest node
+  // answers or times out; waiting held every mount up by up to POINTER_LOOK_MS.
+  const seq = manifest.seq
+  const judged = o.state.pointer(policy.pointerKey, { signal: AbortSignal.any([...(o.signal !== undefined ? [o.signal] : []), AbortSignal.timeout(POINTER_LOOK_MS)]) })
+    .then(pointer => pointerNote(pointer, seq), () => null)
+  const early = await Promise.race([judged, delay(POINTER_WAIT_MS).then(() => undefined)])
+  if (early === undefined) {
+    void judged.then(note => { if (note !== null) o.onLateNote?.(note) })
+  } else if (early !== null) {
+    notes.push(early)
   }
 
   const ref = pickRef(manifest, o.ref)

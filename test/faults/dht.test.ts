@@ -56,10 +56,21 @@ test('a forged pointer, a replayed older one, one at a manifest nobody serves: t
   await putter.putPointer(kp, { manifestHash: seq1Hash, seq: 1 })
 
   const mr = join(s.path, 'mr')
-  const mountOnce = async (): Promise<{ seq: number, warnings: string[] }> => {
+  const daemonLog = join(s.home('r'), 'state', 'logs', 'daemon.log')
+  /**
+   * Mounts, then waits (up to 5 s) for what the pointer's look should say: a
+   * mount waits at most 100 ms for it, and the rest is reported when it comes.
+   */
+  const mountOnce = async (expect?: (warning: string) => boolean, logged?: RegExp): Promise<{ seq: number, warnings: string[] }> => {
     const before = (await s.status('r')).daemon?.warnings.length ?? 0
     const m = await s.mount('r', key, mr, '--pin')
-    const warnings = ((await s.status('r')).daemon?.warnings ?? []).slice(before).map(w => w.message)
+    let warnings: string[] = []
+    for (let i = 0; i < 50; i++) {
+      warnings = ((await s.status('r')).daemon?.warnings ?? []).slice(before).map(w => w.message)
+      const seen = expect === undefined || warnings.some(expect)
+      if (seen && (logged === undefined || logged.test(await readFile(daemonLog, 'utf8')))) break
+      await new Promise(resolve => setTimeout(resolve, 100))
+    }
     await s.mustG('r', ['umount', mr])
     return { seq: m.seq as number, warnings }
   }
@@ -70,7 +81,7 @@ test('a forged pointer, a replayed older one, one at a manifest nobody serves: t
   await git(repo, 'commit', '-qam', 'two')
   await s.mustG('a', ['publish', repo, '--expires', '1h'])
   const stateDir = join(s.home('r'), 'data', 'state')
-  const replay = await mountOnce()
+  const replay = await mountOnce(w => w.includes('older than seq 2'))
   assert.equal(replay.seq, 2)
   const accepted = await loadAcceptedState(stateDir, key)
   assert.equal(accepted?.seq, 2)
@@ -84,14 +95,14 @@ test('a forged pointer, a replayed older one, one at a manifest nobody serves: t
   ;(hostile as unknown as { _values: { set: (k: string, v: unknown) => void } })._values.set(target, {
     v: encodePointerValue({ manifestHash: randomBytes(32).toString('hex'), seq: 99 }), k: Buffer.from(kp.publicKey), sig: randomBytes(64), seq: 99, id: hostile.nodeId
   })
-  const forged = await mountOnce()
+  const forged = await mountOnce(undefined, /ignored \d+ item\(s\) with a bad signature/)
   assert.equal(forged.seq, 2)
-  const log = await readFile(join(s.home('r'), 'state', 'logs', 'daemon.log'), 'utf8')
+  const log = await readFile(daemonLog, 'utf8')
   assert.match(log, /ignored \d+ item\(s\) with a bad signature/, 'the reader\'s DHT log says the forged item was ignored')
 
   // a validly signed pointer at a manifest nobody serves
   await putter.putPointer(kp, { manifestHash: randomBytes(32).toString('hex'), seq: 7 })
-  const unserved = await mountOnce()
+  const unserved = await mountOnce(w => w.includes('seq 7'))
   assert.equal(unserved.seq, 2)
   assert.ok(unserved.warnings.some(w => w.includes('seq 7') && w.includes('newer than seq 2')), `says why: ${JSON.stringify(unserved.warnings)}`)
 
