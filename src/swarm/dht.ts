@@ -227,9 +227,12 @@ export class SwarmDht {
       log('error: %s', err?.message)
       failed?.(err)
     })
-    // Saved nodes with ids go straight into the table, so the bootstrap
-    // lookup (next tick) already asks them; nodes without an id are pinged.
-    for (const n of saved) dht.addNode(n.id === undefined ? { host: n.host, port: n.port } : { host: n.host, port: n.port, id: n.id } satisfies DhtNode)
+    // Saved nodes go into the table once the socket is bound: a node without
+    // an id is pinged at once, and a send on an unbound UDP socket binds it to
+    // a random port, so that our listen() failed with "Socket is already bound".
+    const addSaved = (): void => {
+      for (const n of saved) dht.addNode(n.id === undefined ? { host: n.host, port: n.port } : { host: n.host, port: n.port, id: n.id } satisfies DhtNode)
+    }
     log('starting on %s:%d, bootstrap %s, %d saved nodes', host ?? '0.0.0.0', port, formatBootstrap(bootstrap), saved.length)
 
     try {
@@ -241,7 +244,7 @@ export class SwarmDht {
           const code = (err as NodeJS.ErrnoException).code
           reject(dhtError(`cannot listen on UDP ${host ?? '0.0.0.0'}:${port}: ${err.message}`, err, code === 'EADDRINUSE' ? 'choose another --port (or GTFS_PORT)' : undefined))
         }
-        dht.once('listening', () => { listening = true; check() })
+        dht.once('listening', () => { listening = true; addSaved(); check() })
         dht.once('ready', () => { ready = true; check() })
         // Sends queued before the bind completes leave from the bound socket.
         dht.listen(port, host)
