@@ -60,7 +60,10 @@ export async function openSwarmRepoView (o: SwarmRepoViewOptions): Promise<Swarm
   const resolve = async (ms: number): Promise<ResolvedRepo> =>
     await resolveSwarmRepo({
       repo: o.repo, ref: wantRef, session: o.session, source, state: o.node, allowExpired: o.allowExpired, signal: AbortSignal.timeout(ms),
-      onLateNote: note => { warn(`${o.repo.slice(0, 12)}: ${note}`) }
+      onLateNote: note => { warn(`${o.repo.slice(0, 12)}: ${note}`) },
+      onClaimedCommit: commit => {
+        void fetchStructure(source, commit, { signal: AbortSignal.timeout(ms) }).catch((err: Error) => { log('%s: early structure of %s: %s', o.repo, commit, err.message) })
+      }
     })
   const viewOf = async (r: ResolvedRepo, ms: number): Promise<CommitView> => {
     const signal = AbortSignal.timeout(ms)
@@ -82,8 +85,10 @@ export async function openSwarmRepoView (o: SwarmRepoViewOptions): Promise<Swarm
   for (const n of current.notes) warn(`${o.repo.slice(0, 12)}: ${n}`)
   let commitView = await viewOf(current, Math.max(1, firstMs - (Date.now() - started)))
   const view = new FollowingView(commitView)
-  // What we hold, we serve.
-  await o.node.seed(o.repo).catch((err: Error) => { warn(`seeding ${o.repo.slice(0, 12)}: ${err.message}`) })
+  // What we hold, we serve: at once, while the DHT announce (round trips to the
+  // nodes closest to the repo, each up to the DHT's query timeout when a node is
+  // gone) runs beside the mount instead of before it.
+  void o.node.seed(o.repo).catch((err: Error) => { warn(`seeding ${o.repo.slice(0, 12)}: ${err.message}`) })
 
   /** Resolves again and moves the view when the manifest, commit or ref changed. */
   const moveOn = async (): Promise<void> => {

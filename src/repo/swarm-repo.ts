@@ -74,6 +74,8 @@ export interface ResolveOptions extends AbortOptions {
   now?: Date
   /** a note that arrives after the repo was resolved (the DHT pointer's look outlasted POINTER_WAIT_MS) */
   onLateNote?: (note: string) => void
+  /** the commit the peers' (not yet verified) manifest names for the ref: its structure may be fetched meanwhile */
+  onClaimedCommit?: (commit: ObjectId) => void
 }
 
 /** Fetches the commits between `from` and `to` (exclusive), so that ancestry can be judged locally. */
@@ -126,6 +128,14 @@ export async function resolveSwarmRepo (o: ResolveOptions): Promise<ResolvedRepo
   if (bundle !== null && claimedManifest !== null) {
     const refs = claimedManifest.refs
     await o.source.ensure(Object.values(refs).map(e => e.commit), o)
+    // The claimed commit's trees can travel while the claim is judged (verifying
+    // a 50,000-path catalog takes a few hundred ms of CPU). Only hash-checked
+    // objects are stored, and nothing is shown before the verdict.
+    if (o.onClaimedCommit !== undefined) {
+      let claimedRef: string | null = null
+      try { claimedRef = pickRef(claimedManifest, o.ref) } catch {}
+      if (claimedRef !== null) o.onClaimedCommit(refs[claimedRef].commit)
+    }
     for (const [ref, e] of Object.entries(refs)) {
       const old = accepted?.refs[ref]
       if (old !== undefined && old !== e.commit) await fetchAncestry(o.source, e.commit, old, o)
