@@ -66,6 +66,8 @@ type Location = { pack: PackFile, offset: number } | { loose: true } | { held: G
 
 const MAX_DELTA_DEPTH = 10_000
 
+const one = (): number => 1
+
 /**
  * An object as the caches keep it: its own exact-sized memory. Inflated data
  * is often a view into a larger allocation (zlib's 16 KiB output chunks, a
@@ -85,8 +87,10 @@ export class GitObjectStore implements ObjectSource {
   private readonly cache: LRUCache<ObjectId, GitObject>
   private readonly deltaBases: LRUCache<string, GitObject>
   private readonly blocks: BlockCache
-  private readonly headers = new LRUCache<ObjectId, ObjectHeader>({ max: 200_000 })
-  private readonly sizes = new LRUCache<ObjectId, number>({ max: 500_000 })
+  // Bounded by count through maxSize, not `max`: lru-cache allocates `max`
+  // slots up front (measured: 19 MiB for these two, in every store, used or not).
+  private readonly headers = new LRUCache<ObjectId, ObjectHeader>({ maxSize: 200_000, sizeCalculation: one })
+  private readonly sizes = new LRUCache<ObjectId, number>({ maxSize: 500_000, sizeCalculation: one })
   /** loose objects known to be on disk (written or seen here), so that `has` needs no syscall */
   private readonly looseKnown = new Set<ObjectId>()
   private readonly reads = new SingleFlight<ObjectId, GitObject>()
