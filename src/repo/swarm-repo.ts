@@ -68,7 +68,7 @@ async function fetchAncestry (source: SwarmSource, from: ObjectId, to: ObjectId,
   const seen = new Set<ObjectId>([from])
   let frontier = [from]
   while (frontier.length > 0 && seen.size < MAX_ANCESTRY) {
-    await source.ensure(frontier, opts)
+    await source.ensure(frontier, { ...opts, nonBlobs: true })
     const next: ObjectId[] = []
     for (const id of frontier) {
       for (const p of parseCommit((await source.read(id, opts)).data, id).parents) {
@@ -111,7 +111,7 @@ export async function resolveSwarmRepo (o: ResolveOptions): Promise<ResolvedRepo
   }
   if (bundle !== null && claimedManifest !== null) {
     const refs = claimedManifest.refs
-    await o.source.ensure(Object.values(refs).map(e => e.commit), o)
+    await o.source.ensure(Object.values(refs).map(e => e.commit), { signal: o.signal, nonBlobs: true })
     for (const [ref, e] of Object.entries(refs)) {
       const old = accepted?.refs[ref]
       if (old !== undefined && old !== e.commit) await fetchAncestry(o.source, e.commit, old, o)
@@ -185,12 +185,12 @@ export async function resolveSwarmRepo (o: ResolveOptions): Promise<ResolvedRepo
  * trusted to be complete: their subtrees are checked too.
  */
 export async function fetchStructure (source: SwarmSource, commit: ObjectId, opts: AbortOptions = {}): Promise<void> {
-  await source.ensure([commit], opts)
+  await source.ensure([commit], { ...opts, nonBlobs: true })
   const root = parseCommit((await source.read(commit, opts)).data, commit).tree
   let level = [root]
   const seen = new Set<ObjectId>(level)
   for (let depth = 0; level.length > 0 && depth <= MAX_TREE_DEPTH; depth++) {
-    await source.ensure(level, opts)
+    await source.ensure(level, { ...opts, nonBlobs: true })
     const next: ObjectId[] = []
     for (const id of level) {
       for (const e of parseTree((await source.read(id, opts)).data, id).entries) {

@@ -65,6 +65,8 @@ export interface FetchOptions extends AbortOptions {
   depth?: number
   /** with depth: subtrees only, no blobs */
   treesOnly?: boolean
+  /** the ids (and their closure) are commits, trees or tags: a peer sending a blob is dropped (EPROTO) */
+  nonBlobs?: boolean
   /** sizes known in advance (a catalog's); a peer announcing another size is dropped (EBADSIZE) */
   sizeOf?: (id: ObjectId) => number | undefined
   /**
@@ -127,6 +129,7 @@ interface Job {
   depth: number
   background: boolean
   treesOnly?: boolean
+  nonBlobs?: boolean
   sizeOf?: (id: ObjectId) => number | undefined
   ac: AbortController
   /** ids not yet settled */
@@ -189,6 +192,7 @@ export class Fetcher {
     const job = this.newJob(depth)
     job.sizeOf = opts.sizeOf
     job.treesOnly = opts.treesOnly === true
+    job.nonBlobs = opts.nonBlobs === true
     job.background = opts.background === true
     for (const id of uniq) {
       let e = this.entries.get(id)
@@ -471,7 +475,7 @@ export class Fetcher {
       }
     }
     const signal = AbortSignal.any([job.ac.signal, ac.signal])
-    peer.fetch(ids, { depth: job.depth, treesOnly: job.treesOnly, signal, timeoutMs: this.requestTimeoutMs, sizeOf: job.sizeOf, onObject: store })
+    peer.fetch(ids, { depth: job.depth, treesOnly: job.treesOnly, nonBlobs: job.nonBlobs, signal, timeoutMs: this.requestTimeoutMs, sizeOf: job.sizeOf, onObject: store })
       .then(res => {
         for (const id of res.missing) {
           this.triedBy(job, id).add(peer)
