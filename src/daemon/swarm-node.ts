@@ -7,6 +7,7 @@
  * (StateProvider, ObjectFetcher).
  */
 import { createPrivateKey } from 'node:crypto'
+import { setMaxListeners } from 'node:events'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Paths, Settings } from '../config.ts'
@@ -222,14 +223,15 @@ export class SwarmNode implements StateProvider {
     const peers = s.pool.ready().filter(p => !asked.has(p))
     for (const p of peers) asked.add(p)
     if (peers.length === 0) return null
+    const fan = fanOut(opts.signal)
     const answers = await Promise.all(peers.map(async p => {
       try {
-        return (await p.fetchState(repo, { ...opts, timeoutMs: 10_000 }))?.bundle ?? null
+        return (await p.fetchState(repo, { signal: fan.signal, timeoutMs: 10_000 }))?.bundle ?? null
       } catch (err) {
         log('state from %s: %s', p.address, (err as Error).message)
         return null
       }
-    }))
+    })).finally(fan.release)
     // The newest claim first; trust/ judges it, and a bad one fails the mount with its reason.
     let best: Uint8Array | null = null
     let bestSeq = -1
@@ -290,6 +292,9 @@ export class SwarmNode implements StateProvider {
     if (!force && Date.now() - s.lastLookup < LOOKUP_EVERY_MS && s.pool.ready().length > 0) return
     s.looking = (async () => {
       s.lastLookup = Date.now()
+      // every dial waits on the signal: one per peer found
+      const fan = fanOut(opts.signal)
+      const dialOpts: AbortOptions = { signal: fan.signal }
       const tried = new Set(s.pool.all().map(p => p.address))
       const dials: Array<Promise<void>> = []
       let answered!: () => void
@@ -300,11 +305,12 @@ export class SwarmNode implements StateProvider {
         const id = `${p.host}:${p.port}`
         if (tried.has(id) || (p.port === this.wirePort && isLocal(p.host)) || tried.size >= MAX_DIALS) return
         tried.add(id)
-        dials.push(this.dial(s, [p], opts).then(() => { if (s.pool.ready().length > 0) answered() }))
+        dials.push(this.dial(s, [p], dialOpts).then(() => { if (s.pool.ready().length > 0) answered() }))
       }
-      const lookup = this.running().lookup(s.infoHash, { ...opts, max: MAX_DIALS, onPeer }).catch(() => [])
+      const lookup = this.running().lookup(s.infoHash, { ...dialOpts, max: MAX_DIALS, onPeer }).catch(() => [])
       const finished = lookup.then(async () => { await Promise.allSettled(dials) })
       s.lookupDone = finished
+      void finished.finally(fan.release)
       await Promise.race([firstReady, finished])
     })().finally(() => { s.looking = null })
     await s.looking
@@ -325,6 +331,22 @@ export class SwarmNode implements StateProvider {
   async refreshPeers (repo: string, opts: AbortOptions = {}): Promise<void> {
     await this.findPeers(this.swarm(repo), opts, true)
   }
+}
+
+/**
+ * A signal for many waits at once (one per peer) that follows `parent`. Each
+ * wait adds an abort listener and removes it when it ends; fanning the
+ * caller's signal itself out to more than 10 peers had node warn of a leak
+ * (MaxListenersExceededWarning). `release` stops following the parent.
+ */
+function fanOut (parent: AbortSignal | undefined): { signal: AbortSignal | undefined, release: () => void } {
+  if (parent === undefined) return { signal: undefined, release: () => {} }
+  const ac = new AbortController()
+  setMaxListeners(0, ac.signal)
+  const onAbort = (): void => { ac.abort(parent.reason) }
+  if (parent.aborted) onAbort()
+  else parent.addEventListener('abort', onAbort, { once: true })
+  return { signal: ac.signal, release: () => { parent.removeEventListener('abort', onAbort) } }
 }
 
 function isLocal (host: string): boolean {

@@ -100,6 +100,25 @@ class QuietFuse extends Fuse {
   }
 }
 
+/**
+ * fuse-native's native side holds the Fuse object (and so its `ops`, and
+ * through them the view with its caches and object store) in references it
+ * never deletes: every mount stayed in memory after its unmount, measured
+ * ~27 MiB for each `--git-dir` mount (the `rss` figure mounts 33 times). An
+ * unmounted Fuse is handed ops that answer EIO and hold nothing.
+ */
+function detachOps (fuse: Fuse): void {
+  const f = fuse as unknown as { ops: Record<string, unknown> }
+  const gone: Record<string, (...args: unknown[]) => void> = {}
+  for (const name of Object.keys(f.ops)) {
+    gone[name] = (...args) => {
+      const cb = args[args.length - 1]
+      if (typeof cb === 'function') cb(Fuse.EIO)
+    }
+  }
+  f.ops = gone
+}
+
 /** --suid and --dev only as root: fails with ENOTROOT otherwise. */
 export function checkPrivilegedOptions (opts: { suid?: boolean, dev?: boolean }): void {
   const asked = [opts.suid === true ? 'suid' : '', opts.dev === true ? 'dev' : ''].filter(Boolean)
@@ -131,7 +150,7 @@ export async function mountView (view: TreeView, dir: string, opts: MountOptions
     unmount: async () => {
       unmounting ??= new Promise<void>((resolve, reject) => {
         fuse.unmount(err => { if (err === null) resolve(); else reject(err) })
-      }).finally(closeAll)
+      }).finally(closeAll).then(() => { detachOps(fuse) })
       await unmounting
     }
   }

@@ -168,9 +168,10 @@ export async function peelToCommit (source: ViewSource, id: ObjectId): Promise<O
 
 export class CommitView implements TreeView {
   private readonly dirs = new LRUCache<ObjectId, Dir>({ maxSize: 64 * 2 ** 20, sizeCalculation: d => 64 + d.names.length * 96 })
-  private readonly nodes = new LRUCache<string, Node>({ max: 262_144 })
+  // maxSize counting entries: `max` would allocate all 262,144 slots up front (7 MiB a view)
+  private readonly nodes = new LRUCache<string, Node>({ maxSize: 262_144, sizeCalculation: () => 1 })
   /** attributes already answered: the kernel asks again when its own copy times out */
-  private readonly attrs = new LRUCache<string, EntryAttr>({ max: 65_536 })
+  private readonly attrs = new LRUCache<string, EntryAttr>({ maxSize: 65_536, sizeCalculation: () => 1 })
   private readonly warned = new Set<ObjectId>()
   readonly mtime: Date
   private readonly uid = process.getuid?.() ?? 0

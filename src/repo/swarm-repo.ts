@@ -83,7 +83,7 @@ async function fetchAncestry (source: SwarmSource, from: ObjectId, to: ObjectId,
   const seen = new Set<ObjectId>([from])
   let frontier = [from]
   while (frontier.length > 0 && seen.size < MAX_ANCESTRY) {
-    await source.ensure(frontier, opts)
+    await source.ensure(frontier, { ...opts, nonBlobs: true })
     const next: ObjectId[] = []
     for (const id of frontier) {
       for (const p of parseCommit((await source.read(id, opts)).data, id).parents) {
@@ -127,7 +127,7 @@ export async function resolveSwarmRepo (o: ResolveOptions): Promise<ResolvedRepo
   }
   if (bundle !== null && claimedManifest !== null) {
     const refs = claimedManifest.refs
-    await o.source.ensure(Object.values(refs).map(e => e.commit), o)
+    await o.source.ensure(Object.values(refs).map(e => e.commit), { signal: o.signal, nonBlobs: true })
     // The claimed commit's trees can travel while the claim is judged (verifying
     // a 50,000-path catalog takes a few hundred ms of CPU). Only hash-checked
     // objects are stored, and nothing is shown before the verdict.
@@ -218,11 +218,11 @@ export async function resolveSwarmRepo (o: ResolveOptions): Promise<ResolvedRepo
  * trusted to be complete: their subtrees are checked too.
  */
 export async function fetchStructure (source: SwarmSource, commit: ObjectId, opts: AbortOptions = {}): Promise<void> {
-  await source.ensure([commit], opts)
+  await source.ensure([commit], { ...opts, nonBlobs: true })
   let level = [parseCommit((await source.read(commit, opts)).data, commit).tree]
   const seen = new Set<ObjectId>(level)
   for (let depth = 0; level.length > 0 && depth <= MAX_TREE_DEPTH; depth++) {
-    await source.ensure(level, opts)
+    await source.ensure(level, { ...opts, nonBlobs: true })
     const next: ObjectId[] = []
     for (const id of level) {
       for (const e of parseTree((await source.read(id, opts)).data, id).entries) {

@@ -20,7 +20,7 @@ const PREFETCH_PARALLEL = 4
 
 /** How objects arrive: the swarm's fetcher, bound to one repo. */
 export interface ObjectFetcher {
-  fetch (ids: ObjectId[], opts?: AbortOptions & { depth?: number, treesOnly?: boolean, sizeOf?: (id: ObjectId) => number | undefined, background?: boolean }): Promise<void>
+  fetch (ids: ObjectId[], opts?: AbortOptions & { depth?: number, treesOnly?: boolean, nonBlobs?: boolean, sizeOf?: (id: ObjectId) => number | undefined, background?: boolean }): Promise<void>
   /** chunks of one large blob (swarm/fetcher.ts ChunkSpec); without it large blobs come whole */
   fetchChunks?: (spec: ChunkFetchSpec, indexes: number[], opts?: AbortOptions & { background?: boolean }) => Promise<void>
 }
@@ -64,7 +64,7 @@ export class SwarmSource implements ViewSource {
     this.sizes.set(id, size)
   }
 
-  private async fetch (ids: ObjectId[], opts: AbortOptions & { depth?: number, treesOnly?: boolean, background?: boolean } = {}): Promise<void> {
+  private async fetch (ids: ObjectId[], opts: AbortOptions & { depth?: number, treesOnly?: boolean, nonBlobs?: boolean, background?: boolean } = {}): Promise<void> {
     await this.fetcher.fetch(ids, { ...opts, sizeOf: this.sizeOf })
     for (const id of ids) this.sizes.delete(id)
   }
@@ -72,9 +72,10 @@ export class SwarmSource implements ViewSource {
   /**
    * Makes sure `ids` are in the store, fetching the missing ones in one batch.
    * With a depth, the closure under them is asked for as well (a peer has no
-   * way to know which of its objects we hold already).
+   * way to know which of its objects we hold already). `nonBlobs`: the ids
+   * are commits, trees or tags (a peer that says otherwise is dropped).
    */
-  async ensure (ids: ObjectId[], opts: AbortOptions & { depth?: number, treesOnly?: boolean } = {}): Promise<void> {
+  async ensure (ids: ObjectId[], opts: AbortOptions & { depth?: number, treesOnly?: boolean, nonBlobs?: boolean } = {}): Promise<void> {
     if ((opts.depth ?? 0) > 0) {
       await this.fetch(ids, opts)
       return

@@ -28,10 +28,55 @@ const HEADER_PEEK = 64
  */
 export const PACK_BLOCK = 256 * 1024
 
-export type BlockCache = LRUCache<string, Buffer>
+/** spare blocks a cache keeps for reuse, at most */
+const MAX_SPARE_BLOCKS = 8
+
+/**
+ * Pack blocks in a byte-bounded LRU, shared by the packs of a store. A block
+ * that leaves the cache is handed to the next block read instead of becoming
+ * garbage: blocks outlive V8's young generation, so each evicted one waited
+ * for a full GC, which V8 starts only after 64 MiB of such external memory
+ * has piled up. Reading the wide tree (251 MiB of pack) that churn was the
+ * daemon's saw-tooth, up to ~60 MiB above what it held alive.
+ *
+ * An evicted block becomes spare only at the next turn of the event loop
+ * (setImmediate): a read that got the block from `get` uses it before then
+ * (PackFile.range copies out of it before awaiting anything).
+ */
+export class BlockCache {
+  private readonly lru: LRUCache<string, Buffer>
+  private readonly spare: Buffer[] = []
+  private evicted: Buffer[] = []
+
+  constructor (bytes: number) {
+    this.lru = new LRUCache<string, Buffer>({
+      maxSize: Math.max(PACK_BLOCK, bytes),
+      sizeCalculation: b => b.length,
+      dispose: b => {
+        if (b.length !== PACK_BLOCK) return
+        if (this.evicted.length === 0) setImmediate(() => { this.recycle() })
+        this.evicted.push(b)
+      }
+    })
+  }
+
+  get (key: string): Buffer | undefined { return this.lru.get(key) }
+
+  set (key: string, block: Buffer): void { this.lru.set(key, block) }
+
+  /** A buffer of `size` bytes to read a block into: a spare one when `size` is a whole block. */
+  take (size: number): Buffer {
+    return (size === PACK_BLOCK ? this.spare.pop() : undefined) ?? Buffer.allocUnsafeSlow(size)
+  }
+
+  private recycle (): void {
+    for (const b of this.evicted) if (this.spare.length < MAX_SPARE_BLOCKS) this.spare.push(b)
+    this.evicted = []
+  }
+}
 
 export function newBlockCache (bytes: number): BlockCache {
-  return new LRUCache<string, Buffer>({ maxSize: Math.max(PACK_BLOCK, bytes), sizeCalculation: b => b.length })
+  return new BlockCache(bytes)
 }
 
 export class PackFile {
@@ -98,20 +143,24 @@ export class PackFile {
     return { header, data }
   }
 
-  /** `length` bytes at `position`: from cached blocks when small, else read directly. */
+  /**
+   * `length` bytes at `position` (a buffer of their own): copied from cached
+   * blocks when small, else read directly. Copied, since a block may be
+   * reused once it leaves the cache (BlockCache).
+   */
   async range (position: number, length: number): Promise<Buffer> {
     const first = Math.floor(position / PACK_BLOCK)
     const last = Math.floor((position + length - 1) / PACK_BLOCK)
     if (length <= 0) return Buffer.alloc(0)
+    const out = Buffer.allocUnsafe(length)
     if (last - first > 1) {
-      const buf = Buffer.allocUnsafe(length)
-      await this.readExactly(buf, position)
-      return buf
+      await this.readExactly(out, position)
+      return out
     }
-    const a = await this.block(first)
     const start = position - first * PACK_BLOCK
-    if (first === last) return a.subarray(start, start + length)
-    return Buffer.concat([a.subarray(start), (await this.block(last)).subarray(0, length - (a.length - start))])
+    const got = (await this.block(first)).copy(out, 0, start, start + length)
+    if (got < length) (await this.block(last)).copy(out, got, 0, length - got)
+    return out
   }
 
   private async block (i: number): Promise<Buffer> {
@@ -120,7 +169,7 @@ export class PackFile {
     if (hit !== undefined) return hit
     return await this.blockReads.run(i, async () => {
       const at = i * PACK_BLOCK
-      const buf = Buffer.allocUnsafe(Math.min(PACK_BLOCK, this.size - at))
+      const buf = this.blocks.take(Math.min(PACK_BLOCK, this.size - at))
       await this.readExactly(buf, at)
       this.blocks.set(key, buf)
       return buf

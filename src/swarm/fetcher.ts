@@ -71,6 +71,8 @@ export interface FetchOptions extends AbortOptions {
   depth?: number
   /** with depth: subtrees only, no blobs */
   treesOnly?: boolean
+  /** the ids (and their closure) are commits, trees or tags: a peer sending a blob is dropped (EPROTO) */
+  nonBlobs?: boolean
   /** sizes known in advance (a catalog's); a peer announcing another size is dropped (EBADSIZE) */
   sizeOf?: (id: ObjectId) => number | undefined
   /**
@@ -156,6 +158,7 @@ interface Job {
   depth: number
   background: boolean
   treesOnly?: boolean
+  nonBlobs?: boolean
   sizeOf?: (id: ObjectId) => number | undefined
   ac: AbortController
   /** ids not yet settled */
@@ -215,6 +218,7 @@ export class Fetcher {
     const job = this.newJob(depth)
     job.sizeOf = opts.sizeOf
     job.treesOnly = opts.treesOnly === true
+    job.nonBlobs = opts.nonBlobs === true
     job.background = opts.background === true
     await this.start(job, uniq, opts)
   }
@@ -557,7 +561,7 @@ export class Fetcher {
       this.stats.bytes += obj.data.length
       this.delivered(job, b, obj.id)
     }
-    const res = await b.peer.fetch(b.ids, { depth: job.depth, treesOnly: job.treesOnly, signal, timeoutMs: this.requestTimeoutMs, sizeOf: job.sizeOf, onObject: store })
+    const res = await b.peer.fetch(b.ids, { depth: job.depth, treesOnly: job.treesOnly, nonBlobs: job.nonBlobs, signal, timeoutMs: this.requestTimeoutMs, sizeOf: job.sizeOf, onObject: store })
     return res.missing
   }
 

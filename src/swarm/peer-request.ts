@@ -26,7 +26,13 @@ interface PartialObject {
   type: ObjectType
   total: number
   got: number
-  parts: Buffer[]
+  /**
+   * `total` bytes, allocated at the first chunk and filled chunk by chunk:
+   * what a peer makes us hold is what it sent, not twice that (chunks, then
+   * their concatenation). A large allocation is mapped lazily: the pages a
+   * liar never fills cost nothing.
+   */
+  data: Buffer
 }
 
 export class WantAssembly {
@@ -44,9 +50,14 @@ export class WantAssembly {
    * `sizeOf` gives the size an object must have when the caller knows it (a
    * catalog lists every file's size): a peer announcing another size is lying
    * (EBADSIZE), and is caught before it sends a byte more than the truth.
+   * `nonBlobs`: every object of this request is a commit, tree or tag (a
+   * directory structure, an ancestry): a blob is a lie (EPROTO), and so is
+   * anything over MAX_NON_BLOB_BYTES (ECAP), from the first chunk on. Without
+   * it, a peer answering a tree request with a "blob" of 512 MiB was believed
+   * until the last chunk (the hostile-peers test's reader peaked at 1.1 GiB).
    */
   constructor (ids: readonly ObjectId[], readonly depth: number, readonly maxObjectBytes: number,
-    readonly sizeOf?: (id: ObjectId) => number | undefined, readonly treesOnly = false) {
+    readonly sizeOf?: (id: ObjectId) => number | undefined, readonly treesOnly = false, readonly nonBlobs = false) {
     this.ids = [...new Set(ids)]
     for (const id of this.ids) this.expected.set(id, depth)
     this.cap = this.ids.length + MAX_CLOSURE_OBJECTS
@@ -62,23 +73,25 @@ export class WantAssembly {
       if (!this.expected.has(m.id)) throw new ProtocolError('EPROTO', `object ${m.id} was not asked for`)
       if (this.received.has(m.id)) throw new ProtocolError('EPROTO', `object ${m.id} sent twice`)
       if (m.total > this.maxObjectBytes) throw new ProtocolError('ECAP', `object ${m.id} of ${m.total} bytes, cap ${this.maxObjectBytes}`)
+      if (m.type === 'blob' && this.nonBlobs) throw new ProtocolError('EPROTO', `object ${m.id} sent as a blob; a commit, tree or tag was asked for`)
       if (m.type !== 'blob' && m.total > MAX_NON_BLOB_BYTES) throw new ProtocolError('ECAP', `${m.type} ${m.id} of ${m.total} bytes, cap ${MAX_NON_BLOB_BYTES}`)
       const size = this.sizeOf?.(m.id)
       if (size !== undefined && size !== m.total) throw new IntegrityError(`peer sent object ${m.id} as ${m.total} bytes; it has ${size}`, { code: 'EBADSIZE' })
-      cur = this.current = { id: m.id, type: m.type, total: m.total, got: 0, parts: [] }
+      cur = this.current = { id: m.id, type: m.type, total: m.total, got: 0, data: Buffer.allocUnsafeSlow(m.total) }
     } else if (m.id !== cur.id || m.type !== cur.type || m.total !== cur.total) {
       throw new ProtocolError('EPROTO', `object ${m.id} interleaved with unfinished ${cur.id}`)
     } else if (m.off !== cur.got) {
       throw new ProtocolError('EPROTO', `object ${m.id}: chunk at ${m.off}, expected ${cur.got}`)
     }
-    cur.parts.push(m.data)
+    if (m.data.length > cur.total - cur.got) throw new ProtocolError('EPROTO', `object ${m.id}: chunk past its ${cur.total} bytes`)
+    // a copy: the chunks are views into the wire's receive buffer
+    cur.data.set(m.data, cur.got)
     cur.got += m.data.length
     this.bytes += m.data.length
     if (cur.got < cur.total) return null
 
     this.current = null
-    // concat copies: the chunks are views into the wire's receive buffer
-    const data = Buffer.concat(cur.parts, cur.total)
+    const data = cur.data
     const got = hashObject(cur.type, data)
     if (got !== cur.id) throw new IntegrityError(`peer sent ${cur.type} ${cur.id} whose bytes hash to ${got}`, { code: 'EBADHASH' })
     this.received.add(cur.id)
@@ -156,26 +169,27 @@ export class RangeAssembly {
 }
 
 export class StateAssembly {
-  private parts: Buffer[] = []
+  /** allocated at the first chunk, as PartialObject.data */
+  private data: Buffer | null = null
   private got = 0
-  private total = -1
 
   accept (m: StateMessage): void {
-    if (this.total < 0) {
+    if (this.data === null) {
       if (m.off !== 0) throw new ProtocolError('EPROTO', `state starts at offset ${m.off}`)
       if (m.total > MAX_STATE_BYTES) throw new ProtocolError('ECAP', `state of ${m.total} bytes`)
-      this.total = m.total
-    } else if (m.total !== this.total || m.off !== this.got) {
-      throw new ProtocolError('EPROTO', `state chunk at ${m.off}/${m.total}, expected ${this.got}/${this.total}`)
+      this.data = Buffer.allocUnsafeSlow(m.total)
+    } else if (m.total !== this.data.length || m.off !== this.got) {
+      throw new ProtocolError('EPROTO', `state chunk at ${m.off}/${m.total}, expected ${this.got}/${this.data.length}`)
     }
-    this.parts.push(Buffer.from(m.data))
+    if (m.data.length > this.data.length - this.got) throw new ProtocolError('EPROTO', `state chunk past its ${this.data.length} bytes`)
+    this.data.set(m.data, this.got)
     this.got += m.data.length
   }
 
   /** At `done`: the state, or null when the peer sent none (it does not serve the repo). */
   finish (): RepoState | null {
-    if (this.total < 0) return null
-    if (this.got !== this.total) throw new ProtocolError('EPROTO', `state ended at ${this.got} of ${this.total} bytes`)
-    return decodeState(Buffer.concat(this.parts))
+    if (this.data === null) return null
+    if (this.got !== this.data.length) throw new ProtocolError('EPROTO', `state ended at ${this.got} of ${this.data.length} bytes`)
+    return decodeState(this.data)
   }
 }

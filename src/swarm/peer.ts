@@ -75,6 +75,8 @@ export interface PeerFetchOptions extends AbortOptions {
   depth?: number
   /** with depth: the closure holds subtrees only, no blobs (a directory structure) */
   treesOnly?: boolean
+  /** every object asked for is a commit, tree or tag: a blob, or one over MAX_NON_BLOB_BYTES, is the peer's lie */
+  nonBlobs?: boolean
   /** idle deadline for this request, ms (default: the peer's requestTimeoutMs) */
   timeoutMs?: number
   /** sizes known in advance (from a catalog); an object announced with another size is refused (EBADSIZE) */
@@ -253,7 +255,7 @@ export class Peer extends EventEmitter {
     await this.whenReady(opts)
     if (uniq.length > this.maxBatch) throw new RangeError(`${uniq.length} ids exceed the batch cap of ${this.maxBatch}`)
     const trees = opts.treesOnly === true
-    const want = new WantAssembly(uniq, depth, this.maxObjectBytes, opts.sizeOf, trees)
+    const want = new WantAssembly(uniq, depth, this.maxObjectBytes, opts.sizeOf, trees, opts.nonBlobs === true)
     const result = await this.request(opts, { want }, r => ({ t: 'want', r, ids: uniq, depth, trees }))
     return result as PeerFetchResult
   }

@@ -78,6 +78,28 @@ test('concurrent reads of one object share one read', async () => {
   }
 })
 
+test('pack blocks evicted and reused under concurrent reads never serve another block\'s bytes', async () => {
+  // ~2 MiB of incompressible blobs: 8 blocks, entries across block edges, a cache of one block
+  const dir = join(tmp.path, 'blocks')
+  await mkdir(dir)
+  await git(dir, 'init', '-q')
+  for (let i = 0; i < 64; i++) await writeFile(join(dir, `r${i}.bin`), randomBytes(20_000 + i * 500))
+  await git(dir, 'add', '-A')
+  await git(dir, 'commit', '-qm', 'random')
+  await git(dir, 'repack', '-adq')
+  const blobs = [...(await gitObjects(dir))].filter(([, o]) => o.type === 'blob').map(([id]) => id)
+  const store = await GitObjectStore.open(join(dir, '.git', 'objects'), { cacheBytes: 1024, packBlockBytes: 1 })
+  try {
+    for (let round = 0; round < 3; round++) {
+      // read() checks each object's hash: bytes from a reused block would fail with EBADHASH
+      const got = await Promise.all([...blobs].reverse().map(async id => await store.read(id)))
+      assert.equal(got.length, 64)
+    }
+  } finally {
+    await store.close()
+  }
+})
+
 test('missing and malformed ids fail with their codes', async () => {
   const store = await GitObjectStore.open(join(repo, '.git', 'objects'))
   try {
