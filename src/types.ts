@@ -70,3 +70,16 @@ export interface TreeView {
   listxattr (path: string, opts?: AbortOptions): Promise<string[]>
   getxattr (path: string, name: string, opts?: AbortOptions): Promise<Buffer>
 }
+
+/** Chunks of one large blob, as the signed catalog describes them (the repo layer hands it to the swarm's fetcher). */
+export interface ChunkSpec {
+  id: ObjectId
+  /** bytes of the blob */
+  size: number
+  /** bytes of each chunk but the last */
+  chunkBytes: number
+  /** hex SHA-256 chunk `index` must have */
+  hash: (index: number) => string
+  /** where a verified chunk goes; resolves when it may be read */
+  write: (index: number, data: Buffer) => Promise<void>
+}

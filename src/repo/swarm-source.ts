@@ -8,7 +8,7 @@ import { isGtfsError } from '../errors.ts'
 import { chunkHash, type ChunkHashes } from '../git/catalog.ts'
 import type { BlobContent, GitObjectStore } from '../store/object-store.ts'
 import { ChunkedBlob } from './chunked-blob.ts'
-import type { AbortOptions, GitObject, ObjectId } from '../types.ts'
+import type { AbortOptions, ChunkSpec, GitObject, ObjectId } from '../types.ts'
 import { logger } from '../log.ts'
 import type { ViewSource } from './commit-view.ts'
 
@@ -21,16 +21,8 @@ const PREFETCH_PARALLEL = 4
 /** How objects arrive: the swarm's fetcher, bound to one repo. */
 export interface ObjectFetcher {
   fetch (ids: ObjectId[], opts?: AbortOptions & { depth?: number, treesOnly?: boolean, nonBlobs?: boolean, sizeOf?: (id: ObjectId) => number | undefined, background?: boolean }): Promise<void>
-  /** chunks of one large blob (swarm/fetcher.ts ChunkSpec); without it large blobs come whole */
-  fetchChunks?: (spec: ChunkFetchSpec, indexes: number[], opts?: AbortOptions & { background?: boolean }) => Promise<void>
-}
-
-export interface ChunkFetchSpec {
-  id: ObjectId
-  size: number
-  chunkBytes: number
-  hash: (index: number) => string
-  write: (index: number, data: Buffer) => Promise<void>
+  /** chunks of one large blob; without it large blobs come whole */
+  fetchChunks?: (spec: ChunkSpec, indexes: number[], opts?: AbortOptions & { background?: boolean }) => Promise<void>
 }
 
 /** catalog sizes kept for blobs not fetched yet, at most (the oldest hints go first) */
@@ -151,7 +143,7 @@ export class SwarmSource implements ViewSource {
     }
     const hashes = Array.from({ length: count }, (_, i) => chunkHash(c.hashes, i)!)
     const partial = await this.store.openPartial({ id, size, chunkBytes: c.bytes, hashes })
-    const spec: ChunkFetchSpec = { id, size, chunkBytes: c.bytes, hash: i => hashes[i], write: async (i, data) => { await partial.write(i, data) } }
+    const spec: ChunkSpec = { id, size, chunkBytes: c.bytes, hash: i => hashes[i], write: async (i, data) => { await partial.write(i, data) } }
     const blob = new ChunkedBlob(this.store, partial, async (indexes, o) => { await fetchChunks(spec, indexes, o) },
       async o => await this.local(id, o, async () => await this.store.openBlob(id)))
     return { kind: 'file', blob, release: async () => { await blob.release() } }

@@ -39,7 +39,7 @@ import { setMaxListeners } from 'node:events'
 import { GtfsError, NotFoundError, TimeoutError } from '../errors.ts'
 import { isObjectId } from '../git/object-id.ts'
 import { logger } from '../log.ts'
-import type { AbortOptions, ObjectId, ObjectType } from '../types.ts'
+import type { AbortOptions, ChunkSpec, ObjectId, ObjectType } from '../types.ts'
 import { MAX_BATCH, MAX_DEPTH } from './messages.ts'
 import type { Peer, VerifiedObject } from './peer.ts'
 import type { PeerPool } from './peer-pool.ts'
@@ -80,19 +80,6 @@ export interface FetchOptions extends AbortOptions {
    * fetches (a reader waits) take any free request slot, room or not.
    */
   background?: boolean
-}
-
-/** Chunks of one large blob, as the signed catalog describes them. */
-export interface ChunkSpec {
-  id: ObjectId
-  /** bytes of the blob */
-  size: number
-  /** bytes of each chunk but the last */
-  chunkBytes: number
-  /** hex SHA-256 chunk `index` must have */
-  hash: (index: number) => string
-  /** where a verified chunk goes; resolves when it may be read */
-  write: (index: number, data: Buffer) => Promise<void>
 }
 
 export interface FetcherStats {
