@@ -45,8 +45,9 @@ export async function until (what: string, ms: number, cond: () => Promise<boole
 
 export interface RepoSwarmStatus {
   repo: string
-  peers: Array<{ address: string, bytesIn: number, objectsIn: number }>
+  peers: Array<{ address: string, ready: boolean, bytesIn: number, objectsIn: number }>
   banned: Array<{ key: string, reason: string }>
+  fetched?: { objects: number, batches: number }
 }
 export interface DaemonStatus {
   daemon: { pid: number, warnings: Array<{ message: string }>, swarm: { repos: RepoSwarmStatus[] } | null } | null
@@ -60,15 +61,15 @@ export async function fsck (gitDir: string): Promise<void> {
 }
 
 /** A git repository of `files` files of `bytes` pseudo-random bytes each, under a few directories; one commit. */
-export async function makeRepo (dir: string, files: number, bytes: number, seed = 1): Promise<void> {
+export async function makeRepo (dir: string, files: number, bytes: number, seed = 1, dirs = 16): Promise<void> {
   await mkdir(dir, { recursive: true })
   await git(dir, 'init', '-q')
   // a keystream per file, as the wire tests make bytes: incompressible, deterministic
   await must('python3', ['-c', `
 import hashlib, os, sys
-root, n, size, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+root, n, size, seed, dirs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
 for i in range(n):
-    d = os.path.join(root, 'd%02d' % (i % 16))
+    d = os.path.join(root, 'd%02d' % (i % dirs))
     os.makedirs(d, exist_ok=True)
     out = bytearray()
     k = 0
@@ -76,7 +77,7 @@ for i in range(n):
         out += hashlib.sha256(('%s/%d/%d' % (seed, i, k)).encode()).digest() * 4
         k += 1
     open(os.path.join(d, 'f%04d.bin' % i), 'wb').write(out[:size - (i % 97)])
-`, dir, String(files), String(bytes), String(seed)])
+`, dir, String(files), String(bytes), String(seed), String(dirs)])
   await writeFile(join(dir, 'README'), `a repo of ${files} files\n`)
   await git(dir, 'add', '-A')
   await git(dir, 'commit', '-qm', 'v1')
