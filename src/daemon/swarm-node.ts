@@ -124,7 +124,7 @@ export class SwarmNode implements StateProvider {
     pool.on('warning', (err: Error, peer?: Peer) => { warn(`peer ${peer?.address ?? '?'} of ${repo.slice(0, 12)}: ${err.message} (dropped)`) })
     const fetcher = new Fetcher({
       pool,
-      sink: { write: async (type, data, id) => { await this.o.store.write(type, data, id, { sync: false, verified: true }) } },
+      sink: { write: async (type, data, id, deflated) => { await this.o.store.write(type, data, id, { sync: false, verified: true, deflated }) } },
       deadlineMs: this.o.settings.readDeadlineMs
     })
     s = {
