@@ -91,12 +91,12 @@ export class SwarmNode implements StateProvider {
       host,
       port: addr.port, // the wire on the DHT's port number, as BitTorrent clients do
       accept: ih => this.byInfoHash.get(ih)?.context ?? null,
-      peer: { maxObjectBytes: 2 ** 30, requestTimeoutMs: Math.min(10_000, this.o.settings.readDeadlineMs) }
+      peer: wirePeerOptions(this.o.settings)
     })
     try {
       this.wirePort = (await this.transport.listen()).port
     } catch {
-      this.transport = new Transport({ host, port: 0, accept: ih => this.byInfoHash.get(ih)?.context ?? null })
+      this.transport = new Transport({ host, port: 0, accept: ih => this.byInfoHash.get(ih)?.context ?? null, peer: wirePeerOptions(this.o.settings) })
       this.wirePort = (await this.transport.listen()).port
     }
     this.transport.on('peer', (peer: Peer) => {
@@ -329,6 +329,15 @@ export class SwarmNode implements StateProvider {
 
 function isLocal (host: string): boolean {
   return host === '127.0.0.1' || host === '0.0.0.0' || host === '::1'
+}
+
+/**
+ * Options of every connection. GTFS_WIRE_ZLIB=0 stops taking and sending
+ * objects as zlib streams (speaks as nodes before them did): a switch for
+ * measuring, and a way out should a peer's streams be a problem.
+ */
+function wirePeerOptions (settings: Settings): { maxObjectBytes: number, requestTimeoutMs: number, zlib: boolean } {
+  return { maxObjectBytes: 2 ** 30, requestTimeoutMs: Math.min(10_000, settings.readDeadlineMs), zlib: process.env.GTFS_WIRE_ZLIB !== '0' }
 }
 
 function uploadLimiter (): TokenBucket | undefined {
