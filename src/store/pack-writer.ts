@@ -16,7 +16,9 @@
  * again (only `sync: false` writes come here).
  *
  * Deflating runs on a worker thread (deflate-pool.ts), off the main thread
- * that parses the wire and answers FUSE.
+ * that parses the wire and answers FUSE. An object that came with its zlib
+ * stream (a peer sent a pack entry as stored) is not deflated again: that
+ * stream, checked to inflate to the object, becomes its entry as is.
  */
 import { open, readdir, rename, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -46,16 +48,29 @@ export interface PackWriterOptions {
   onLoose: (objects: Array<[ObjectId, GitObject]>) => Promise<void>
 }
 
-export interface FlushStats { packs: number, packedObjects: number, packedBytes: number, looseObjects: number }
+export interface FlushStats {
+  packs: number
+  packedObjects: number
+  packedBytes: number
+  looseObjects: number
+  /** packed objects whose zlib stream came with them (not deflated here) */
+  reusedStreams: number
+}
+
+/** An object held for the next pack; `deflated`: a zlib stream of `data`, written as its entry as is. */
+export interface HeldObject extends GitObject { deflated?: Buffer }
+
+/** Memory a held object takes. */
+function weight (o: HeldObject): number { return o.data.length + (o.deflated?.length ?? 0) }
 
 /** temp files: ".tmp-gtfs-<pid>-<n>-pack|-idx" in objects/pack (git reads any *.idx there) */
 export const TMP_PREFIX = '.tmp-gtfs-'
 let tmpCounter = 0
 
 export class PackWriter {
-  private pending = new Map<ObjectId, GitObject>()
+  private pending = new Map<ObjectId, HeldObject>()
   /** the batch being written: still readable until its pack is open */
-  private writing = new Map<ObjectId, GitObject>()
+  private writing = new Map<ObjectId, HeldObject>()
   private pendingBytes = 0
   private timer: NodeJS.Timeout | undefined
   private flushing: Promise<void> | null = null
@@ -63,7 +78,7 @@ export class PackWriter {
   private readonly maxObjects: number
   private readonly flushMs: number
   private readonly minPackObjects: number
-  readonly stats: FlushStats = { packs: 0, packedObjects: 0, packedBytes: 0, looseObjects: 0 }
+  readonly stats: FlushStats = { packs: 0, packedObjects: 0, packedBytes: 0, looseObjects: 0, reusedStreams: 0 }
   private failure: Error | null = null
   private readonly deflater: DeflatePool
 
@@ -78,12 +93,12 @@ export class PackWriter {
   get heldObjects (): number { return this.pending.size + this.writing.size }
   get heldBytes (): number {
     let n = this.pendingBytes
-    for (const o of this.writing.values()) n += o.data.length
+    for (const o of this.writing.values()) n += weight(o)
     return n
   }
 
   /** An object held in memory, not yet in a pack on disk. */
-  get (id: ObjectId): GitObject | undefined {
+  get (id: ObjectId): HeldObject | undefined {
     return this.pending.get(id) ?? this.writing.get(id)
   }
 
@@ -91,7 +106,7 @@ export class PackWriter {
    * Holds a hash-checked object for the next pack. Waits only when twice the
    * flush size is held (the disk is slower than the swarm): memory stays bounded.
    */
-  async add (id: ObjectId, obj: GitObject): Promise<void> {
+  async add (id: ObjectId, obj: HeldObject): Promise<void> {
     if (this.failure !== null) {
       const err = this.failure
       this.failure = null
@@ -99,7 +114,7 @@ export class PackWriter {
     }
     if (this.get(id) !== undefined) return
     this.pending.set(id, obj)
-    this.pendingBytes += obj.data.length
+    this.pendingBytes += weight(obj)
     if (this.pendingBytes >= this.maxBytes || this.pending.size >= this.maxObjects) {
       const f = this.flush()
       if (this.pendingBytes >= this.maxBytes) await f
@@ -116,7 +131,7 @@ export class PackWriter {
     const o = this.pending.get(id)
     if (o === undefined) return
     this.pending.delete(id)
-    this.pendingBytes -= o.data.length
+    this.pendingBytes -= weight(o)
   }
 
   /** Writes what is held now; resolves when it is durable (or written loose). */
@@ -132,7 +147,7 @@ export class PackWriter {
     this.flushing = this.writeBatch(batch).catch((err: Error) => {
       // Keep the objects readable and try again with the next flush; report it to the next writer.
       log('flush of %d objects failed: %s', batch.size, err.message)
-      for (const [id, o] of batch) if (!this.pending.has(id)) { this.pending.set(id, o); this.pendingBytes += o.data.length }
+      for (const [id, o] of batch) if (!this.pending.has(id)) { this.pending.set(id, o); this.pendingBytes += weight(o) }
       this.failure = err
     }).finally(() => {
       this.writing = new Map()
@@ -148,15 +163,17 @@ export class PackWriter {
     await this.deflater.close()
   }
 
-  private async writeBatch (batch: Map<ObjectId, GitObject>): Promise<void> {
+  private async writeBatch (batch: Map<ObjectId, HeldObject>): Promise<void> {
     const objects = [...batch]
     if (objects.length < this.minPackObjects) {
       await this.o.onLoose(objects)
       this.stats.looseObjects += objects.length
       return
     }
-    const deflated = await this.deflater.deflate(objects.map(([, o]) => o.data))
-    const inputs: PackInput[] = objects.map(([id, o], i) => ({ id, type: o.type, size: o.data.length, deflated: deflated[i] }))
+    const plain = objects.filter(([, o]) => o.deflated === undefined).map(([, o]) => o.data)
+    const made = plain.length === 0 ? [] : await this.deflater.deflate(plain)
+    let k = 0
+    const inputs: PackInput[] = objects.map(([id, o]) => ({ id, type: o.type, size: o.data.length, deflated: o.deflated ?? made[k++] }))
     const built = buildPack(inputs)
     const dir = join(this.o.objectsDir, 'pack')
     const tmp = join(dir, `${TMP_PREFIX}${process.pid}-${(tmpCounter++).toString(36)}`)
@@ -176,6 +193,7 @@ export class PackWriter {
     await this.o.onPack(packPath, idxPath, objects.map(([id]) => id))
     this.stats.packs++
     this.stats.packedObjects += objects.length
+    this.stats.reusedStreams += objects.length - plain.length
     this.stats.packedBytes += built.packBytes
     log('pack %s: %d objects, %d bytes', built.checksum, objects.length, built.packBytes)
   }

@@ -16,7 +16,7 @@ test('a commit, tree or tag announced over its cap is refused at its first chunk
 })
 
 test('asked for commits, trees or tags (nonBlobs), a blob is refused at its first chunk (EPROTO), whatever its size', () => {
-  const w = new WantAssembly([id], 0, 512 * 2 ** 20, undefined, false, true)
+  const w = new WantAssembly([id], 0, 512 * 2 ** 20, { nonBlobs: true })
   assert.throws(() => w.accept({ t: 'object', r: 1, id, type: 'blob', off: 0, total: 512 * 2 ** 20, data: Buffer.alloc(16) }), { code: 'EPROTO' })
 })
 
