@@ -10,7 +10,7 @@
  *
  * The worker is plain JavaScript (eval): it needs no TypeScript loader.
  */
-import { Worker } from 'node:worker_threads'
+import { EvalWorker } from '../eval-worker.ts'
 
 const WORKER = `
 const { parentPort } = require('node:worker_threads')
@@ -26,49 +26,17 @@ parentPort.on('message', ({ id, level, items }) => {
 `
 
 export class DeflatePool {
-  private worker: Worker | null = null
-  private nextId = 0
-  private readonly waiting = new Map<number, { resolve: (out: Buffer[]) => void, reject: (err: Error) => void }>()
+  private readonly worker = new EvalWorker<{ level: number, items: Buffer[] }, { out: Uint8Array[] }>(WORKER, 'deflate')
 
   constructor (private readonly level: number) {}
 
   /** The zlib streams of `items`, in order. */
   async deflate (items: Buffer[]): Promise<Buffer[]> {
-    const w = this.start()
-    const id = this.nextId++
-    return await new Promise<Buffer[]>((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject })
-      w.ref()
-      w.postMessage({ id, level: this.level, items })
-    })
+    const { out } = await this.worker.call({ level: this.level, items })
+    return out.map(u => Buffer.from(u.buffer, u.byteOffset, u.byteLength))
   }
 
   async close (): Promise<void> {
-    const w = this.worker
-    this.worker = null
-    if (w !== null) await w.terminate()
-  }
-
-  private start (): Worker {
-    if (this.worker !== null) return this.worker
-    const w = new Worker(WORKER, { eval: true })
-    w.unref()
-    w.on('message', (m: { id: number, out?: Uint8Array[], error?: string }) => {
-      const p = this.waiting.get(m.id)
-      if (p === undefined) return
-      this.waiting.delete(m.id)
-      if (this.waiting.size === 0) w.unref()
-      if (m.error !== undefined) p.reject(new Error(`deflate: ${m.error}`))
-      else p.resolve(m.out!.map(u => Buffer.from(u.buffer, u.byteOffset, u.byteLength)))
-    })
-    const fail = (err: Error): void => {
-      if (this.worker === w) this.worker = null
-      for (const p of this.waiting.values()) p.reject(err)
-      this.waiting.clear()
-    }
-    w.on('error', fail)
-    w.on('exit', code => { fail(new Error(`deflate worker exited (${code})`)) })
-    this.worker = w
-    return w
+    await this.worker.close()
   }
 }

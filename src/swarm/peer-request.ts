@@ -24,7 +24,7 @@ import { hashObject } from '../git/object-id.ts'
 import type { GitObject, ObjectId, ObjectType } from '../types.ts'
 import { treeChildren } from './codec-tree.ts'
 import { decodeState, MAX_CLOSURE_OBJECTS, MAX_NON_BLOB_BYTES, MAX_STATE_BYTES, type ObjectMessage, type RepoState, type StateMessage } from './messages.ts'
-import { inflateExact, zlibBound } from './zlib-object.ts'
+import { inflateAndHash, inflateExact, zlibBound } from './zlib-object.ts'
 
 /** A verified object; `deflated`: the zlib stream it came as (a valid pack entry's data). */
 export interface ReceivedObject extends GitObject { id: ObjectId, deflated?: Buffer }
@@ -94,8 +94,12 @@ export class WantAssembly {
 
   get objects (): number { return this.received.size }
 
-  /** One chunk; returns the verified object when this chunk completes it. */
-  accept (m: ObjectMessage): ReceivedObject | null {
+  /**
+   * One chunk; returns the verified object when this chunk completes it, or
+   * a promise of it when it came as a zlib stream (inflated and hashed on a
+   * worker; the promise fails as this method throws, with the peer at fault).
+   */
+  accept (m: ObjectMessage): ReceivedObject | Promise<ReceivedObject> | null {
     let cur = this.current
     if (cur === null) {
       if (m.off !== 0) throw new ProtocolError('EPROTO', `object ${m.id} starts at offset ${m.off}`)
@@ -123,6 +127,15 @@ export class WantAssembly {
     if (cur.got < cur.total) return null
 
     this.current = null
+    if (cur.zsize !== undefined && !(cur.type === 'tree' && (this.expected.get(cur.id) ?? 0) > 0)) {
+      // inflated and hashed on a worker; a tree whose children come next is done here, below
+      this.received.add(cur.id)
+      const { id, type } = cur
+      return inflateAndHash(type, cur.data, cur.zsize, `${type} ${id}`).then(r => {
+        if (r.hash !== id) throw new IntegrityError(`peer sent ${type} ${id} whose bytes hash to ${r.hash}`, { code: 'EBADHASH' })
+        return { id, type, data: r.data, deflated: r.stream }
+      })
+    }
     const deflated = cur.zsize === undefined ? undefined : cur.data
     const data = cur.zsize === undefined ? cur.data : inflateExact(cur.data, cur.zsize, `${cur.type} ${cur.id}`)
     const got = hashObject(cur.type, data)

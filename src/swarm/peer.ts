@@ -415,11 +415,32 @@ export class Peer extends EventEmitter {
     }
   }
 
-  private deliver (p: Pending, obj: VerifiedObject): void {
+  /**
+   * Hands a verified object to the request's caller. One still being verified
+   * (a zlib stream, on a worker) is handed over when it is; if it fails, the
+   * peer lied: the request fails with its error and the peer is dropped.
+   */
+  private deliver (p: Pending, obj: VerifiedObject | Promise<VerifiedObject>): void {
+    if (obj instanceof Promise) {
+      p.writes.push(obj.then(async o => { await this.handOver(p, o) }, (err: Error) => {
+        p.writeErr ??= err
+        this.violation(err)
+      }))
+      return
+    }
+    if (p.onObject === undefined) { this.objectsIn++; p.objects.set(obj.id, { type: obj.type, data: obj.data }); return }
+    p.writes.push(Promise.resolve().then(async () => { await this.handOver(p, obj) }))
+  }
+
+  /** The caller's failure to take an object is its own: the request fails with it, the peer stays. */
+  private async handOver (p: Pending, obj: VerifiedObject): Promise<void> {
     this.objectsIn++
-    if (p.onObject === undefined) { p.objects.set(obj.id, { type: obj.type, data: obj.data }); return }
-    const fn = p.onObject
-    p.writes.push(Promise.resolve().then(() => fn(obj)).catch((err: unknown) => { p.writeErr ??= err }))
+    try {
+      if (p.onObject === undefined) p.objects.set(obj.id, { type: obj.type, data: obj.data })
+      else await p.onObject(obj)
+    } catch (err) {
+      p.writeErr ??= err
+    }
   }
 
   private finish (p: Pending, truncated: boolean): void {
