@@ -15,7 +15,7 @@
  * once they are stale. Objects lost in a crash are ones that can be fetched
  * again (only `sync: false` writes come here).
  *
- * Deflating runs on a worker thread (deflate-pool.ts), off the main thread
+ * Deflating runs on the process's zlib worker thread (../zlib-worker.ts), off the main thread
  * that parses the wire and answers FUSE. An object that came with its zlib
  * stream (a peer sent a pack entry as stored) is not deflated again: that
  * stream, checked to inflate to the object, becomes its entry as is.
@@ -26,7 +26,7 @@ import { syncDir, writevAll } from '../atomic-file.ts'
 import { buildPack, type PackInput } from '../git/pack-write.ts'
 import { logger } from '../log.ts'
 import type { GitObject, ObjectId } from '../types.ts'
-import { DeflatePool } from './deflate-pool.ts'
+import { deflateAll } from '../zlib-worker.ts'
 
 const log = logger('gtfs:store:pack-writer')
 
@@ -80,14 +80,12 @@ export class PackWriter {
   private readonly minPackObjects: number
   readonly stats: FlushStats = { packs: 0, packedObjects: 0, packedBytes: 0, looseObjects: 0, reusedStreams: 0 }
   private failure: Error | null = null
-  private readonly deflater: DeflatePool
 
   constructor (private readonly o: PackWriterOptions) {
     this.maxBytes = o.maxBytes ?? 16 * 2 ** 20
     this.maxObjects = o.maxObjects ?? 20_000
     this.flushMs = o.flushMs ?? 1000
     this.minPackObjects = o.minPackObjects ?? 32
-    this.deflater = new DeflatePool(o.level ?? 1)
   }
 
   get heldObjects (): number { return this.pending.size + this.writing.size }
@@ -160,7 +158,6 @@ export class PackWriter {
     clearTimeout(this.timer)
     this.timer = undefined
     await this.flush()
-    await this.deflater.close()
   }
 
   private async writeBatch (batch: Map<ObjectId, HeldObject>): Promise<void> {
@@ -171,7 +168,7 @@ export class PackWriter {
       return
     }
     const plain = objects.filter(([, o]) => o.deflated === undefined).map(([, o]) => o.data)
-    const made = plain.length === 0 ? [] : await this.deflater.deflate(plain)
+    const made = plain.length === 0 ? [] : await deflateAll(plain, this.o.level ?? 1)
     let k = 0
     const inputs: PackInput[] = objects.map(([id, o]) => ({ id, type: o.type, size: o.data.length, deflated: o.deflated ?? made[k++] }))
     const built = buildPack(inputs)

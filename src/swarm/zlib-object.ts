@@ -8,10 +8,10 @@
  * stream it received as its own pack entry (no deflate), as git's protocol does.
  */
 import { inflateSync } from 'node:zlib'
-import { EvalWorker, ownBuffer } from '../eval-worker.ts'
 import { IntegrityError } from '../errors.ts'
 import { objectHeader } from '../git/object-id.ts'
 import type { ObjectId, ObjectType } from '../types.ts'
+import { inflateHashAll, ownBuffer, type InflateAnswer, type InflateItem } from '../zlib-worker.ts'
 
 /**
  * Bytes a zlib stream of `size` bytes may take, with room to spare: zlib's
@@ -53,45 +53,14 @@ function checkInflated (got: number, used: number, streamBytes: number, size: nu
   if (used !== streamBytes) throw new IntegrityError(`${what}: ${streamBytes - used} bytes after the end of its zlib stream`, { code: 'EBADZLIB' })
 }
 
-/**
- * The worker of `inflateAndHash`: inflates each stream as inflateExact does
- * and hashes the result after its git header; the checks stay on the caller's
- * side (checkInflated). Streams go back with the answer (they were moved here).
- */
-const WORKER = `
-const { parentPort } = require('node:worker_threads')
-const { inflateSync } = require('node:zlib')
-const { createHash } = require('node:crypto')
-parentPort.on('message', ({ id, items }) => {
-  const out = []
-  const moved = []
-  for (const { stream, size, header } of items) {
-    moved.push(stream.buffer)
-    try {
-      const r = inflateSync(stream, { maxOutputLength: Math.max(1, size), info: true })
-      const data = r.buffer.buffer.byteLength === r.buffer.length && r.buffer.byteOffset === 0 ? r.buffer : Buffer.from(r.buffer)
-      moved.push(data.buffer)
-      out.push({ stream, data, used: r.engine.bytesWritten, hash: createHash('sha1').update(header).update(data).digest('hex') })
-    } catch (err) {
-      out.push({ stream, code: err && err.code, message: String(err && err.message || err) })
-    }
-  }
-  parentPort.postMessage({ id, out }, moved)
-})
-`
-
-interface InflateItem { stream: Uint8Array, size: number, header: Uint8Array }
-type InflateAnswer = { stream: Uint8Array } & ({ data: Uint8Array, used: number, hash: string } | { code?: string, message: string })
-
-const worker = new EvalWorker<{ items: InflateItem[] }, { out: InflateAnswer[] }>(WORKER, 'inflate')
 /** streams waiting for this turn's message to the worker */
 let queued: Array<{ item: InflateItem, resolve: (a: InflateAnswer) => void, reject: (err: Error) => void }> = []
 
 function post (): void {
   const batch = queued
   queued = []
-  worker.call({ items: batch.map(q => q.item) }, batch.map(q => q.item.stream.buffer as ArrayBuffer)).then(
-    ({ out }) => { batch.forEach((q, i) => { q.resolve(out[i]) }) },
+  inflateHashAll(batch.map(q => q.item)).then(
+    out => { batch.forEach((q, i) => { q.resolve(out[i]) }) },
     (err: Error) => { for (const q of batch) q.reject(err) })
 }
 
