@@ -17,6 +17,17 @@ export interface GitObject {
   data: Buffer
 }
 
+/**
+ * An object as a zlib stream of its data (no "<type> <size>\0" header),
+ * exactly what a git pack entry stores: what a peer may be sent as is.
+ */
+export interface DeflatedObject {
+  type: ObjectType
+  /** bytes of the inflated data */
+  size: number
+  deflated: Buffer
+}
+
 /** Anything that can hand out verified git objects by id. */
 export interface ObjectSource {
   /** The object, hash-verified. Throws NotFoundError (code ENOTFOUND) when absent. */
@@ -28,6 +39,12 @@ export interface ObjectSource {
    * absent. A source with it lets peers ask for ranges (`range` messages).
    */
   readRange?: (id: ObjectId, off: number, len: number, opts?: AbortOptions) => Promise<{ size: number, data: Buffer }>
+  /**
+   * The object's zlib stream as stored (a whole pack entry), not inflated and
+   * not hash-checked here (the peer that gets it checks it); null when it is
+   * not stored that way (a delta, a loose object, a large blob) or not held.
+   */
+  readDeflated?: (id: ObjectId, opts?: AbortOptions) => Promise<DeflatedObject | null>
 }
 
 export type EntryKind = 'dir' | 'file' | 'symlink' | 'gitlink' | 'chardev' | 'blockdev' | 'fifo' | 'socket'

@@ -92,12 +92,12 @@ export class SwarmNode implements StateProvider {
       host,
       port: addr.port, // the wire on the DHT's port number, as BitTorrent clients do
       accept: ih => this.byInfoHash.get(ih)?.context ?? null,
-      peer: { maxObjectBytes: 2 ** 30, requestTimeoutMs: Math.min(10_000, this.o.settings.readDeadlineMs) }
+      peer: wirePeerOptions(this.o.settings)
     })
     try {
       this.wirePort = (await this.transport.listen()).port
     } catch {
-      this.transport = new Transport({ host, port: 0, accept: ih => this.byInfoHash.get(ih)?.context ?? null })
+      this.transport = new Transport({ host, port: 0, accept: ih => this.byInfoHash.get(ih)?.context ?? null, peer: wirePeerOptions(this.o.settings) })
       this.wirePort = (await this.transport.listen()).port
     }
     this.transport.on('peer', (peer: Peer) => {
@@ -125,7 +125,7 @@ export class SwarmNode implements StateProvider {
     pool.on('warning', (err: Error, peer?: Peer) => { warn(`peer ${peer?.address ?? '?'} of ${repo.slice(0, 12)}: ${err.message} (dropped)`) })
     const fetcher = new Fetcher({
       pool,
-      sink: { write: async (type, data, id) => { await this.o.store.write(type, data, id, { sync: false, verified: true }) } },
+      sink: { write: async (type, data, id, deflated) => { await this.o.store.write(type, data, id, { sync: false, verified: true, deflated }) } },
       deadlineMs: this.o.settings.readDeadlineMs
     })
     s = {
@@ -351,6 +351,15 @@ function fanOut (parent: AbortSignal | undefined): { signal: AbortSignal | undef
 
 function isLocal (host: string): boolean {
   return host === '127.0.0.1' || host === '0.0.0.0' || host === '::1'
+}
+
+/**
+ * Options of every connection. GTFS_WIRE_ZLIB=0 stops taking and sending
+ * objects as zlib streams (speaks as nodes before them did): a switch for
+ * measuring, and a way out should a peer's streams be a problem.
+ */
+function wirePeerOptions (settings: Settings): { maxObjectBytes: number, requestTimeoutMs: number, zlib: boolean } {
+  return { maxObjectBytes: 2 ** 30, requestTimeoutMs: Math.min(10_000, settings.readDeadlineMs), zlib: process.env.GTFS_WIRE_ZLIB !== '0' }
 }
 
 function uploadLimiter (): TokenBucket | undefined {

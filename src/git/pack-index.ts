@@ -39,6 +39,12 @@ export class PackIndex {
    * only on a tie: a store of many packs looks an id up in each of them.
    */
   findKey (key: Buffer): number {
+    const i = this.positionOf(key)
+    return i < 0 ? -1 : this.offsetAt(i)
+  }
+
+  /** Where the raw 20-byte id `key` sits in the sorted id table, or -1 (see findKey). */
+  positionOf (key: Buffer): number {
     const first = key[0]
     let lo = first === 0 ? 0 : this.buf.readUInt32BE(8 + (first - 1) * 4)
     let hi = this.buf.readUInt32BE(8 + first * 4)
@@ -49,7 +55,7 @@ export class PackIndex {
       const at = this.idsAt + mid * 20
       const h = b.readUInt32BE(at)
       const c = h !== head ? (head > h ? 1 : -1) : key.compare(b, at + 4, at + 20, 4, 20)
-      if (c === 0) return this.offsetAt(mid)
+      if (c === 0) return mid
       if (c > 0) lo = mid + 1
       else hi = mid
     }
@@ -59,6 +65,11 @@ export class PackIndex {
   idAt (i: number): ObjectId {
     const at = this.idsAt + i * 20
     return this.buf.toString('hex', at, at + 20)
+  }
+
+  /** The CRC-32 of the packed bytes (header and zlib stream) of the entry at position `i`. */
+  crcAt (i: number): number {
+    return this.buf.readUInt32BE(this.idsAt + this.count * 20 + i * 4)
   }
 
   offsetAt (i: number): number {

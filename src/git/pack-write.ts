@@ -11,8 +11,8 @@
  *         table) | 64-bit offsets | pack sha1 | sha1 of all before
  */
 import { createHash } from 'node:crypto'
-import * as zlib from 'node:zlib'
 import type { ObjectId, ObjectType } from '../types.ts'
+import { crc32 } from './crc32.ts'
 
 const TYPE_CODE: Record<ObjectType, number> = { commit: 1, tree: 2, blob: 3, tag: 4 }
 
@@ -44,24 +44,6 @@ function entryHeader (type: ObjectType, size: number): Buffer {
   }
   out.push(c)
   return Buffer.from(out)
-}
-
-/** zlib.crc32 arrived in Node 20.15; a table for older 20.x. */
-const nativeCrc = (zlib as { crc32?: (data: Uint8Array, value?: number) => number }).crc32
-let table: Uint32Array | undefined
-function crc32 (data: Uint8Array, value = 0): number {
-  if (nativeCrc !== undefined) return nativeCrc(data, value)
-  if (table === undefined) {
-    table = new Uint32Array(256)
-    for (let n = 0; n < 256; n++) {
-      let c = n
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1
-      table[n] = c >>> 0
-    }
-  }
-  let c = ~value >>> 0
-  for (let i = 0; i < data.length; i++) c = table[(c ^ data[i]) & 0xff] ^ (c >>> 8)
-  return ~c >>> 0
 }
 
 /** The pack and index of `objects` (unique ids; their order is the pack's order). */

@@ -5,7 +5,7 @@
  */
 import { NotFoundError } from '../errors.ts'
 import type { GitObjectStore } from '../store/object-store.ts'
-import type { AbortOptions, GitObject, ObjectId, ObjectSource } from '../types.ts'
+import type { AbortOptions, DeflatedObject, GitObject, ObjectId, ObjectSource } from '../types.ts'
 
 export class UnionSource implements ObjectSource {
   constructor (private readonly stores: () => GitObjectStore[]) {}
@@ -26,6 +26,12 @@ export class UnionSource implements ObjectSource {
     for (const s of stores) if (s.hasIndexed(id)) return s
     for (const s of stores) if (await s.has(id)) return s
     return null
+  }
+
+  /** The stored zlib stream of `id`, when its holder keeps it as a whole pack entry. */
+  async readDeflated (id: ObjectId): Promise<DeflatedObject | null> {
+    const s = await this.holder(id)
+    return s === null ? null : await s.readDeflated(id)
   }
 
   async readRange (id: ObjectId, off: number, len: number): Promise<{ size: number, data: Buffer }> {

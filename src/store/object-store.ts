@@ -17,10 +17,10 @@ import { IntegrityError, NotFoundError } from '../errors.ts'
 import { applyDelta, deltaSizes } from '../git/delta.ts'
 import { hashObject, isObjectId, parseObjectHeader, verifyObject } from '../git/object-id.ts'
 import { logger } from '../log.ts'
-import type { AbortOptions, GitObject, ObjectId, ObjectSource, ObjectType } from '../types.ts'
+import type { AbortOptions, DeflatedObject, GitObject, ObjectId, ObjectSource, ObjectType } from '../types.ts'
 import { loosePath, looseHeader, readLoose, removeLoose, writeLoose } from './loose.ts'
 import { newBlockCache, PackFile, type BlockCache } from './pack-file.ts'
-import { cleanPackDir, PackWriter, type FlushStats } from './pack-writer.ts'
+import { cleanPackDir, PackWriter, type FlushStats, type HeldObject } from './pack-writer.ts'
 import { PartialBlob, type PartialSpec } from './partial-blob.ts'
 import { openSeekableLoose, writeSeekableLoose } from './seekable-loose.ts'
 import { SingleFlight } from './single-flight.ts'
@@ -69,7 +69,7 @@ export type BlobContent =
   | { kind: 'buffer', data: Buffer }
   | { kind: 'file', blob: BlobFile, release: () => Promise<void> }
 
-type Location = { pack: PackFile, offset: number } | { loose: true } | { held: GitObject }
+type Location = { pack: PackFile, offset: number } | { loose: true } | { held: HeldObject }
 
 const MAX_DELTA_DEPTH = 10_000
 
@@ -270,6 +270,24 @@ export class GitObjectStore implements ObjectSource {
     return size
   }
 
+  /**
+   * The zlib stream of `id` as stored, for a peer that takes it as is (see
+   * ObjectSource.readDeflated): a whole pack entry (CRC-checked against the
+   * index, EBADCRC) or a held object that came with its stream. Null for a
+   * delta, a loose object (its stream holds the "<type> <size>\0" header, which
+   * a pack entry has not), an object over `largeBlobBytes`, or one not held.
+   */
+  async readDeflated (id: ObjectId, _opts?: AbortOptions): Promise<DeflatedObject | null> {
+    const loc = await this.locate(id)
+    if (loc === null || 'loose' in loc) return null
+    if ('held' in loc) {
+      const h = loc.held
+      return h.deflated === undefined ? null : { type: h.type, size: h.data.length, deflated: h.deflated }
+    }
+    const i = loc.pack.index.positionOf(Buffer.from(id, 'hex'))
+    return i < 0 ? null : await loc.pack.deflatedEntry(i, this.largeBlobBytes)
+  }
+
   /** A blob's content, streaming large blobs into an unpacked file. */
   async openBlob (id: ObjectId): Promise<BlobContent> {
     const hit = this.cache.get(id)
@@ -361,8 +379,11 @@ export class GitObjectStore implements ObjectSource {
    * be fetched again. `verified`: the caller has just hashed these bytes to
    * `expected` (the swarm checks every object on arrival), so they are not
    * hashed twice: that second SHA-1 was 8% of a reader's CPU in a cold walk.
+   * `deflated`: a zlib stream known to inflate to `data` (a peer sent it and
+   * the swarm inflated it); when the object goes into a pack, that stream is
+   * its entry as is, not deflated again.
    */
-  async write (type: ObjectType, data: Buffer, expected?: ObjectId, opts: { sync?: boolean, verified?: boolean } = {}): Promise<ObjectId> {
+  async write (type: ObjectType, data: Buffer, expected?: ObjectId, opts: { sync?: boolean, verified?: boolean, deflated?: Buffer } = {}): Promise<ObjectId> {
     const verified = opts.verified === true && expected !== undefined
     // In memory is not enough (eviction may have removed it from disk): held, or known on disk.
     if (expected !== undefined && (this.packWriter?.get(expected) !== undefined ||
@@ -376,7 +397,9 @@ export class GitObjectStore implements ObjectSource {
       // Received in bulk: into the next pack. Readable from memory until then.
       const id = verified ? expected : hashObject(type, data)
       if (expected !== undefined && id !== expected) throw new IntegrityError(`object claimed to be ${expected} hashes to ${id}`, { code: 'EBADHASH' })
-      if (this.findPacked(id) === null && !this.looseKnown.has(id)) await writer.add(id, { type, data })
+      if (this.findPacked(id) === null && !this.looseKnown.has(id)) {
+        await writer.add(id, opts.deflated === undefined ? { type, data } : { type, data, deflated: opts.deflated })
+      }
       this.cache.set(id, compact({ type, data }))
       return id
     }

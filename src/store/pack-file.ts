@@ -7,8 +7,10 @@ import { open, readFile, type FileHandle } from 'node:fs/promises'
 import { inflateSync } from 'node:zlib'
 import { LRUCache } from 'lru-cache'
 import { IntegrityError } from '../errors.ts'
+import { crc32 } from '../git/crc32.ts'
 import { parsePackEntryHeader, type PackEntryHeader } from '../git/pack-entry.ts'
 import { PackIndex } from '../git/pack-index.ts'
+import type { DeflatedObject } from '../types.ts'
 import { SingleFlight } from './single-flight.ts'
 
 export interface RawEntry {
@@ -133,6 +135,24 @@ export class PackFile {
       throw new IntegrityError(`${this.path}: entry at ${offset} inflates to ${data.length} bytes, header says ${header.size}`, { code: 'EMALFORMED' })
     }
     return { header, data }
+  }
+
+  /**
+   * The zlib stream of the whole (non-delta) entry at position `i` of the
+   * index, as stored, without inflating it: null for a delta or an entry over
+   * `maxSize` bytes. The entry's bytes are checked against the index's CRC-32
+   * first, as git does before it reuses packed data (EBADCRC), since nothing
+   * here hashes them. The result may be a view of a cached block.
+   */
+  async deflatedEntry (i: number, maxSize: number): Promise<DeflatedObject | null> {
+    const offset = this.index.offsetAt(i)
+    const { header, dataEnd } = await this.entryLocation(offset)
+    if (header.type === 'ofs-delta' || header.type === 'ref-delta' || header.size > maxSize) return null
+    const raw = await this.range(offset, dataEnd - offset)
+    if (crc32(raw) !== this.index.crcAt(i)) {
+      throw new IntegrityError(`${this.path}: entry at ${offset} does not match its CRC-32 in the index`, { code: 'EBADCRC' })
+    }
+    return { type: header.type, size: header.size, deflated: raw.subarray(header.headerLength) }
   }
 
   /** The first inflated bytes of an entry (enough for a delta's size varints). */

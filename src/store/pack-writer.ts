@@ -15,8 +15,10 @@
  * once they are stale. Objects lost in a crash are ones that can be fetched
  * again (only `sync: false` writes come here).
  *
- * Deflating runs on a worker thread (deflate-pool.ts), off the main thread
- * that parses the wire and answers FUSE.
+ * Deflating runs on the process's zlib worker thread (../zlib-worker.ts), off the main thread
+ * that parses the wire and answers FUSE. An object that came with its zlib
+ * stream (a peer sent a pack entry as stored) is not deflated again: that
+ * stream, checked to inflate to the object, becomes its entry as is.
  */
 import { open, readdir, rename, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -24,7 +26,7 @@ import { syncDir, writevAll } from '../atomic-file.ts'
 import { buildPack, type PackInput } from '../git/pack-write.ts'
 import { logger } from '../log.ts'
 import type { GitObject, ObjectId } from '../types.ts'
-import { DeflatePool } from './deflate-pool.ts'
+import { deflateAll } from '../zlib-worker.ts'
 
 const log = logger('gtfs:store:pack-writer')
 
@@ -46,16 +48,29 @@ export interface PackWriterOptions {
   onLoose: (objects: Array<[ObjectId, GitObject]>) => Promise<void>
 }
 
-export interface FlushStats { packs: number, packedObjects: number, packedBytes: number, looseObjects: number }
+export interface FlushStats {
+  packs: number
+  packedObjects: number
+  packedBytes: number
+  looseObjects: number
+  /** packed objects whose zlib stream came with them (not deflated here) */
+  reusedStreams: number
+}
+
+/** An object held for the next pack; `deflated`: a zlib stream of `data`, written as its entry as is. */
+export interface HeldObject extends GitObject { deflated?: Buffer }
+
+/** Memory a held object takes. */
+function weight (o: HeldObject): number { return o.data.length + (o.deflated?.length ?? 0) }
 
 /** temp files: ".tmp-gtfs-<pid>-<n>-pack|-idx" in objects/pack (git reads any *.idx there) */
 export const TMP_PREFIX = '.tmp-gtfs-'
 let tmpCounter = 0
 
 export class PackWriter {
-  private pending = new Map<ObjectId, GitObject>()
+  private pending = new Map<ObjectId, HeldObject>()
   /** the batch being written: still readable until its pack is open */
-  private writing = new Map<ObjectId, GitObject>()
+  private writing = new Map<ObjectId, HeldObject>()
   private pendingBytes = 0
   private timer: NodeJS.Timeout | undefined
   private flushing: Promise<void> | null = null
@@ -63,27 +78,25 @@ export class PackWriter {
   private readonly maxObjects: number
   private readonly flushMs: number
   private readonly minPackObjects: number
-  readonly stats: FlushStats = { packs: 0, packedObjects: 0, packedBytes: 0, looseObjects: 0 }
+  readonly stats: FlushStats = { packs: 0, packedObjects: 0, packedBytes: 0, looseObjects: 0, reusedStreams: 0 }
   private failure: Error | null = null
-  private readonly deflater: DeflatePool
 
   constructor (private readonly o: PackWriterOptions) {
     this.maxBytes = o.maxBytes ?? 16 * 2 ** 20
     this.maxObjects = o.maxObjects ?? 20_000
     this.flushMs = o.flushMs ?? 1000
     this.minPackObjects = o.minPackObjects ?? 32
-    this.deflater = new DeflatePool(o.level ?? 1)
   }
 
   get heldObjects (): number { return this.pending.size + this.writing.size }
   get heldBytes (): number {
     let n = this.pendingBytes
-    for (const o of this.writing.values()) n += o.data.length
+    for (const o of this.writing.values()) n += weight(o)
     return n
   }
 
   /** An object held in memory, not yet in a pack on disk. */
-  get (id: ObjectId): GitObject | undefined {
+  get (id: ObjectId): HeldObject | undefined {
     return this.pending.get(id) ?? this.writing.get(id)
   }
 
@@ -91,7 +104,7 @@ export class PackWriter {
    * Holds a hash-checked object for the next pack. Waits only when twice the
    * flush size is held (the disk is slower than the swarm): memory stays bounded.
    */
-  async add (id: ObjectId, obj: GitObject): Promise<void> {
+  async add (id: ObjectId, obj: HeldObject): Promise<void> {
     if (this.failure !== null) {
       const err = this.failure
       this.failure = null
@@ -99,7 +112,7 @@ export class PackWriter {
     }
     if (this.get(id) !== undefined) return
     this.pending.set(id, obj)
-    this.pendingBytes += obj.data.length
+    this.pendingBytes += weight(obj)
     if (this.pendingBytes >= this.maxBytes || this.pending.size >= this.maxObjects) {
       const f = this.flush()
       if (this.pendingBytes >= this.maxBytes) await f
@@ -116,7 +129,7 @@ export class PackWriter {
     const o = this.pending.get(id)
     if (o === undefined) return
     this.pending.delete(id)
-    this.pendingBytes -= o.data.length
+    this.pendingBytes -= weight(o)
   }
 
   /** Writes what is held now; resolves when it is durable (or written loose). */
@@ -132,7 +145,7 @@ export class PackWriter {
     this.flushing = this.writeBatch(batch).catch((err: Error) => {
       // Keep the objects readable and try again with the next flush; report it to the next writer.
       log('flush of %d objects failed: %s', batch.size, err.message)
-      for (const [id, o] of batch) if (!this.pending.has(id)) { this.pending.set(id, o); this.pendingBytes += o.data.length }
+      for (const [id, o] of batch) if (!this.pending.has(id)) { this.pending.set(id, o); this.pendingBytes += weight(o) }
       this.failure = err
     }).finally(() => {
       this.writing = new Map()
@@ -145,18 +158,19 @@ export class PackWriter {
     clearTimeout(this.timer)
     this.timer = undefined
     await this.flush()
-    await this.deflater.close()
   }
 
-  private async writeBatch (batch: Map<ObjectId, GitObject>): Promise<void> {
+  private async writeBatch (batch: Map<ObjectId, HeldObject>): Promise<void> {
     const objects = [...batch]
     if (objects.length < this.minPackObjects) {
       await this.o.onLoose(objects)
       this.stats.looseObjects += objects.length
       return
     }
-    const deflated = await this.deflater.deflate(objects.map(([, o]) => o.data))
-    const inputs: PackInput[] = objects.map(([id, o], i) => ({ id, type: o.type, size: o.data.length, deflated: deflated[i] }))
+    const plain = objects.filter(([, o]) => o.deflated === undefined).map(([, o]) => o.data)
+    const made = plain.length === 0 ? [] : await deflateAll(plain, this.o.level ?? 1)
+    let k = 0
+    const inputs: PackInput[] = objects.map(([id, o]) => ({ id, type: o.type, size: o.data.length, deflated: o.deflated ?? made[k++] }))
     const built = buildPack(inputs)
     const dir = join(this.o.objectsDir, 'pack')
     const tmp = join(dir, `${TMP_PREFIX}${process.pid}-${(tmpCounter++).toString(36)}`)
@@ -176,6 +190,7 @@ export class PackWriter {
     await this.o.onPack(packPath, idxPath, objects.map(([id]) => id))
     this.stats.packs++
     this.stats.packedObjects += objects.length
+    this.stats.reusedStreams += objects.length - plain.length
     this.stats.packedBytes += built.packBytes
     log('pack %s: %d objects, %d bytes', built.checksum, objects.length, built.packBytes)
   }

@@ -46,9 +46,13 @@ import type { PeerPool } from './peer-pool.ts'
 
 const log = logger('gtfs:swarm:fetcher')
 
-/** Where verified objects go (the repo layer hands in the store): `id` is the hash of `type` and `data`, checked on arrival. */
+/**
+ * Where verified objects go (the repo layer hands in the store): `id` is the
+ * hash of `type` and `data`, checked on arrival; `deflated`, when the object
+ * came as a zlib stream, is that stream (inflates to `data`: a pack entry as is).
+ */
 export interface ObjectSink {
-  write (type: ObjectType, data: Buffer, id: ObjectId): Promise<void>
+  write (type: ObjectType, data: Buffer, id: ObjectId, deflated?: Buffer): Promise<void>
 }
 
 export interface FetcherOptions {
@@ -537,7 +541,7 @@ export class Fetcher {
       st.bytes += obj.data.length
       if (asked.has(obj.id)) { b.arrived++; st.objects = Math.max(0, st.objects - 1) }
       try {
-        await this.sink.write(obj.type, obj.data, obj.id)
+        await this.sink.write(obj.type, obj.data, obj.id, obj.deflated)
       } catch (err) {
         // the sink's failure, not the peer's: fail this id for its waiters
         log('sink refused %s: %s', obj.id, (err as Error).message)

@@ -7,7 +7,8 @@
  *
  *   hello      {t, v: [versions], keys: [repo key…], mr: max requests, mb: max batch,
  *               or?: 1 when this node publishes the repos it names (requesters ask
- *               other peers first), rg?: 1 when it answers `range`}
+ *               other peers first), rg?: 1 when it answers `range`,
+ *               zl?: 1 when it takes objects as zlib streams (`object` with zs)}
  *   state-req  {t, r, key}                         → state chunks or dont-have
  *   state      {t, r, off, total, data}            chunks of one encoded RepoState
  *   want       {t, r, ids: 20·n bytes, depth?, tr?} depth N: for each tree, its
@@ -16,8 +17,14 @@
  *   range      {t, r, id, off, len}                bytes [off, off+len) of one blob
  *                                                  (only to peers whose hello has rg: 1;
  *                                                  older peers refuse the type)
- *   object     {t, r, id, ty, off, total, data}    one chunk of one object (of a
- *                                                  range: off in blob coordinates)
+ *   object     {t, r, id, ty, off, total, data,    one chunk of one object (of a
+ *               zs?}                               range: off in blob coordinates).
+ *                                                  With zs: the chunks are a zlib
+ *                                                  stream of `total` bytes (a pack
+ *                                                  entry's data as stored) that
+ *                                                  inflates to zs bytes; sent only
+ *                                                  to peers whose hello has zl: 1,
+ *                                                  never for a range
  *   done       {t, r, trunc?}                      the request is answered
  *   dont-have  {t, r, ids}                         ids this peer does not hold
  *   cancel     {t, r}                              stop answering request r
@@ -28,6 +35,7 @@
 import { ProtocolError } from '../errors.ts'
 import type { ObjectId, ObjectType } from '../types.ts'
 import { bdecode, bencode, bencodeParts, type BDict, type BInput, type BValue } from './codec.ts'
+import { zlibBound } from './zlib-object.ts'
 
 export const PROTOCOL_VERSION = 1
 export const EXTENSION_NAME = 'gtfs'
@@ -77,12 +85,18 @@ export interface RepoState {
   bundle: Buffer
 }
 
-export interface HelloMessage { t: 'hello', versions: number[], keys: RepoKey[], maxRequests: number, maxBatch: number, origin?: boolean, /** answers `range` */ ranges?: boolean }
+export interface HelloMessage {
+  t: 'hello', versions: number[], keys: RepoKey[], maxRequests: number, maxBatch: number, origin?: boolean,
+  /** answers `range` */ ranges?: boolean, /** takes objects as zlib streams */ zlib?: boolean
+}
 export interface StateReqMessage { t: 'state-req', r: number, key: RepoKey }
 export interface StateMessage { t: 'state', r: number, off: number, total: number, data: Buffer }
 export interface WantMessage { t: 'want', r: number, ids: ObjectId[], depth: number, /** the closure holds trees only */ trees?: boolean }
 export interface RangeMessage { t: 'range', r: number, id: ObjectId, off: number, len: number }
-export interface ObjectMessage { t: 'object', r: number, id: ObjectId, type: ObjectType, off: number, total: number, data: Buffer }
+export interface ObjectMessage {
+  t: 'object', r: number, id: ObjectId, type: ObjectType, off: number, total: number, data: Buffer,
+  /** set: `data` is a piece of a zlib stream of `total` bytes that inflates to this many */ zsize?: number
+}
 export interface DoneMessage { t: 'done', r: number, truncated: boolean }
 export interface DontHaveMessage { t: 'dont-have', r: number, ids: ObjectId[] }
 export interface CancelMessage { t: 'cancel', r: number }
@@ -152,7 +166,7 @@ function hexBytes (hex: string): Buffer { return Buffer.from(hex, 'hex') }
 function toBencode (m: Message): BInput {
   switch (m.t) {
     case 'hello':
-      return { t: m.t, v: m.versions, keys: m.keys.map(hexBytes), mr: m.maxRequests, mb: m.maxBatch, or: m.origin === true ? 1 : undefined, rg: m.ranges === true ? 1 : undefined }
+      return { t: m.t, v: m.versions, keys: m.keys.map(hexBytes), mr: m.maxRequests, mb: m.maxBatch, or: m.origin === true ? 1 : undefined, rg: m.ranges === true ? 1 : undefined, zl: m.zlib === true ? 1 : undefined }
     case 'state-req':
       return { t: m.t, r: m.r, key: hexBytes(m.key) }
     case 'state':
@@ -162,7 +176,7 @@ function toBencode (m: Message): BInput {
     case 'range':
       return { t: m.t, r: m.r, id: hexBytes(m.id), off: m.off, len: m.len }
     case 'object':
-      return { t: m.t, r: m.r, id: hexBytes(m.id), ty: m.type, off: m.off, total: m.total, data: m.data }
+      return { t: m.t, r: m.r, id: hexBytes(m.id), ty: m.type, off: m.off, total: m.total, data: m.data, zs: m.zsize }
     case 'done':
       return { t: m.t, r: m.r, trunc: m.truncated ? 1 : undefined }
     case 'dont-have':
@@ -220,7 +234,8 @@ export function decodeMessage (payload: Uint8Array, limits: MessageLimits = { ma
         maxRequests: int(d, 'mr', 1, 1024),
         maxBatch: int(d, 'mb', 1, 65_536),
         ...(optInt(d, 'or', 1, 1, 0) === 1 ? { origin: true } : {}),
-        ...(optInt(d, 'rg', 1, 1, 0) === 1 ? { ranges: true } : {})
+        ...(optInt(d, 'rg', 1, 1, 0) === 1 ? { ranges: true } : {}),
+        ...(optInt(d, 'zl', 1, 1, 0) === 1 ? { zlib: true } : {})
       }
     }
     case 'state-req':
@@ -234,7 +249,10 @@ export function decodeMessage (payload: Uint8Array, limits: MessageLimits = { ma
     case 'object': {
       const ty = bytes(d, 'ty', 8).toString('latin1') as ObjectType
       if (!TYPES.includes(ty)) refuse(`object: bad type ${JSON.stringify(ty)}`)
-      return { t, r: rid(), id: id(d, 'id'), type: ty, ...chunk(d, limits.maxObjectBytes) }
+      if (d.zs === undefined) return { t, r: rid(), id: id(d, 'id'), type: ty, ...chunk(d, limits.maxObjectBytes) }
+      // a zlib stream: its inflated size under the cap, its own length under zlib's worst case for that size
+      const zsize = int(d, 'zs', 0, limits.maxObjectBytes)
+      return { t, r: rid(), id: id(d, 'id'), type: ty, ...chunk(d, zlibBound(zsize)), zsize }
     }
     case 'done':
       return { t, r: rid(), truncated: optInt(d, 'trunc', 0, 1, 0) === 1 }

@@ -6,8 +6,12 @@
  * server's breadth-first order guarantees a tree comes before its children, and
  * both sides derive children with codec-tree.ts under the same closure cap).
  * Chunks of one object must be contiguous and consistent; the whole object is
- * hashed before it is handed out. Anything else is the peer's fault:
- * ProtocolError (EPROTO, ECAP) or IntegrityError (EBADHASH).
+ * hashed before it is handed out. An object sent as a zlib stream (`zsize`,
+ * only when we said we take them) is capped by its inflated size and zlib's
+ * bound at its first chunk, inflated to exactly that size (never more), then
+ * hashed; the stream comes along with it (`deflated`) for the store to keep as
+ * is. Anything else is the peer's fault: ProtocolError (EPROTO, ECAP) or
+ * IntegrityError (EBADHASH, EBADSIZE, EBADZLIB).
  *
  * RangeAssembly does the same for one `range` request: chunks of the asked
  * blob only, of the size the caller knows, contiguous from the range's start
@@ -20,6 +24,10 @@ import { hashObject } from '../git/object-id.ts'
 import type { GitObject, ObjectId, ObjectType } from '../types.ts'
 import { treeChildren } from './codec-tree.ts'
 import { decodeState, MAX_CLOSURE_OBJECTS, MAX_NON_BLOB_BYTES, MAX_STATE_BYTES, type ObjectMessage, type RepoState, type StateMessage } from './messages.ts'
+import { inflateAndHash, inflateExact, zlibBound } from './zlib-object.ts'
+
+/** A verified object; `deflated`: the zlib stream it came as (a valid pack entry's data). */
+export interface ReceivedObject extends GitObject { id: ObjectId, deflated?: Buffer }
 
 interface PartialObject {
   id: ObjectId
@@ -33,6 +41,29 @@ interface PartialObject {
    * liar never fills cost nothing.
    */
   data: Buffer
+  /** the inflated size when the chunks are a zlib stream */
+  zsize: number | undefined
+}
+
+export interface WantOptions {
+  /**
+   * The size an object must have when the caller knows it (a catalog lists
+   * every file's size): a peer announcing another size is lying (EBADSIZE),
+   * and is caught before it sends a byte more than the truth.
+   */
+  sizeOf?: (id: ObjectId) => number | undefined
+  /** the closure asked for is trees only (`trees` in the want) */
+  treesOnly?: boolean
+  /**
+   * Every object of this request is a commit, tree or tag (a directory
+   * structure, an ancestry): a blob is a lie (EPROTO), and so is anything over
+   * MAX_NON_BLOB_BYTES (ECAP), from the first chunk on. Without it, a peer
+   * answering a tree request with a "blob" of 512 MiB was believed until the
+   * last chunk (the hostile-peers test's reader peaked at 1.1 GiB).
+   */
+  nonBlobs?: boolean
+  /** we said in hello that we take zlib streams; without it one is EPROTO */
+  takesZlib?: boolean
 }
 
 export class WantAssembly {
@@ -46,18 +77,16 @@ export class WantAssembly {
 
   readonly ids: readonly ObjectId[]
 
-  /**
-   * `sizeOf` gives the size an object must have when the caller knows it (a
-   * catalog lists every file's size): a peer announcing another size is lying
-   * (EBADSIZE), and is caught before it sends a byte more than the truth.
-   * `nonBlobs`: every object of this request is a commit, tree or tag (a
-   * directory structure, an ancestry): a blob is a lie (EPROTO), and so is
-   * anything over MAX_NON_BLOB_BYTES (ECAP), from the first chunk on. Without
-   * it, a peer answering a tree request with a "blob" of 512 MiB was believed
-   * until the last chunk (the hostile-peers test's reader peaked at 1.1 GiB).
-   */
-  constructor (ids: readonly ObjectId[], readonly depth: number, readonly maxObjectBytes: number,
-    readonly sizeOf?: (id: ObjectId) => number | undefined, readonly treesOnly = false, readonly nonBlobs = false) {
+  private readonly sizeOf: ((id: ObjectId) => number | undefined) | undefined
+  private readonly treesOnly: boolean
+  private readonly nonBlobs: boolean
+  private readonly takesZlib: boolean
+
+  constructor (ids: readonly ObjectId[], readonly depth: number, readonly maxObjectBytes: number, opts: WantOptions = {}) {
+    this.sizeOf = opts.sizeOf
+    this.treesOnly = opts.treesOnly === true
+    this.nonBlobs = opts.nonBlobs === true
+    this.takesZlib = opts.takesZlib === true
     this.ids = [...new Set(ids)]
     for (const id of this.ids) this.expected.set(id, depth)
     this.cap = this.ids.length + MAX_CLOSURE_OBJECTS
@@ -65,20 +94,27 @@ export class WantAssembly {
 
   get objects (): number { return this.received.size }
 
-  /** One chunk; returns the verified object when this chunk completes it. */
-  accept (m: ObjectMessage): (GitObject & { id: ObjectId }) | null {
+  /**
+   * One chunk; returns the verified object when this chunk completes it, or
+   * a promise of it when it came as a zlib stream (inflated and hashed on a
+   * worker; the promise fails as this method throws, with the peer at fault).
+   */
+  accept (m: ObjectMessage): ReceivedObject | Promise<ReceivedObject> | null {
     let cur = this.current
     if (cur === null) {
       if (m.off !== 0) throw new ProtocolError('EPROTO', `object ${m.id} starts at offset ${m.off}`)
       if (!this.expected.has(m.id)) throw new ProtocolError('EPROTO', `object ${m.id} was not asked for`)
       if (this.received.has(m.id)) throw new ProtocolError('EPROTO', `object ${m.id} sent twice`)
-      if (m.total > this.maxObjectBytes) throw new ProtocolError('ECAP', `object ${m.id} of ${m.total} bytes, cap ${this.maxObjectBytes}`)
+      if (m.zsize !== undefined && !this.takesZlib) throw new ProtocolError('EPROTO', `object ${m.id} sent as a zlib stream, which we did not offer to take`)
+      const announced = m.zsize ?? m.total
+      if (announced > this.maxObjectBytes) throw new ProtocolError('ECAP', `object ${m.id} of ${announced} bytes, cap ${this.maxObjectBytes}`)
       if (m.type === 'blob' && this.nonBlobs) throw new ProtocolError('EPROTO', `object ${m.id} sent as a blob; a commit, tree or tag was asked for`)
-      if (m.type !== 'blob' && m.total > MAX_NON_BLOB_BYTES) throw new ProtocolError('ECAP', `${m.type} ${m.id} of ${m.total} bytes, cap ${MAX_NON_BLOB_BYTES}`)
+      if (m.type !== 'blob' && announced > MAX_NON_BLOB_BYTES) throw new ProtocolError('ECAP', `${m.type} ${m.id} of ${announced} bytes, cap ${MAX_NON_BLOB_BYTES}`)
+      if (m.zsize !== undefined && m.total > zlibBound(m.zsize)) throw new ProtocolError('ECAP', `object ${m.id}: zlib stream of ${m.total} bytes for ${m.zsize}`)
       const size = this.sizeOf?.(m.id)
-      if (size !== undefined && size !== m.total) throw new IntegrityError(`peer sent object ${m.id} as ${m.total} bytes; it has ${size}`, { code: 'EBADSIZE' })
-      cur = this.current = { id: m.id, type: m.type, total: m.total, got: 0, data: Buffer.allocUnsafeSlow(m.total) }
-    } else if (m.id !== cur.id || m.type !== cur.type || m.total !== cur.total) {
+      if (size !== undefined && size !== announced) throw new IntegrityError(`peer sent object ${m.id} as ${announced} bytes; it has ${size}`, { code: 'EBADSIZE' })
+      cur = this.current = { id: m.id, type: m.type, total: m.total, got: 0, data: Buffer.allocUnsafeSlow(m.total), zsize: m.zsize }
+    } else if (m.id !== cur.id || m.type !== cur.type || m.total !== cur.total || m.zsize !== cur.zsize) {
       throw new ProtocolError('EPROTO', `object ${m.id} interleaved with unfinished ${cur.id}`)
     } else if (m.off !== cur.got) {
       throw new ProtocolError('EPROTO', `object ${m.id}: chunk at ${m.off}, expected ${cur.got}`)
@@ -91,7 +127,17 @@ export class WantAssembly {
     if (cur.got < cur.total) return null
 
     this.current = null
-    const data = cur.data
+    if (cur.zsize !== undefined && !(cur.type === 'tree' && (this.expected.get(cur.id) ?? 0) > 0)) {
+      // inflated and hashed on a worker; a tree whose children come next is done here, below
+      this.received.add(cur.id)
+      const { id, type } = cur
+      return inflateAndHash(type, cur.data, cur.zsize, `${type} ${id}`).then(r => {
+        if (r.hash !== id) throw new IntegrityError(`peer sent ${type} ${id} whose bytes hash to ${r.hash}`, { code: 'EBADHASH' })
+        return { id, type, data: r.data, deflated: r.stream }
+      })
+    }
+    const deflated = cur.zsize === undefined ? undefined : cur.data
+    const data = cur.zsize === undefined ? cur.data : inflateExact(cur.data, cur.zsize, `${cur.type} ${cur.id}`)
     const got = hashObject(cur.type, data)
     if (got !== cur.id) throw new IntegrityError(`peer sent ${cur.type} ${cur.id} whose bytes hash to ${got}`, { code: 'EBADHASH' })
     this.received.add(cur.id)
@@ -103,7 +149,7 @@ export class WantAssembly {
         this.expected.set(child.id, child.tree ? left - 1 : 0)
       }
     }
-    return { id: cur.id, type: cur.type, data }
+    return deflated === undefined ? { id: cur.id, type: cur.type, data } : { id: cur.id, type: cur.type, data, deflated }
   }
 
   dontHave (ids: readonly ObjectId[]): void {
@@ -140,6 +186,7 @@ export class RangeAssembly {
   accept (m: ObjectMessage): Buffer | null {
     const where = `range ${this.off}+${this.len} of ${this.id}`
     if (m.id !== this.id || m.type !== 'blob') throw new ProtocolError('EPROTO', `${m.type} ${m.id} sent for ${where}`)
+    if (m.zsize !== undefined) throw new ProtocolError('EPROTO', `${where} sent as a zlib stream`)
     if (m.total !== this.size) throw new IntegrityError(`peer sent ${where} of a ${m.total}-byte blob; it has ${this.size}`, { code: 'EBADSIZE' })
     if (m.off !== this.off + this.got) throw new ProtocolError('EPROTO', `${where}: chunk at ${m.off}, expected ${this.off + this.got}`)
     if (this.got + m.data.length > this.len) throw new ProtocolError('EPROTO', `${where}: chunk runs past the range`)

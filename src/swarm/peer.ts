@@ -14,6 +14,10 @@
  * (no message for it within `requestTimeoutMs` → cancel + ETIMEOUT) and the
  * caller's signal. Every object is hashed whole before `onObject` sees it.
  *
+ * Objects as zlib streams: unless `zlib: false`, our hello says `zl: 1` (we
+ * take them; each comes to `onObject` inflated and checked, with the stream as
+ * `deflated`), and we send stored streams to peers whose hello says the same.
+ *
  * Any peer fault (bad encoding, cap, out-of-order, bad hash) ends the
  * connection: `warning` and `violation` are emitted with the error, every open
  * request rejects with it, and the owner (PeerPool) bans the address.
@@ -66,9 +70,12 @@ export interface PeerOptions {
   requestTimeoutMs?: number
   /** ms from construction to both hellos exchanged */
   readyTimeoutMs?: number
+  /** take and send objects as zlib streams (hello `zl: 1`; default true); false speaks as peers before it did */
+  zlib?: boolean
 }
 
-export interface VerifiedObject extends GitObject { id: ObjectId }
+/** A hash-checked object; `deflated`: the zlib stream it came as, a valid pack entry's data (stored as is). */
+export interface VerifiedObject extends GitObject { id: ObjectId, deflated?: Buffer }
 
 export interface PeerFetchOptions extends AbortOptions {
   /** 0: the ids only; N: each tree with everything under it to N levels */
@@ -152,6 +159,7 @@ export class Peer extends EventEmitter {
   private stream: Duplex | null = null
   private readonly maxObjectBytes: number
   private readonly requestTimeoutMs: number
+  private readonly zlib: boolean
   private readonly accept?: (infoHash: string) => SwarmContext | null
 
   constructor (opts: PeerOptions) {
@@ -164,6 +172,7 @@ export class Peer extends EventEmitter {
     this.peerId = opts.peerId ?? newPeerId()
     this.maxObjectBytes = opts.maxObjectBytes ?? MAX_OBJECT_BYTES
     this.requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
+    this.zlib = opts.zlib ?? true
 
     const wire = this.wire
     wire.extendedHandshake = { v: 'gtfs 0.1.0', reqq: MAX_REQUESTS }
@@ -206,6 +215,8 @@ export class Peer extends EventEmitter {
   get maxRequests (): number { return Math.min(MAX_REQUESTS, this.remoteHello?.maxRequests ?? 1) }
   /** the peer answers `range` requests (its hello says so) */
   get servesRanges (): boolean { return this.remoteHello?.ranges === true }
+  /** both sides take objects as zlib streams */
+  get zlibObjects (): boolean { return this.zlib && this.remoteHello?.zlib === true }
   get stats (): { bytesIn: number, bytesOut: number, objectsIn: number, objectsOut: number } {
     return { bytesIn: this.wire.bytesIn, bytesOut: this.wire.bytesOut, objectsIn: this.objectsIn, objectsOut: this.server?.stats.objectsOut ?? 0 }
   }
@@ -255,7 +266,7 @@ export class Peer extends EventEmitter {
     await this.whenReady(opts)
     if (uniq.length > this.maxBatch) throw new RangeError(`${uniq.length} ids exceed the batch cap of ${this.maxBatch}`)
     const trees = opts.treesOnly === true
-    const want = new WantAssembly(uniq, depth, this.maxObjectBytes, opts.sizeOf, trees, opts.nonBlobs === true)
+    const want = new WantAssembly(uniq, depth, this.maxObjectBytes, { sizeOf: opts.sizeOf, treesOnly: trees, nonBlobs: opts.nonBlobs, takesZlib: this.zlib })
     const result = await this.request(opts, { want }, r => ({ t: 'want', r, ids: uniq, depth, trees }))
     return result as PeerFetchResult
   }
@@ -318,17 +329,19 @@ export class Peer extends EventEmitter {
   }
 
   private hello (): HelloMessage {
-    return { t: 'hello', versions: [PROTOCOL_VERSION], keys: this.context?.repoKeys ?? [], maxRequests: MAX_REQUESTS, maxBatch: MAX_BATCH, ...(this.context?.origin === true ? { origin: true } : {}), ...(this.context?.source?.readRange !== undefined ? { ranges: true } : {}) }
+    return { t: 'hello', versions: [PROTOCOL_VERSION], keys: this.context?.repoKeys ?? [], maxRequests: MAX_REQUESTS, maxBatch: MAX_BATCH, ...(this.context?.origin === true ? { origin: true } : {}), ...(this.context?.source?.readRange !== undefined ? { ranges: true } : {}), ...(this.zlib ? { zlib: true } : {}) }
   }
 
   private newServer (ctx: SwarmContext): ObjectServer {
     const wire = this.wire
     const isClosed = (): boolean => this.closed
+    const takesZlib = (): boolean => this.zlibObjects
     const sender: Sender = {
       send: m => this.ext.send(m),
       drained: () => this.wire.drained(),
       get backpressured () { return wire.backpressured },
-      get closed () { return isClosed() }
+      get closed () { return isClosed() },
+      get takesZlib () { return takesZlib() }
     }
     return new ObjectServer(sender, ctx.source, ctx.state, undefined, ctx.limiter)
   }
@@ -402,11 +415,32 @@ export class Peer extends EventEmitter {
     }
   }
 
-  private deliver (p: Pending, obj: VerifiedObject): void {
+  /**
+   * Hands a verified object to the request's caller. One still being verified
+   * (a zlib stream, on a worker) is handed over when it is; if it fails, the
+   * peer lied: the request fails with its error and the peer is dropped.
+   */
+  private deliver (p: Pending, obj: VerifiedObject | Promise<VerifiedObject>): void {
+    if (obj instanceof Promise) {
+      p.writes.push(obj.then(async o => { await this.handOver(p, o) }, (err: Error) => {
+        p.writeErr ??= err
+        this.violation(err)
+      }))
+      return
+    }
+    if (p.onObject === undefined) { this.objectsIn++; p.objects.set(obj.id, { type: obj.type, data: obj.data }); return }
+    p.writes.push(Promise.resolve().then(async () => { await this.handOver(p, obj) }))
+  }
+
+  /** The caller's failure to take an object is its own: the request fails with it, the peer stays. */
+  private async handOver (p: Pending, obj: VerifiedObject): Promise<void> {
     this.objectsIn++
-    if (p.onObject === undefined) { p.objects.set(obj.id, { type: obj.type, data: obj.data }); return }
-    const fn = p.onObject
-    p.writes.push(Promise.resolve().then(() => fn(obj)).catch((err: unknown) => { p.writeErr ??= err }))
+    try {
+      if (p.onObject === undefined) p.objects.set(obj.id, { type: obj.type, data: obj.data })
+      else await p.onObject(obj)
+    } catch (err) {
+      p.writeErr ??= err
+    }
   }
 
   private finish (p: Pending, truncated: boolean): void {

@@ -7,6 +7,12 @@
  *   each object in CHUNK_BYTES pieces; after each piece the server waits while
  *   the wire is backpressured, so the bytes queued for one peer stay bounded
  *   (open requests × one chunk + the wire's 16 KiB high-water mark).
+ * - To a peer that takes zlib streams (hello `zl: 1`), an object the source
+ *   holds as a whole pack entry (`readDeflated`) goes as that stored stream
+ *   (`object` with `zs`), not inflated here; a tree whose children the closure
+ *   needs is read (inflated) as before, and so is everything the source does
+ *   not hold that way (deltas, loose objects, large blobs). The upload limiter
+ *   and backpressure count the bytes sent.
  * - Ids the source does not hold are listed in `dont-have` before `done`.
  * - A `range` is answered from `source.readRange` (a positional read where the
  *   store allows) in the same `object` chunks, offsets in blob coordinates;
@@ -17,7 +23,7 @@
  */
 import { isGtfsError, ProtocolError } from '../errors.ts'
 import { logger } from '../log.ts'
-import type { AbortOptions, GitObject, ObjectId, ObjectSource } from '../types.ts'
+import type { AbortOptions, DeflatedObject, GitObject, ObjectId, ObjectSource, ObjectType } from '../types.ts'
 import { treeChildren } from './codec-tree.ts'
 import {
   CHUNK_BYTES, encodeState, MAX_CLOSURE_OBJECTS, MAX_DONT_HAVE, MAX_REQUESTS,
@@ -25,6 +31,7 @@ import {
 } from './messages.ts'
 
 import type { UploadLimiter } from './rate-limit.ts'
+import { zlibBound } from './zlib-object.ts'
 
 const log = logger('gtfs:swarm:server')
 
@@ -40,16 +47,21 @@ export interface Sender {
   drained (): Promise<void>
   readonly backpressured: boolean
   readonly closed: boolean
+  /** the peer takes objects as zlib streams (its hello says so) */
+  readonly takesZlib?: boolean
 }
 
 export interface ServerStats {
   objectsOut: number
+  /** of those, sent as stored zlib streams */
+  deflatedOut: number
+  /** object bytes sent (zlib streams counted as sent) */
   bytesOut: number
   requests: number
 }
 
 export class ObjectServer {
-  readonly stats: ServerStats = { objectsOut: 0, bytesOut: 0, requests: 0 }
+  readonly stats: ServerStats = { objectsOut: 0, deflatedOut: 0, bytesOut: 0, requests: 0 }
   private readonly active = new Map<number, AbortController>()
 
   constructor (
@@ -104,6 +116,19 @@ export class ObjectServer {
     }
   }
 
+  /** The stored zlib stream of `id` when the peer takes one and the source has it within zlib's bound; else null. */
+  private async readDeflated (id: ObjectId, signal: AbortSignal): Promise<DeflatedObject | null> {
+    if (this.sender.takesZlib !== true || this.source?.readDeflated === undefined) return null
+    try {
+      const z = await this.source.readDeflated(id, { signal })
+      // a stream past the bound would be refused by the peer (ECAP): send it inflated
+      return z !== null && z.deflated.length <= zlibBound(z.size) ? z : null
+    } catch (err) {
+      if (!isGtfsError(err, 'ENOTFOUND')) log('reading %s deflated failed: %s', id, (err as Error).message)
+      return null
+    }
+  }
+
   private async want (m: WantMessage, signal: AbortSignal): Promise<void> {
     const seen = new Set<ObjectId>(m.ids)
     const queue: Array<[ObjectId, number]> = [...seen].map(id => [id, m.depth])
@@ -113,10 +138,18 @@ export class ObjectServer {
     for (let i = 0; i < queue.length; i++) {
       if (!this.live(signal)) return
       const [id, depth] = queue[i]
+      const z = await this.readDeflated(id, signal)
+      if (!this.live(signal)) return
+      // a tree whose children the closure needs is read whole (and hash-checked) instead
+      if (z !== null && !(z.type === 'tree' && depth > 0 && !truncated)) {
+        await this.sendChunks(m.r, id, z.type, z.deflated, signal, z.deflated.length, 0, z.size)
+        if (this.live(signal)) this.stats.deflatedOut++
+        continue
+      }
       const obj = await this.read(id, signal)
       if (!this.live(signal)) return
       if (obj === null) { missing.push(id); continue }
-      await this.sendObject(m.r, id, obj, signal)
+      await this.sendChunks(m.r, id, obj.type, obj.data, signal)
       if (depth > 0 && obj.type === 'tree' && !truncated) {
         for (const child of treeChildren(obj.data)) {
           if (seen.has(child.id) || (m.trees === true && !child.tree)) continue
@@ -146,7 +179,7 @@ export class ObjectServer {
     if (got === null || got.data.length !== Math.min(m.len, got.size - m.off) || got.data.length <= 0) {
       this.sender.send({ t: 'dont-have', r: m.r, ids: [m.id] })
     } else {
-      await this.sendObject(m.r, m.id, { type: 'blob', data: got.data }, signal, got.size, m.off)
+      await this.sendChunks(m.r, m.id, 'blob', got.data, signal, got.size, m.off)
       if (!this.live(signal)) return
     }
     this.done(m.r, false)
@@ -161,21 +194,25 @@ export class ObjectServer {
     this.sender.send({ t: 'done', r, truncated })
   }
 
-  /** `obj.data` is bytes [base, base + length) of an object of `total` bytes (a range), or all of it. */
-  private async sendObject (r: number, id: ObjectId, obj: GitObject, signal: AbortSignal, total = obj.data.length, base = 0): Promise<void> {
+  /**
+   * `data` is bytes [base, base + length) of an object of `total` bytes (a
+   * range), or all of it; with `zsize`, all of a zlib stream inflating to that.
+   */
+  private async sendChunks (r: number, id: ObjectId, type: ObjectType, data: Buffer, signal: AbortSignal,
+    total = data.length, base = 0, zsize?: number): Promise<void> {
     let off = 0
     do {
-      const data = obj.data.subarray(off, off + CHUNK_BYTES)
+      const piece = data.subarray(off, off + CHUNK_BYTES)
       if (this.limiter !== undefined) {
-        await this.limiter.take(data.length)
+        await this.limiter.take(piece.length)
         if (!this.live(signal)) return
       }
-      this.sender.send({ t: 'object', r, id, type: obj.type, off: base + off, total, data })
-      this.stats.bytesOut += data.length
-      off += data.length
+      this.sender.send({ t: 'object', r, id, type, off: base + off, total, data: piece, ...(zsize === undefined ? {} : { zsize }) })
+      this.stats.bytesOut += piece.length
+      off += piece.length
       if (this.sender.backpressured) await this.sender.drained()
       if (!this.live(signal)) return
-    } while (off < obj.data.length)
+    } while (off < data.length)
     this.stats.objectsOut++
   }
 

@@ -33,7 +33,7 @@ export interface TransportOptions {
   /** refuse these "host:port" addresses before reading from them */
   isBanned?: (address: string) => boolean
   /** passed to every Peer (object cap, request deadline) */
-  peer?: Pick<PeerOptions, 'maxObjectBytes' | 'requestTimeoutMs' | 'peerId'>
+  peer?: Pick<PeerOptions, 'maxObjectBytes' | 'requestTimeoutMs' | 'peerId' | 'zlib'>
 }
 
 export class Transport extends EventEmitter {

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { GitObjectStore } from '../../src/store/object-store.ts'
 import { resolveRef, listRefs } from '../../src/store/git-dir.ts'
 import { hashObject } from '../../src/git/object-id.ts'
+import { inflateSync } from 'node:zlib'
 import { git, must, runBuffer, tempDir } from '../helpers/run.ts'
 
 let tmp: Awaited<ReturnType<typeof tempDir>>
@@ -216,6 +217,63 @@ test('large blobs written here are seekable in place: no unpacked copy, git read
     await c.release()
     assert.deepEqual(await readdir(unpackedDir).catch(() => []), [])
     assert.ok((await git(repo, 'cat-file', '-t', id)).trim() === 'blob')
+  } finally {
+    await store.close()
+  }
+})
+
+test('readDeflated: a whole pack entry\'s stream as stored, CRC-checked; null for deltas, loose objects and large blobs', async () => {
+  const objectsDir = join(repo, '.git', 'objects')
+  const store = await GitObjectStore.open(objectsDir)
+  const idxName = (await readdir(join(objectsDir, 'pack'))).find(n => n.endsWith('.idx'))!
+  // verify-pack -v: "<id> <type> <size> <size-in-pack> <offset> [<depth> <base>]"
+  const rows = (await git(repo, 'verify-pack', '-v', `.git/objects/pack/${idxName}`)).split('\n').map(l => l.split(/\s+/)).filter(f => /^[0-9a-f]{40}$/.test(f[0]) && f.length >= 5)
+  const deltas = new Set(rows.filter(f => f.length >= 7).map(f => f[0]))
+  const packed = new Set(rows.map(f => f[0]))
+  let whole = 0
+  try {
+    assert.ok(deltas.size > 0)
+    for (const id of ids) {
+      const z = await store.readDeflated(id)
+      if (!packed.has(id) || deltas.has(id)) { assert.equal(z, null, id); continue }
+      const obj = await store.read(id)
+      assert.ok(z !== null, id)
+      assert.equal(z.type, obj.type)
+      assert.equal(z.size, obj.data.length)
+      assert.ok(inflateSync(z.deflated).equals(obj.data), id)
+      whole++
+    }
+    assert.ok(whole > 5, `${whole} whole entries`)
+    assert.equal(await store.readDeflated('00'.repeat(20)), null)
+  } finally {
+    await store.close()
+  }
+  // a store with a lower large-blob threshold keeps its large blobs inflated-only
+  const small = await GitObjectStore.open(objectsDir, { largeBlobBytes: 16 })
+  try {
+    const big = rows.find(f => f.length < 7 && f[1] === 'blob' && Number(f[2]) > 16)![0]
+    assert.equal(await small.readDeflated(big), null)
+  } finally {
+    await small.close()
+  }
+})
+
+test('readDeflated refuses an entry whose bytes do not match the index CRC (EBADCRC)', async () => {
+  const copy = join(tmp.path, 'crc')
+  await git(tmp.path, 'clone', '-q', '--bare', '--no-local', repo, copy)
+  const packDir = join(copy, 'objects', 'pack')
+  const packName = (await readdir(packDir)).find(n => n.endsWith('.pack'))!
+  const idxName = packName.slice(0, -5) + '.idx'
+  const rows = (await git(copy, 'verify-pack', '-v', join(packDir, idxName))).split('\n').map(l => l.split(/\s+/)).filter(f => /^[0-9a-f]{40}$/.test(f[0]) && f.length === 5 && Number(f[3]) > 8)
+  const [id, , , inPack, offset] = rows[0]
+  const path = join(packDir, packName)
+  await chmod(path, 0o644)
+  const buf = await readFile(path)
+  buf[Number(offset) + Number(inPack) - 3] ^= 0xff // in the zlib stream's adler32
+  await writeFile(path, buf)
+  const store = await GitObjectStore.open(join(copy, 'objects'))
+  try {
+    await assert.rejects(store.readDeflated(id), { code: 'EBADCRC' })
   } finally {
     await store.close()
   }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { readdir, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { deflateSync } from 'node:zlib'
 import { hashObject } from '../../src/git/object-id.ts'
 import { GitObjectStore } from '../../src/store/object-store.ts'
 import { STALE_MS } from '../../src/store/pack-writer.ts'
@@ -134,4 +135,28 @@ test('a bad hash is refused before anything is held', async () => {
   } finally {
     await store.close()
   }
+})
+
+test('an object written with its zlib stream is packed with that stream as is, not deflated again; git reads it', async () => {
+  const { dir, objects } = await fixture('z', 60)
+  const store = await GitObjectStore.open(join(dir, 'objects'), { packWrites: { flushMs: 60_000 } })
+  // level 9 streams: the writer's own level 1 would give other bytes
+  const streams = new Map(objects.map(o => [o.id, deflateSync(o.data, { level: 9 })]))
+  const half = objects.filter((_, i) => i % 2 === 0)
+  try {
+    for (const o of objects) {
+      await store.write(o.type, o.data, o.id, { sync: false, verified: true, ...(half.includes(o) ? { deflated: streams.get(o.id)! } : {}) })
+    }
+    // held: a seeder hands the stream on before the pack exists
+    assert.deepEqual((await store.readDeflated(half[0].id))?.deflated, streams.get(half[0].id))
+    assert.equal(await store.readDeflated(objects[1].id), null)
+    await store.flush()
+    assert.equal(store.held.flushed?.reusedStreams, half.length)
+    assert.equal(store.held.flushed?.packedObjects, objects.length)
+    for (const o of half) assert.deepEqual((await store.readDeflated(o.id))?.deflated, streams.get(o.id), o.id)
+  } finally {
+    await store.close()
+  }
+  await git(dir, 'fsck', '--strict', '--no-dangling')
+  for (const o of half.slice(0, 10)) assert.equal(Number(await git(dir, 'cat-file', '-s', o.id)), o.data.length)
 })
