@@ -33,7 +33,8 @@ const BIN = fileURLToPath(new URL('../../bin/gtfs', import.meta.url))
  *   mappings, returned on free. Without the two: 145 MiB instead of 132.
  *
  * glibc reads its variables at start: a daemon started by hand (`gtfs daemon`)
- * runs with whatever its environment says.
+ * runs with whatever its environment says. systemd/gtfs-daemon.service sets
+ * the same (a unit test holds the two together).
  */
 const DAEMON_NODE_FLAGS = ['--max-semi-space-size=1', '--heap-growing-percent=30']
 const DAEMON_ENV = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: String(128 * 1024) }
