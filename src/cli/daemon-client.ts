@@ -36,8 +36,8 @@ const BIN = fileURLToPath(new URL('../../bin/gtfs', import.meta.url))
  * runs with whatever its environment says. systemd/gtfs-daemon.service sets
  * the same (a unit test holds the two together).
  */
-const DAEMON_NODE_FLAGS = ['--max-semi-space-size=1', '--heap-growing-percent=30']
-const DAEMON_ENV = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: String(128 * 1024) }
+export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=1', '--heap-growing-percent=30']
+export const DAEMON_ENV = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: String(128 * 1024) }
 
 export function daemonLogFile (paths: Paths): string {
   return join(paths.state, 'logs', 'daemon.log')
