@@ -54,80 +54,83 @@ parentPort.on('message', m => {
 })
 `
 
-class EvalWorker<Req extends object, Res> {
-  private worker: Worker | null = null
-  private nextId = 0
-  private readonly waiting = new Map<number, { resolve: (r: Res) => void, reject: (err: Error) => void }>()
+/** the worker's answer: `out`, one result per item, or `error` */
+interface Answer { id: number, error?: string, out: unknown[] }
 
-  /** `name` labels errors: "<name>: <message>". */
-  constructor (private readonly source: string, private readonly name: string) {}
+let worker: Worker | null = null
+let nextId = 0
+const waiting = new Map<number, { resolve: (m: Answer) => void, reject: (err: Error) => void }>()
 
-  /** Open calls. */
-  get pending (): number { return this.waiting.size }
-
-  async call (req: Req, transfer: TransferListItem[] = []): Promise<Res> {
-    const w = this.start()
-    const id = this.nextId++
-    return await new Promise<Res>((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject })
-      w.ref()
-      w.postMessage({ ...req, id }, transfer)
-    })
-  }
-
-  async close (): Promise<void> {
-    const w = this.worker
-    this.worker = null
-    if (w !== null) await w.terminate()
-  }
-
-  private start (): Worker {
-    if (this.worker !== null) return this.worker
-    const w = new Worker(this.source, { eval: true })
-    w.unref()
-    w.on('message', (m: { id: number, error?: string }) => {
-      const p = this.waiting.get(m.id)
-      if (p === undefined) return
-      this.waiting.delete(m.id)
-      if (this.waiting.size === 0) w.unref()
-      if (m.error !== undefined) p.reject(new Error(`${this.name}: ${m.error}`))
-      else p.resolve(m as Res)
-    })
-    const fail = (err: Error): void => {
-      if (this.worker === w) this.worker = null
-      for (const p of this.waiting.values()) p.reject(err)
-      this.waiting.clear()
-    }
-    w.on('error', fail)
-    w.on('exit', code => { fail(new Error(`${this.name} worker exited (${code})`)) })
-    this.worker = w
-    return w
-  }
+/** One message to the worker and its answer; `transfer`: buffers moved, not copied. */
+async function call (msg: Record<string, unknown>, transfer: TransferListItem[] = []): Promise<Answer> {
+  const w = worker ?? start()
+  const id = nextId++
+  return await new Promise<Answer>((resolve, reject) => {
+    waiting.set(id, { resolve, reject })
+    w.ref()
+    w.postMessage({ ...msg, id }, transfer)
+  })
 }
 
-
-const worker = new EvalWorker<{ op: string }, object>(WORKER, 'zlib')
+function start (): Worker {
+  const w = new Worker(WORKER, { eval: true })
+  w.unref()
+  w.on('message', (m: Answer) => {
+    const p = waiting.get(m.id)
+    if (p === undefined) return
+    waiting.delete(m.id)
+    if (waiting.size === 0) w.unref()
+    if (m.error !== undefined) p.reject(new Error(`zlib worker: ${m.error}`))
+    else p.resolve(m)
+  })
+  const fail = (err: Error): void => {
+    if (worker === w) worker = null
+    for (const p of waiting.values()) p.reject(err)
+    waiting.clear()
+  }
+  w.on('error', fail)
+  w.on('exit', code => { fail(new Error(`zlib worker exited (${code})`)) })
+  worker = w
+  return w
+}
 
 /** The zlib streams of `items` at `level`, in order. */
 export async function deflateAll (items: Buffer[], level: number): Promise<Buffer[]> {
-  const { out } = await worker.call({ op: 'deflate', level, items } as { op: string }) as { out: Uint8Array[] }
-  return out.map(u => Buffer.from(u.buffer, u.byteOffset, u.byteLength))
+  const { out } = await call({ op: 'deflate', level, items })
+  return (out as Uint8Array[]).map(u => Buffer.from(u.buffer, u.byteOffset, u.byteLength))
 }
 
-export interface InflateItem { stream: Uint8Array, size: number, header: Uint8Array }
-export type InflateAnswer = { stream: Uint8Array } & ({ data: Uint8Array, used: number, hash: string } | { code?: string, message: string })
+export type InflateAnswer = { stream: Buffer } & ({ data: Buffer, used: number, hash: string } | { code?: string, message: string })
+
+interface InflateItem { stream: Buffer, size: number, header: Uint8Array }
+/** streams waiting for this turn's message to the worker */
+let queued: Array<{ item: InflateItem, resolve: (a: InflateAnswer) => void, reject: (err: Error) => void }> = []
+
+function postQueued (): void {
+  const batch = queued
+  queued = []
+  call({ op: 'inflate', items: batch.map(q => q.item) }, batch.map(q => q.item.stream.buffer as ArrayBuffer)).then(
+    ({ out }) => { (out as InflateAnswer[]).forEach((a, i) => { batch[i].resolve(asBuffers(a)) }) },
+    (err: Error) => { for (const q of batch) q.reject(err) })
+}
 
 /**
- * Each stream inflated (output capped at its `size`) and hashed after its
- * `header`. The streams are moved to the worker (each must own its
- * ArrayBuffer: see ownBuffer) and come back in the answers.
+ * `stream` inflated (output capped at `size`) and hashed after `header`; the
+ * checks are the caller's (`used` is how much of the stream the inflate took).
+ * The streams of one turn of the event loop travel in one message. `stream` is
+ * moved to the worker (a copy when it shares its memory) and comes back as
+ * the answer's `stream`, the one to keep.
  */
-export async function inflateHashAll (items: InflateItem[]): Promise<InflateAnswer[]> {
-  const { out } = await worker.call({ op: 'inflate', items } as { op: string }, items.map(i => i.stream.buffer as ArrayBuffer)) as { out: InflateAnswer[] }
-  return out
+export async function inflateHash (stream: Uint8Array, size: number, header: Uint8Array): Promise<InflateAnswer> {
+  const own = stream.byteOffset === 0 && stream.buffer.byteLength === stream.byteLength ? Buffer.from(stream.buffer, 0, stream.byteLength) : Buffer.from(stream)
+  return await new Promise<InflateAnswer>((resolve, reject) => {
+    if (queued.length === 0) setImmediate(postQueued)
+    queued.push({ item: { stream: own, size, header }, resolve, reject })
+  })
 }
 
-/** `b` as a Buffer that owns its whole ArrayBuffer (movable to the worker without its neighbours): itself, or a copy. */
-export function ownBuffer (b: Uint8Array): Buffer {
-  return b.byteOffset === 0 && b.buffer.byteLength === b.byteLength ? Buffer.from(b.buffer, 0, b.byteLength) : Buffer.from(b)
+/** Buffers over what structured clone hands back as plain Uint8Arrays. */
+function asBuffers (a: InflateAnswer): InflateAnswer {
+  const buf = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength)
+  return 'data' in a ? { ...a, stream: buf(a.stream), data: buf(a.data) } : { ...a, stream: buf(a.stream) }
 }

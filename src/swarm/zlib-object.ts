@@ -11,7 +11,7 @@ import { inflateSync } from 'node:zlib'
 import { IntegrityError } from '../errors.ts'
 import { objectHeader } from '../git/object-id.ts'
 import type { ObjectId, ObjectType } from '../types.ts'
-import { inflateHashAll, ownBuffer, type InflateAnswer, type InflateItem } from '../zlib-worker.ts'
+import { inflateHash } from '../zlib-worker.ts'
 
 /**
  * Bytes a zlib stream of `size` bytes may take, with room to spare: zlib's
@@ -53,32 +53,15 @@ function checkInflated (got: number, used: number, streamBytes: number, size: nu
   if (used !== streamBytes) throw new IntegrityError(`${what}: ${streamBytes - used} bytes after the end of its zlib stream`, { code: 'EBADZLIB' })
 }
 
-/** streams waiting for this turn's message to the worker */
-let queued: Array<{ item: InflateItem, resolve: (a: InflateAnswer) => void, reject: (err: Error) => void }> = []
-
-function post (): void {
-  const batch = queued
-  queued = []
-  inflateHashAll(batch.map(q => q.item)).then(
-    out => { batch.forEach((q, i) => { q.resolve(out[i]) }) },
-    (err: Error) => { for (const q of batch) q.reject(err) })
-}
-
 /**
- * What inflateExact and hashObject do, on a worker thread: a reader's main
- * thread spent ~15% of a cold walk inflating streams there. The streams of one
- * turn of the event loop travel in one message. `stream` is moved to the
- * worker and comes back as `stream` of the result (the one to keep); `data` is
- * the object, `hash` its id. Fails as inflateExact does.
+ * What inflateExact and hashObject do, on the zlib worker thread: a reader's
+ * main thread spent ~15% of a cold walk inflating streams there. `stream` is
+ * moved to the worker and comes back as `stream` of the result (the one to
+ * keep); `data` is the object, `hash` its id. Fails as inflateExact does.
  */
 export async function inflateAndHash (type: ObjectType, stream: Buffer, size: number, what: string): Promise<{ data: Buffer, stream: Buffer, hash: ObjectId }> {
-  const item = { stream: ownBuffer(stream), size, header: objectHeader(type, size) }
-  const a = await new Promise<InflateAnswer>((resolve, reject) => {
-    if (queued.length === 0) setImmediate(post)
-    queued.push({ item, resolve, reject })
-  })
-  const back = Buffer.from(a.stream.buffer, a.stream.byteOffset, a.stream.byteLength)
+  const a = await inflateHash(stream, size, objectHeader(type, size))
   if (!('data' in a)) throw inflateError(a.code, a.message, size, what)
-  checkInflated(a.data.byteLength, a.used, back.length, size, what)
-  return { data: Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength), stream: back, hash: a.hash }
+  checkInflated(a.data.length, a.used, a.stream.length, size, what)
+  return { data: a.data, stream: a.stream, hash: a.hash }
 }
