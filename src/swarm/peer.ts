@@ -35,7 +35,7 @@ import {
   MAX_BATCH, MAX_DEPTH, MAX_OBJECT_BYTES, MAX_RANGE_BYTES, MAX_REQUEST_ID, MAX_REQUESTS, PROTOCOL_VERSION,
   isRepoKey, type HelloMessage, type Message, type RepoKey, type RepoState
 } from './messages.ts'
-import { RangeAssembly, StateAssembly, WantAssembly } from './peer-request.ts'
+import { RangeAssembly, StateAssembly, WantAssembly, type ReceivedObject } from './peer-request.ts'
 import type { UploadLimiter } from './rate-limit.ts'
 import { ObjectServer, type Sender, type StateSource } from './server.ts'
 import { GtfsWire, newPeerId } from './wire.ts'
@@ -75,7 +75,7 @@ export interface PeerOptions {
 }
 
 /** A hash-checked object; `deflated`: the zlib stream it came as, a valid pack entry's data (stored as is). */
-export interface VerifiedObject extends GitObject { id: ObjectId, deflated?: Buffer }
+export type VerifiedObject = ReceivedObject
 
 export interface PeerFetchOptions extends AbortOptions {
   /** 0: the ids only; N: each tree with everything under it to N levels */
@@ -421,26 +421,27 @@ export class Peer extends EventEmitter {
    * peer lied: the request fails with its error and the peer is dropped.
    */
   private deliver (p: Pending, obj: VerifiedObject | Promise<VerifiedObject>): void {
-    if (obj instanceof Promise) {
-      p.writes.push(obj.then(async o => { await this.handOver(p, o) }, (err: Error) => {
-        p.writeErr ??= err
-        this.violation(err)
-      }))
+    if (!(obj instanceof Promise)) {
+      const write = this.handOver(p, obj)
+      if (write !== undefined) p.writes.push(write)
       return
     }
-    if (p.onObject === undefined) { this.objectsIn++; p.objects.set(obj.id, { type: obj.type, data: obj.data }); return }
-    p.writes.push(Promise.resolve().then(async () => { await this.handOver(p, obj) }))
+    p.writes.push(obj.then(o => this.handOver(p, o), (err: Error) => {
+      p.writeErr ??= err
+      this.violation(err)
+    }))
   }
 
-  /** The caller's failure to take an object is its own: the request fails with it, the peer stays. */
-  private async handOver (p: Pending, obj: VerifiedObject): Promise<void> {
+  /**
+   * Into the request's result, or to `onObject` on a later tick (the write it
+   * returns). The caller's failure to take an object is its own: the request
+   * fails with it, the peer stays.
+   */
+  private handOver (p: Pending, obj: VerifiedObject): Promise<void> | undefined {
     this.objectsIn++
-    try {
-      if (p.onObject === undefined) p.objects.set(obj.id, { type: obj.type, data: obj.data })
-      else await p.onObject(obj)
-    } catch (err) {
-      p.writeErr ??= err
-    }
+    if (p.onObject === undefined) { p.objects.set(obj.id, { type: obj.type, data: obj.data }); return }
+    const fn = p.onObject
+    return Promise.resolve().then(() => fn(obj)).catch((err: unknown) => { p.writeErr ??= err })
   }
 
   private finish (p: Pending, truncated: boolean): void {
