@@ -73,6 +73,14 @@ export async function readFileCapped (path: string, maxBytes: number, what: stri
   }
 }
 
+/** Writes all of `buf` at file offset `position`, through short writes. */
+export async function writeAllAt (fh: FileHandle, buf: Buffer, position: number): Promise<void> {
+  for (let done = 0; done < buf.length;) {
+    const { bytesWritten } = await fh.write(buf, done, buf.length - done, position + done)
+    done += bytesWritten
+  }
+}
+
 /** writev takes at most IOV_MAX (1024 on Linux) buffers a call */
 const IOV_BATCH = 1000
 

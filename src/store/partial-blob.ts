@@ -24,6 +24,7 @@
 import { createHash } from 'node:crypto'
 import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
+import { writeAllAt } from '../atomic-file.ts'
 import { IntegrityError } from '../errors.ts'
 import { objectHeader } from '../git/object-id.ts'
 import type { ObjectId } from '../types.ts'
@@ -152,19 +153,23 @@ export class PartialBlob {
     await this.fh.close()
   }
 
-  /** zlib header, first block header, "blob N\0"; the file at its final length. */
+  /** What the file starts with: zlib header, first block header, "blob N\0". */
+  private head (): Buffer {
+    return Buffer.concat([ZLIB_HEADER, blockHeader(Math.min(BLOCK, this.payload), this.payload <= BLOCK), this.header])
+  }
+
+  /** The file's first bytes, at its final length. */
   private async init (): Promise<void> {
     await this.fh.truncate(0)
-    const head = Buffer.concat([ZLIB_HEADER, blockHeader(Math.min(BLOCK, this.payload), this.payload <= BLOCK), this.header])
-    await this.writeAll(head, 0)
+    await writeAllAt(this.fh, this.head(), 0)
     await this.fh.truncate(storedStreamSize(this.payload))
   }
 
   /** After a restart: a chunk counts only if its bytes hash right where they are. */
   private async recheck (): Promise<void> {
-    const head = Buffer.alloc(7 + this.header.length)
+    const want = this.head()
+    const head = Buffer.alloc(want.length)
     await this.fh.read(head, 0, head.length, 0)
-    const want = Buffer.concat([ZLIB_HEADER, blockHeader(Math.min(BLOCK, this.payload), this.payload <= BLOCK), this.header])
     if (!head.equals(want)) { await this.init(); return }
     const buf = Buffer.allocUnsafe(this.spec.chunkBytes)
     for (let i = 0; i < this.count; i++) {
@@ -190,15 +195,7 @@ export class PartialBlob {
       parts.push(data.subarray(p - start, p - start + n))
       p += n
     }
-    await this.writeAll(Buffer.concat(parts), position)
-  }
-
-  private async writeAll (buf: Buffer, position: number): Promise<void> {
-    let done = 0
-    while (done < buf.length) {
-      const { bytesWritten } = await this.fh.write(buf, done, buf.length - done, position + done)
-      done += bytesWritten
-    }
+    await writeAllAt(this.fh, Buffer.concat(parts), position)
   }
 
   /** One pass in file order: SHA-1, adler32, block headers; then trailer, fsync, rename. */
@@ -217,7 +214,7 @@ export class PartialBlob {
         const n = Math.min(BLOCK, this.payload - q)
         const want = blockHeader(n, this.payload - q <= BLOCK)
         // a torn header (chunk data is checked, headers are not): put it right
-        if (!buf.subarray(at, at + 5).equals(want)) await this.writeAll(want, from + at)
+        if (!buf.subarray(at, at + 5).equals(want)) await writeAllAt(this.fh, want, from + at)
         const data = buf.subarray(at + 5, at + 5 + n)
         sha1.update(data)
         adler = adler32Update(adler, [data])
@@ -232,7 +229,7 @@ export class PartialBlob {
     }
     const trailer = Buffer.alloc(4)
     trailer.writeUInt32BE(adler)
-    await this.writeAll(trailer, storedStreamSize(this.payload) - 4)
+    await writeAllAt(this.fh, trailer, storedStreamSize(this.payload) - 4)
     await this.fh.chmod(0o444) // as every loose object (loose.ts)
     await this.fh.sync()
     const final = loosePath(this.objectsDir, this.id)

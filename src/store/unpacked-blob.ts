@@ -10,6 +10,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { LRUCache } from 'lru-cache'
+import { writeAllAt } from '../atomic-file.ts'
 import { IntegrityError } from '../errors.ts'
 import { objectHeader } from '../git/object-id.ts'
 import type { ObjectId } from '../types.ts'
@@ -164,13 +165,6 @@ export class UnpackedBlobs {
     // Writes run on the thread pool while the next chunk is inflated and hashed:
     // keep a few in flight, in order, and advance `available` as each lands.
     const inflight: Array<Promise<void>> = []
-    const writeAll = async (chunk: Buffer, at: number): Promise<void> => {
-      let off = 0
-      while (off < chunk.length) {
-        const { bytesWritten } = await wfh.write(chunk, off, chunk.length - off, at + off)
-        off += bytesWritten
-      }
-    }
     try {
       for await (const chunk of source()) {
         if (queued + chunk.length > blob.size) throw new IntegrityError(`blob ${blob.id} is longer than its ${blob.size} bytes`, { code: 'EMALFORMED' })
@@ -178,7 +172,7 @@ export class UnpackedBlobs {
         const at = queued
         queued += chunk.length
         const prev = inflight.length > 0 ? inflight[inflight.length - 1] : Promise.resolve()
-        const p = writeAll(chunk, at).then(async () => {
+        const p = writeAllAt(wfh, chunk, at).then(async () => {
           await prev
           written = at + chunk.length
           blob.progress(written)
