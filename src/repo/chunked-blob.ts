@@ -29,6 +29,7 @@ export class ChunkedBlob implements BlobFile {
   private next = -1
   private fallback: Promise<BlobContent> | null = null
   private released = false
+  private closing = false
   /** background fetches under way: the partial file stays open for them */
   private busy = 0
 
@@ -81,7 +82,6 @@ export class ChunkedBlob implements BlobFile {
     if (f?.kind === 'file') await f.release()
   }
 
-  private closing = false
   private async letGo (): Promise<void> {
     if (!this.released || this.busy > 0 || this.closing) return
     this.closing = true

@@ -50,6 +50,13 @@ export class SwarmSource implements ViewSource {
     this.chunked.set(id, { bytes: chunks.bytes, hashes })
   }
 
+  /** Of `ids`, those not in the store; what its in-memory index knows costs no await. */
+  private async missing (ids: ObjectId[]): Promise<ObjectId[]> {
+    const out: ObjectId[] = []
+    for (const id of ids) if (!this.store.hasIndexed(id) && !(await this.store.has(id))) out.push(id)
+    return out
+  }
+
   expectSize (id: ObjectId, size: number): void {
     if (this.sizes.has(id)) return
     if (this.sizes.size >= MAX_SIZE_HINTS) this.sizes.delete(this.sizes.keys().next().value!)
@@ -72,16 +79,14 @@ export class SwarmSource implements ViewSource {
       await this.fetch(ids, opts)
       return
     }
-    const missing: ObjectId[] = []
-    for (const id of ids) if (!this.store.hasIndexed(id) && !(await this.store.has(id))) missing.push(id)
+    const missing = await this.missing(ids)
     if (missing.length > 0) await this.fetch(missing, opts)
   }
 
   /** Starts fetching the missing ones among `ids`; never waits, never fails a caller. */
   prefetch (ids: ObjectId[]): void {
     void (async () => {
-      const missing: ObjectId[] = []
-      for (const id of ids) if (!this.store.hasIndexed(id) && !(await this.store.has(id))) missing.push(id)
+      const missing = await this.missing(ids)
       if (missing.length > 0) await this.fetch(missing, { background: true })
     })().catch((err: Error) => { log('prefetch of %d objects: %s', ids.length, err.message) })
   }
@@ -97,8 +102,7 @@ export class SwarmSource implements ViewSource {
       while (next < ids.length) {
         const chunk = ids.slice(next, next + PREFETCH_CHUNK)
         next += PREFETCH_CHUNK
-        const missing: ObjectId[] = []
-        for (const id of chunk) if (!this.store.hasIndexed(id) && !(await this.store.has(id))) missing.push(id)
+        const missing = await this.missing(chunk)
         if (missing.length > 0) {
           await this.fetch(missing, { background: true }).catch((err: Error) => { log('prefetch of %d objects: %s', missing.length, err.message) })
         }
@@ -150,7 +154,7 @@ export class SwarmSource implements ViewSource {
   }
 
   private async local<T> (id: ObjectId, opts: AbortOptions | undefined, use: () => Promise<T>): Promise<T> {
-    if (!this.store.hasIndexed(id) && !(await this.store.has(id))) await this.fetch([id], opts)
+    if ((await this.missing([id])).length > 0) await this.fetch([id], opts)
     try {
       return await use()
     } catch (err) {
