@@ -97,6 +97,6 @@ export interface ChunkSpec {
   chunkBytes: number
   /** hex SHA-256 chunk `index` must have */
   hash: (index: number) => string
-  /** where a verified chunk goes; resolves when it may be read */
+  /** where a chunk goes once checked against `hash(index)` (the write need not hash it again); resolves when it may be read */
   write: (index: number, data: Buffer) => Promise<void>
 }

@@ -147,7 +147,7 @@ export class SwarmSource implements ViewSource {
     }
     const hashes = Array.from({ length: count }, (_, i) => chunkHash(c.hashes, i)!)
     const partial = await this.store.openPartial({ id, size, chunkBytes: c.bytes, hashes })
-    const spec: ChunkSpec = { id, size, chunkBytes: c.bytes, hash: i => hashes[i], write: async (i, data) => { await partial.write(i, data) } }
+    const spec: ChunkSpec = { id, size, chunkBytes: c.bytes, hash: i => hashes[i], write: async (i, data) => { await partial.write(i, data, { verified: true }) } }
     const blob = new ChunkedBlob(this.store, partial, async (indexes, o) => { await fetchChunks(spec, indexes, o) },
       async o => await this.local(id, o, async () => await this.store.openBlob(id)))
     return { kind: 'file', blob, release: async () => { await blob.release() } }

@@ -165,29 +165,25 @@ export class GtfsWire extends Wire {
    */
   private queue (data: Uint8Array): void {
     if (data.length >= COALESCE_PART_BYTES) {
-      this.flushPending()
+      this.flush()
       this.push(data)
       return
     }
     this.pending.push(data)
     this.pendingBytes += data.length
     if (this.pendingBytes >= COALESCE_BYTES) {
-      this.flushPending()
+      this.flush()
     } else if (!this.flushScheduled) {
       this.flushScheduled = true
       setImmediate(() => {
         this.flushScheduled = false
-        this.flushPending()
+        this.flush()
       })
     }
   }
 
   /** Sends what is gathered now. */
   flush (): void {
-    this.flushPending()
-  }
-
-  private flushPending (): void {
     if (this.pending.length === 0) return
     const out = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes)
     this.pending = []
@@ -203,7 +199,7 @@ export class GtfsWire extends Wire {
 
   override push (data: Uint8Array | null): boolean {
     // Anything else pushed (the protocol's own messages, the end) goes after what is gathered.
-    if (!this.flushing && this.pending.length > 0) this.flushPending()
+    if (!this.flushing && this.pending.length > 0) this.flush()
     const ok = super.push(data)
     if (data !== null) {
       this.bytesOut += data.length
