@@ -15,7 +15,7 @@ import { decodeBundle } from '../publish/bundle.ts'
 import { importBundle } from '../publish/exchange.ts'
 import { getCatalog } from '../publish/records.ts'
 import type { Session } from '../publish/session.ts'
-import { verifyBundleFile, verifyRepo } from '../publish/verify-local.ts'
+import { verifiedCatalog, verifyBundleFile, verifyRepo } from '../publish/verify-local.ts'
 import { loadAcceptedState, parseManifest, parsePolicy, type Manifest } from '../trust/index.ts'
 import type { AbortOptions, ObjectId } from '../types.ts'
 import type { SwarmSource } from './swarm-source.ts'
@@ -113,7 +113,6 @@ export async function resolveSwarmRepo (o: ResolveOptions): Promise<ResolvedRepo
   let manifestHash: string
   let signers: string[] = []
   let offline = false
-  let decoded = new Map<string, Catalog>()
   // Learn which commits the claimed manifest names, so that catalogs can be checked
   // against their trees and moves judged as fast-forwards; the claim itself is judged below.
   const claimed = bundle === null ? null : decodeBundle(bundle)
@@ -150,7 +149,6 @@ export async function resolveSwarmRepo (o: ResolveOptions): Promise<ResolvedRepo
     manifest = verified.manifest
     manifestHash = verified.manifestHash
     signers = verified.signers
-    decoded = verified.decodedCatalogs
   } else {
     offline = true
     const records = await s.records(o.repo).catch((err: unknown) => {
@@ -165,7 +163,6 @@ export async function resolveSwarmRepo (o: ResolveOptions): Promise<ResolvedRepo
       manifest = verified.manifest
       manifestHash = verified.manifestHash
       signers = verified.signers
-      decoded = verified.decodedCatalogs
     } catch (err) {
       if (!isGtfsError(err, 'EEXPIRED') || o.allowExpired !== true || accepted === null || records.manifest === null) {
         if (isGtfsError(err, 'EEXPIRED')) {
@@ -199,7 +196,8 @@ export async function resolveSwarmRepo (o: ResolveOptions): Promise<ResolvedRepo
   const entry = manifest.refs[ref]
   let catalog: Catalog | undefined
   if (entry.catalog !== null) {
-    catalog = decoded.get(entry.catalog)
+    // decoded by the verification just above, unless evicted since
+    catalog = verifiedCatalog(entry.catalog)
     if (catalog === undefined) {
       const bytes = await getCatalog(s.store, records, entry.catalog)
       if (bytes === null) throw new GtfsError('ECATALOG', `catalog ${entry.catalog} of ${ref} is not on this machine`)
@@ -232,4 +230,3 @@ export async function fetchStructure (source: SwarmSource, commit: ObjectId, opt
     level = next
   }
 }
-
