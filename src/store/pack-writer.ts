@@ -15,10 +15,11 @@
  * once they are stale. Objects lost in a crash are ones that can be fetched
  * again (only `sync: false` writes come here).
  *
- * Deflating runs on the process's zlib worker thread (../zlib-worker.ts), off the main thread
- * that parses the wire and answers FUSE. An object that came with its zlib
- * stream (a peer sent a pack entry as stored) is not deflated again: that
- * stream, checked to inflate to the object, becomes its entry as is.
+ * Deflating runs on the process's zlib worker thread (../zlib-worker.ts),
+ * off the main thread that parses the wire and answers FUSE. An object that
+ * came with its zlib stream (a peer sent a pack entry as stored) is not
+ * deflated again: that stream, checked to inflate to the object, becomes its
+ * entry as is.
  */
 import { open, readdir, rename, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
