@@ -10,46 +10,29 @@ import { randomBytes } from 'node:crypto'
 import { after, before, test } from 'node:test'
 import { mkdir, open, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { forceUnmount, gtfs, gtfsEnv, stopDaemon } from '../helpers/mounts.ts'
-import { startJsonProcess, type Running } from '../helpers/processes.ts'
-import { git, GTFS, must, tempDir } from '../helpers/run.ts'
-import { sha256 } from '../helpers/swarm.ts'
+import { git, must } from '../helpers/run.ts'
+import { sha256, Swarm } from '../helpers/swarm.ts'
 
 const MiB = 1 << 20
-let tmp: Awaited<ReturnType<typeof tempDir>>
+let s: Swarm
 let repo: string
 let key: string
 let blobId: string
 let big: Buffer
-let dht: Running
-const homes: Record<string, string> = {}
-const mounts: Array<[string, string]> = []
-let env: NodeJS.ProcessEnv
 
-async function mustG (who: string, args: string[]): Promise<string> {
-  const r = await gtfs(homes[who], args, env)
-  assert.equal(r.code, 0, `${who}: gtfs ${args.join(' ')}: ${r.stderr}`)
-  return r.stdout
-}
-
-interface Status { daemon: { swarm: { repos: Array<{ repo: string, peers: Array<{ address: string, bytesIn: number }> }> } } }
 async function peersOf (who: string): Promise<Array<{ address: string, bytesIn: number }>> {
-  const s = JSON.parse(await mustG(who, ['status', '--json'])) as Status
-  return s.daemon.swarm.repos.find(r => r.repo === key)?.peers ?? []
+  return (await s.repoStatus(who, key))?.peers ?? []
 }
 
 async function mountKey (who: string): Promise<string> {
-  const dir = join(tmp.path, `m${who}`)
-  await mkdir(dir, { recursive: true })
-  await mustG(who, ['mount', '--json', key, dir])
-  mounts.push([homes[who], dir])
+  const dir = join(s.path, `m${who}`)
+  await s.mount(who, key, dir)
   return dir
 }
 
 before(async () => {
-  tmp = await tempDir('chunks')
-  for (const who of ['dht', 'a', 'r', 'b', 'c']) homes[who] = join(tmp.path, who)
-  repo = join(tmp.path, 'media')
+  s = await Swarm.start('chunks')
+  repo = join(s.path, 'media')
   await mkdir(repo, { recursive: true })
   await git(repo, 'init', '-q')
   big = randomBytes(48 * MiB + 12345)
@@ -58,22 +41,12 @@ before(async () => {
   await git(repo, 'add', '-A')
   await git(repo, 'commit', '-qm', 'v1')
   blobId = (await must('git', ['-C', repo, 'rev-parse', 'HEAD:big.img'])).trim()
-  dht = await startJsonProcess(process.execPath, [GTFS, 'dht-node', '--json', '--host', '127.0.0.1', '--bootstrap', 'none'], gtfsEnv(homes.dht))
-  env = { GTFS_BOOTSTRAP: `127.0.0.1:${String(dht.ready.port)}`, GTFS_LISTEN_HOST: '127.0.0.1' }
 })
 
-after(async () => {
-  for (const [home, dir] of mounts) await forceUnmount(home, dir)
-  for (const who of ['a', 'r', 'b', 'c']) await stopDaemon(homes[who])
-  await dht?.stop()
-  await tmp.remove()
-})
+after(async () => { await s.close() })
 
 test('a ranged read of a large file waits for its chunks only; several peers serve one blob', async () => {
-  const fpr = (await mustG('a', ['key', 'generate', '--name', 'Publisher', '--email', 'pub@example.org'])).trim()
-  key = (await mustG('a', ['init', repo, '--signer', fpr])).trim()
-  await mustG('a', ['publish', repo, '--expires', '1h'])
-  await mustG('a', ['seed', '--json'])
+  key = await s.publish('a', repo)
 
   const mr = await mountKey('r')
   const at = 30 * MiB + 4096
@@ -88,7 +61,7 @@ test('a ranged read of a large file waits for its chunks only; several peers ser
   }
   const firstMs = Date.now() - started
   assert.ok(buf.equals(big.subarray(at, at + 4096)), 'the 4 KiB at 30 MiB are the file\'s')
-  const partial = await stat(join(homes.r, 'data', 'store', 'objects', 'gtfs-partial', blobId))
+  const partial = await stat(join(s.home('r'), 'data', 'store', 'objects', 'gtfs-partial', blobId))
   const onDisk = partial.blocks * 512
   const fetched = (await peersOf('r')).reduce((n, p) => n + p.bytesIn, 0)
   process.stderr.write(`# first 4 KiB at 30 MiB in ${firstMs} ms; partial file holds ${onDisk} bytes, ${fetched} bytes came in\n`)
@@ -97,10 +70,10 @@ test('a ranged read of a large file waits for its chunks only; several peers ser
 
   // R reads it all (and so seeds it whole); B too.
   assert.equal(sha256(await readFile(join(mr, 'big.img'))), sha256(big))
-  const loose = join(homes.r, 'data', 'store', 'objects', blobId.slice(0, 2), blobId.slice(2))
+  const loose = join(s.home('r'), 'data', 'store', 'objects', blobId.slice(0, 2), blobId.slice(2))
   await stat(loose) // sealed into the loose object
-  await assert.rejects(stat(join(homes.r, 'data', 'store', 'objects', 'gtfs-partial', blobId)), { code: 'ENOENT' })
-  const fsck = await must('git', ['--git-dir', join(homes.r, 'data', 'store'), 'cat-file', '-s', blobId])
+  await assert.rejects(stat(join(s.home('r'), 'data', 'store', 'objects', 'gtfs-partial', blobId)), { code: 'ENOENT' })
+  const fsck = await must('git', ['--git-dir', join(s.home('r'), 'data', 'store'), 'cat-file', '-s', blobId])
   assert.equal(Number(fsck.trim()), big.length)
   const mb = await mountKey('b')
   assert.equal(sha256(await readFile(join(mb, 'big.img'))), sha256(big))
