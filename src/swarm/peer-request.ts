@@ -131,10 +131,7 @@ export class WantAssembly {
       // inflated and hashed on a worker; a tree whose children come next is done here, below
       this.received.add(cur.id)
       const { id, type } = cur
-      return inflateAndHash(type, cur.data, cur.zsize, `${type} ${id}`).then(r => {
-        if (r.hash !== id) throw new IntegrityError(`peer sent ${type} ${id} whose bytes hash to ${r.hash}`, { code: 'EBADHASH' })
-        return { id, type, data: r.data, deflated: r.stream }
-      })
+      return inflateAndHash(type, id, cur.data, cur.zsize, `${type} ${id}`).then(r => ({ id, type, data: r.data, deflated: r.stream }))
     }
     const deflated = cur.zsize === undefined ? undefined : cur.data
     const data = cur.zsize === undefined ? cur.data : inflateExact(cur.data, cur.zsize, `${cur.type} ${cur.id}`)

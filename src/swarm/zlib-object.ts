@@ -9,7 +9,6 @@
  */
 import { inflateSync } from 'node:zlib'
 import { IntegrityError } from '../errors.ts'
-import { objectHeader } from '../git/object-id.ts'
 import type { ObjectId, ObjectType } from '../types.ts'
 import { inflateHash } from '../zlib-worker.ts'
 
@@ -54,14 +53,16 @@ function checkInflated (got: number, used: number, streamBytes: number, size: nu
 }
 
 /**
- * What inflateExact and hashObject do, on the zlib worker thread: a reader's
- * main thread spent ~15% of a cold walk inflating streams there. `stream` is
- * moved to the worker and comes back as `stream` of the result (the one to
- * keep); `data` is the object, `hash` its id. Fails as inflateExact does.
+ * What inflateExact and the hash check do, on the zlib worker thread: a
+ * reader's main thread spent ~15% of a cold walk inflating streams there.
+ * `stream` is copied to the worker and comes back as `stream` of the result
+ * (the one to keep); `data` is the object. Fails as inflateExact does, and
+ * with EBADHASH (after the size checks) for bytes that hash to another id.
  */
-export async function inflateAndHash (type: ObjectType, stream: Buffer, size: number, what: string): Promise<{ data: Buffer, stream: Buffer, hash: ObjectId }> {
-  const a = await inflateHash(stream, size, objectHeader(type, size))
-  if (!('data' in a)) throw inflateError(a.code, a.message, size, what)
-  checkInflated(a.data.length, a.used, a.stream.length, size, what)
-  return { data: a.data, stream: a.stream, hash: a.hash }
+export async function inflateAndHash (type: ObjectType, id: ObjectId, stream: Buffer, size: number, what: string): Promise<{ data: Buffer, stream: Buffer }> {
+  const r = await inflateHash({ stream, size, type, id })
+  if (r.data === null) throw inflateError(r.code, r.message ?? 'no data', size, what)
+  checkInflated(r.data.length, r.used, r.stream.length, size, what)
+  if (r.hash !== undefined) throw new IntegrityError(`peer sent ${what} whose bytes hash to ${r.hash}`, { code: 'EBADHASH' })
+  return { data: r.data, stream: r.stream }
 }

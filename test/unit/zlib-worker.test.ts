@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { deflateSync } from 'node:zlib'
+import { hashObject } from '../../src/git/object-id.ts'
+import { InflateBatch, inflateHash } from '../../src/zlib-worker.ts'
+import { inflateAndHash } from '../../src/swarm/zlib-object.ts'
+
+const blob = (s: string): { data: Buffer, id: string, stream: Buffer } => {
+  const data = Buffer.from(s)
+  return { data, id: hashObject('blob', data), stream: deflateSync(data) }
+}
+
+test('a batch inflates and hashes each object in order; failures are per object', async () => {
+  const a = blob('first object\n')
+  const b = blob('second '.repeat(1000))
+  const c = blob('third')
+  const batch = new InflateBatch(16) // grows as streams are added
+  batch.add({ stream: a.stream, size: a.data.length, type: 'blob', id: a.id })
+  batch.add({ stream: b.stream, size: b.data.length, type: 'blob', id: c.id }) // claims another id
+  batch.add({ stream: Buffer.from('not zlib at all'), size: 10, type: 'blob', id: c.id })
+  batch.add({ stream: b.stream, size: 100, type: 'blob', id: b.id }) // more than announced
+  batch.add({ stream: c.stream, size: c.data.length, type: 'tree', id: c.id }) // hashed as a tree
+  batch.add({ stream: c.stream, size: c.data.length, type: 'blob', id: c.id })
+  const out = await batch.run()
+  assert.equal(out.length, 6)
+  assert.deepEqual(out[0].data, a.data)
+  assert.equal(out[0].hash, undefined)
+  assert.equal(out[0].used, a.stream.length)
+  assert.deepEqual(out[0].stream, a.stream)
+  assert.deepEqual(out[1].data, b.data)
+  assert.equal(out[1].hash, b.id, 'a mismatch names what the bytes hash to')
+  assert.equal(out[2].data, null)
+  assert.match(out[2].message ?? '', /./)
+  assert.equal(out[3].data, null)
+  assert.equal(out[3].code, 'ERR_BUFFER_TOO_LARGE')
+  assert.equal(out[4].hash, hashObject('tree', c.data))
+  assert.deepEqual(out[5].data, c.data)
+  assert.equal(out[5].hash, undefined)
+})
+
+test('small streams from Node\'s shared buffer pool travel without detaching the pool', async () => {
+  // Buffer.from of a few bytes takes them from the pool: moving that memory to
+  // the worker would detach it for every other small buffer of the process.
+  const items = Array.from({ length: 50 }, (_, i) => blob(`small ${i}`))
+  const pooled = items.map(o => Buffer.from(o.stream))
+  assert.ok(pooled.some(p => p.buffer.byteLength > p.length), 'the fixture must use pooled buffers')
+  const got = await Promise.all(items.map(async (o, i) => await inflateHash({ stream: pooled[i], size: o.data.length, type: 'blob', id: o.id })))
+  got.forEach((r, i) => { assert.deepEqual(r.data, items[i].data); assert.equal(r.hash, undefined) })
+  assert.deepEqual(pooled[0], items[0].stream, 'the caller\'s stream is left as it was')
+  assert.equal(Buffer.from('still usable').toString(), 'still usable')
+})
+
+test('inflateAndHash: size checks first, then the hash (EBADSIZE, EBADZLIB, EBADHASH)', async () => {
+  const a = blob('x'.repeat(5000))
+  const r = await inflateAndHash('blob', a.id, a.stream, a.data.length, `blob ${a.id}`)
+  assert.deepEqual(r.data, a.data)
+  await assert.rejects(inflateAndHash('blob', a.id, a.stream, a.data.length + 1, 'short'), { code: 'EBADSIZE' })
+  await assert.rejects(inflateAndHash('blob', a.id, a.stream, a.data.length - 1, 'long'), { code: 'EBADSIZE' })
+  await assert.rejects(inflateAndHash('blob', a.id, Buffer.concat([a.stream, Buffer.from('junk')]), a.data.length, 'trailing'), { code: 'EBADZLIB' })
+  await assert.rejects(inflateAndHash('blob', '0'.repeat(40), a.stream, a.data.length, 'other'), { code: 'EBADHASH' })
+})
