@@ -83,10 +83,17 @@ export class SwarmSource implements ViewSource {
     if (missing.length > 0) await this.fetch(missing, opts)
   }
 
-  /** Starts fetching the missing ones among `ids`; never waits, never fails a caller. */
+  /**
+   * Starts fetching the missing ones among `ids`, and warming the others (the
+   * store inflates them ahead of their open); never waits, never fails a caller.
+   */
   prefetch (ids: ObjectId[]): void {
     void (async () => {
       const missing = await this.missing(ids)
+      if (missing.length < ids.length) {
+        const absent = new Set(missing)
+        this.store.prefetch(missing.length === 0 ? ids : ids.filter(id => !absent.has(id)))
+      }
       if (missing.length > 0) await this.fetch(missing, { background: true })
     })().catch((err: Error) => { log('prefetch of %d objects: %s', ids.length, err.message) })
   }

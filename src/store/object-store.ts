@@ -15,9 +15,11 @@ import { createInflate } from 'node:zlib'
 import { LRUCache } from 'lru-cache'
 import { IntegrityError, NotFoundError } from '../errors.ts'
 import { applyDelta, deltaSizes } from '../git/delta.ts'
+import type { PackEntryHeader } from '../git/pack-entry.ts'
 import { hashObject, isObjectId, parseObjectHeader, verifyObject } from '../git/object-id.ts'
 import { logger } from '../log.ts'
 import type { AbortOptions, DeflatedObject, GitObject, ObjectId, ObjectSource, ObjectType } from '../types.ts'
+import { inBatchMemory } from '../zlib-worker.ts'
 import { loosePath, looseHeader, readLoose, removeLoose, writeLoose } from './loose.ts'
 import { newBlockCache, PackFile, type BlockCache } from './pack-file.ts'
 import { cleanPackDir, PackWriter, type FlushStats, type HeldObject } from './pack-writer.ts'
@@ -25,6 +27,7 @@ import { PartialBlob, type PartialSpec } from './partial-blob.ts'
 import { openSeekableLoose, writeSeekableLoose } from './seekable-loose.ts'
 import { SingleFlight } from './single-flight.ts'
 import { UnpackedBlobs } from './unpacked-blob.ts'
+import { Warmer, type WarmStream } from './warm.ts'
 
 const log = logger('gtfs:store:object-store')
 
@@ -35,6 +38,11 @@ export interface ObjectStoreOptions {
    * re-opens and objects just fetched. Memory is the `rss` figure's budget.
    */
   cacheBytes?: number
+  /**
+   * bytes of small blobs inflated ahead of their open on a `prefetch` hint
+   * (default 4 MiB; 0: none). See warm.ts.
+   */
+  warmBytes?: number
   /** bytes of pack blocks kept in memory (default 8 MiB) */
   packBlockBytes?: number
   /** bytes of delta bases kept in memory (default 8 MiB) */
@@ -72,6 +80,11 @@ export type BlobContent =
 type Location = { pack: PackFile, offset: number } | { loose: true } | { held: HeldObject }
 
 const MAX_DELTA_DEPTH = 10_000
+/** an id a stat found absent is not stat'ed again for this long (GitObjectStore.absentAt) */
+const ABSENT_MS = 1000
+const MAX_ABSENT = 100_000
+/** blobs up to this size are warmed on a hint (a program's modules, a tree's small files) */
+const WARM_MAX_OBJECT = 64 * 1024
 
 const one = (): number => 1
 
@@ -83,7 +96,7 @@ const one = (): number => 1
  */
 function compact (o: GitObject): GitObject {
   const d = o.data
-  if (d.byteOffset === 0 && d.buffer.byteLength === d.length) return o
+  if ((d.byteOffset === 0 && d.buffer.byteLength === d.length) || inBatchMemory(d)) return o
   const own = Buffer.allocUnsafeSlow(d.length)
   d.copy(own)
   return { type: o.type, data: own }
@@ -100,6 +113,14 @@ export class GitObjectStore implements ObjectSource {
   private readonly sizes = new LRUCache<ObjectId, number>({ maxSize: 500_000, sizeCalculation: one })
   /** loose objects known to be on disk (written or seen here), so that `has` needs no syscall */
   private readonly looseKnown = new Set<ObjectId>()
+  /**
+   * When a stat last found an id absent: it is not asked again for ABSENT_MS.
+   * Hints ask about objects on their way again and again (a cold walk spent
+   * 0.26 s in those stats). What this process writes is known before this is
+   * asked; what another writes (git, `gtfs publish`) shows within ABSENT_MS,
+   * as new packs do (rescanPacks).
+   */
+  private absentAt = new Map<ObjectId, number>()
   private readonly reads = new SingleFlight<ObjectId, GitObject>()
   /** large blobs arriving in chunks (partial-blob.ts), with the number of users of each */
   private readonly partials = new Map<ObjectId, { blob: Promise<PartialBlob>, users: number }>()
@@ -109,6 +130,7 @@ export class GitObjectStore implements ObjectSource {
   private readonly largeBlobBytes: number
   private lastRescan = 0
   private readonly packWriter?: PackWriter
+  private readonly warmer: Warmer | null
   /**
    * When each pack (by file name) and loose object (by id) was last read from
    * disk, ms: what LRU eviction orders by (eviction.ts). A map update per disk
@@ -123,6 +145,8 @@ export class GitObjectStore implements ObjectSource {
     this.blocks = newBlockCache(opts.packBlockBytes ?? 8 * 2 ** 20)
     this.maxObjectBytes = opts.maxObjectBytes ?? 2 ** 30
     this.largeBlobBytes = opts.largeBlobBytes ?? 4 * 2 ** 20
+    const warmBytes = opts.warmBytes ?? 4 * 2 ** 20
+    this.warmer = warmBytes > 0 ? new Warmer({ budgetBytes: warmBytes, streamOf: id => this.warmStream(id) }) : null
     if (opts.unpackedDir !== undefined) {
       this.unpacked = new UnpackedBlobs({ dir: opts.unpackedDir, budgetBytes: opts.unpackedBudgetBytes ?? 4 * 2 ** 30 })
     }
@@ -288,6 +312,35 @@ export class GitObjectStore implements ObjectSource {
     return i < 0 ? null : await loc.pack.deflatedEntry(i, this.largeBlobBytes)
   }
 
+  /**
+   * A hint: these blobs are likely to be opened soon. The small packed ones
+   * are inflated and hashed ahead, off the main thread (warm.ts).
+   */
+  prefetch (ids: ObjectId[]): void {
+    this.warmer?.hint(ids)
+  }
+
+  /** What warming did so far, and holds now. */
+  get warm (): { warmed: number, taken: number, dropped: number, skipped: number, objects: number, bytes: number } | null {
+    return this.warmer === null ? null : { ...this.warmer.stats, ...this.warmer.held }
+  }
+
+  /**
+   * A small whole blob's stream in a pack, for the warmer (at once when its
+   * pack block is cached: a view of it); null for anything else, or one in
+   * memory already.
+   */
+  private warmStream (id: ObjectId): WarmStream | null | Promise<WarmStream | null> {
+    if (this.cache.has(id) || !isObjectId(id)) return null
+    const found = this.findPacked(id)
+    if (found === null) return null
+    this.lastUse.set(basename(found.pack.path), Date.now())
+    const warmable = (e: { header: PackEntryHeader, stream: Buffer }): WarmStream | null =>
+      e.header.type !== 'blob' || e.header.size > WARM_MAX_OBJECT ? null : { stream: e.stream, size: e.header.size }
+    const now = found.pack.rawEntryNow(found.offset)
+    return now !== null ? warmable(now) : found.pack.rawEntry(found.offset).then(warmable)
+  }
+
   /** A blob's content, streaming large blobs into an unpacked file. */
   async openBlob (id: ObjectId): Promise<BlobContent> {
     const hit = this.cache.get(id)
@@ -295,6 +348,9 @@ export class GitObjectStore implements ObjectSource {
       if (hit.type !== 'blob') throw new IntegrityError(`object ${id} is a ${hit.type}, not a blob`, { code: 'EWRONGTYPE' })
       return { kind: 'buffer', data: hit.data }
     }
+    const warm = this.warmer?.take(id) ?? null
+    const data = warm instanceof Promise ? await warm : warm
+    if (data !== null) return { kind: 'buffer', data }
     const unpacked = this.unpacked
     const size = await this.size(id)
     if (size > this.largeBlobBytes && 'loose' in ((await this.locate(id)) ?? {})) {
@@ -458,13 +514,18 @@ export class GitObjectStore implements ObjectSource {
     // Synchronous on purpose: a stat of a store path costs ~1 µs of CPU, the promise
     // API ~35 µs (thread-pool round trip, and an Error built for each miss), and a
     // seeder asks once per object it is sent. The store is never under a gtfs mount.
-    if (statSync(loosePath(this.objectsDir, id), { throwIfNoEntry: false })?.isFile() === true) {
-      this.looseKnown.add(id)
-      this.lastUse.set(id, Date.now())
-      return { loose: true }
+    const now = Date.now()
+    if (!(now - (this.absentAt.get(id) ?? -Infinity) < ABSENT_MS)) {
+      if (statSync(loosePath(this.objectsDir, id), { throwIfNoEntry: false })?.isFile() === true) {
+        this.looseKnown.add(id)
+        this.lastUse.set(id, now)
+        return { loose: true }
+      }
+      if (this.absentAt.size >= MAX_ABSENT) this.absentAt = new Map()
+      this.absentAt.set(id, now)
     }
     // A pack may have appeared since we looked (git gc, a fetch); look again at most once a second.
-    if (Date.now() - this.lastRescan > 1000) {
+    if (now - this.lastRescan > 1000) {
       await this.rescanPacks()
       return this.findPacked(id)
     }

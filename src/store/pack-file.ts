@@ -117,17 +117,39 @@ export class PackFile {
     return { header, dataStart: offset + header.headerLength, dataEnd: end }
   }
 
-  /** Reads and inflates the entry at `offset`; refuses to inflate past `maxSize` bytes. */
-  async readEntry (offset: number, maxSize: number): Promise<RawEntry> {
+  /** The header of the entry at `offset` and its zlib stream as stored (one read). */
+  async rawEntry (offset: number): Promise<{ header: PackEntryHeader, stream: Buffer }> {
     const end = this.index.entryEnd(offset, this.size)
     const raw = await this.range(offset, end - offset)
     const header = parsePackEntryHeader(raw, offset)
+    return { header, stream: raw.subarray(header.headerLength) }
+  }
+
+  /**
+   * `rawEntry` without waiting, when the entry lies in one cached block: its
+   * stream is then a view of that block, to be copied before anything is
+   * awaited (an evicted block is reused, BlockCache). Null otherwise.
+   */
+  rawEntryNow (offset: number): { header: PackEntryHeader, stream: Buffer } | null {
+    const end = this.index.entryEnd(offset, this.size)
+    const i = Math.floor(offset / PACK_BLOCK)
+    if (Math.floor((end - 1) / PACK_BLOCK) !== i) return null
+    const block = this.blocks.get(`${this.path}:${i}`)
+    if (block === undefined) return null
+    const raw = block.subarray(offset - i * PACK_BLOCK, end - i * PACK_BLOCK)
+    const header = parsePackEntryHeader(raw, offset)
+    return { header, stream: raw.subarray(header.headerLength) }
+  }
+
+  /** Reads and inflates the entry at `offset`; refuses to inflate past `maxSize` bytes. */
+  async readEntry (offset: number, maxSize: number): Promise<RawEntry> {
+    const { header, stream } = await this.rawEntry(offset)
     if (header.size > maxSize) {
       throw new IntegrityError(`${this.path}: entry at ${offset} is ${header.size} bytes, over the cap of ${maxSize}`, { code: 'ETOOLARGE' })
     }
     let data: Buffer
     try {
-      data = inflateSync(raw.subarray(header.headerLength), { maxOutputLength: Math.max(header.size, 1) })
+      data = inflateSync(stream, { maxOutputLength: Math.max(header.size, 1) })
     } catch (cause) {
       throw new IntegrityError(`${this.path}: entry at ${offset} does not inflate`, { code: 'EMALFORMED', cause })
     }

@@ -278,3 +278,65 @@ test('readDeflated refuses an entry whose bytes do not match the index CRC (EBAD
     await store.close()
   }
 })
+
+/** Packed whole blobs of `dir`'s pack, as git's verify-pack lists them: [id, size, size in pack, offset]. */
+async function packedBlobs (dir: string): Promise<Array<[string, number, number, number]>> {
+  const packDir = join(dir, '.git', 'objects', 'pack')
+  const idx = (await readdir(packDir)).find(n => n.endsWith('.idx'))!
+  return (await git(dir, 'verify-pack', '-v', join(packDir, idx))).split('\n').map(l => l.split(/\s+/))
+    .filter(f => /^[0-9a-f]{40}$/.test(f[0]) && f[1] === 'blob' && f.length === 5)
+    .map(f => [f[0], Number(f[2]), Number(f[3]), Number(f[4])])
+}
+
+async function until (what: string, ok: () => boolean): Promise<void> {
+  for (const end = Date.now() + 10_000; !ok();) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 5))
+  }
+}
+
+test('prefetch warms small packed blobs on the worker; each open takes one once; the rest are read as usual', async () => {
+  const store = await GitObjectStore.open(join(repo, '.git', 'objects'))
+  try {
+    const packed = await packedBlobs(repo)
+    const whole = packed.filter(r => r[1] <= 64 * 1024).map(r => r[0])
+    assert.ok(whole.length >= 4 && whole.length < packed.length, 'the fixture must have small and large packed whole blobs')
+    const others = ids.filter(id => !whole.includes(id)) // large, deltas, loose objects, trees, commits
+    store.prefetch([...whole, ...others])
+    await until('warming', () => store.warm!.warmed + store.warm!.skipped >= whole.length + others.length)
+    assert.equal(store.warm!.warmed, whole.length)
+    assert.equal(store.warm!.objects, whole.length)
+    for (const id of whole) {
+      const c = await store.openBlob(id)
+      assert.equal(c.kind, 'buffer')
+      assert.deepEqual(c.kind === 'buffer' ? c.data : null, await runBuffer('git', ['-C', repo, 'cat-file', 'blob', id]))
+    }
+    assert.equal(store.warm!.taken, whole.length)
+    assert.deepEqual([store.warm!.objects, store.warm!.bytes], [0, 0], 'what was taken is not held')
+    const again = await store.openBlob(whole[0]) // read the usual way now
+    assert.deepEqual(again.kind === 'buffer' ? again.data : null, await runBuffer('git', ['-C', repo, 'cat-file', 'blob', whole[0]]))
+  } finally {
+    await store.close()
+  }
+})
+
+test('a packed blob whose stream is damaged is not warmed: its open fails as without warming', async () => {
+  const copy = join(tmp.path, 'warm-bad')
+  await git(tmp.path, 'clone', '-q', '--no-local', repo, copy)
+  const [id, , inPack, offset] = (await packedBlobs(copy)).find(r => r[2] > 8)!
+  const packDir = join(copy, '.git', 'objects', 'pack')
+  const path = join(packDir, (await readdir(packDir)).find(n => n.endsWith('.pack'))!)
+  await chmod(path, 0o644)
+  const buf = await readFile(path)
+  buf[offset + inPack - 2] ^= 0xff // in the zlib stream's adler32
+  await writeFile(path, buf)
+  const store = await GitObjectStore.open(join(copy, '.git', 'objects'))
+  try {
+    store.prefetch([id])
+    await until('warming', () => store.warm!.skipped === 1)
+    assert.equal(store.warm!.warmed, 0)
+    await assert.rejects(store.openBlob(id), { code: 'EMALFORMED' })
+  } finally {
+    await store.close()
+  }
+})
