@@ -157,10 +157,6 @@ export class InflateBatch {
     this.input = Buffer.allocUnsafeSlow(capacity)
   }
 
-  get count (): number { return this.sizes.length }
-  /** bytes the batch inflates to, announced */
-  get bytes (): number { return this.sizes.reduce((a, b) => a + b, 0) }
-
   add (item: InflateItem): void {
     const n = item.stream.byteLength
     if (this.len + n > this.input.length) {

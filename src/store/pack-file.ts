@@ -164,7 +164,7 @@ export class PackFile {
    * index, as stored, without inflating it: null for a delta or an entry over
    * `maxSize` bytes. The entry's bytes are checked against the index's CRC-32
    * first, as git does before it reuses packed data (EBADCRC), since nothing
-   * here hashes them. The result may be a view of a cached block.
+   * here hashes them.
    */
   async deflatedEntry (i: number, maxSize: number): Promise<DeflatedObject | null> {
     const offset = this.index.offsetAt(i)

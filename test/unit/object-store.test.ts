@@ -340,3 +340,20 @@ test('a packed blob whose stream is damaged is not warmed: its open fails as wit
     await store.close()
   }
 })
+
+test('an object another process writes after a miss is found within a second (misses are remembered that long)', async () => {
+  const store = await GitObjectStore.open(join(repo, '.git', 'objects'))
+  try {
+    const data = randomBytes(64)
+    const id = hashObject('blob', data)
+    assert.equal(await store.has(id), false)
+    const file = join(tmp.path, 'later.bin')
+    await writeFile(file, data)
+    assert.equal((await git(repo, 'hash-object', '-w', file)).trim(), id)
+    await new Promise(resolve => setTimeout(resolve, 1100))
+    assert.equal(await store.has(id), true)
+    assert.deepEqual((await store.read(id)).data, data)
+  } finally {
+    await store.close()
+  }
+})
