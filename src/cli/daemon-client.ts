@@ -7,7 +7,7 @@ import type { Paths, Settings } from '../config.ts'
 import { isGtfsError } from '../errors.ts'
 import { spawnBackground } from '../daemon/background.ts'
 import { isNoDaemon, request } from '../daemon/control-client.ts'
-import { socketPath } from '../daemon/daemon.ts'
+import { socketPath } from '../daemon/control-protocol.ts'
 
 const BIN = fileURLToPath(new URL('../../bin/gtfs', import.meta.url))
 

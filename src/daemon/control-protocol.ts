@@ -5,9 +5,16 @@
  * confused client cannot make the daemon buffer without bound.
  */
 import type { Socket } from 'node:net'
+import { join } from 'node:path'
+import type { Paths } from '../config.ts'
 import { ProtocolError } from '../errors.ts'
 
 export const MAX_LINE_BYTES = 1 << 20
+
+/** The control socket of the daemon of `paths` (one per GTFS_HOME). */
+export function socketPath (paths: Paths): string {
+  return join(paths.runtime, 'gtfs.sock')
+}
 
 export interface ControlRequest { id: number, op: string, args?: Record<string, unknown> }
 export interface ControlError { code: string, message: string, hint?: string }

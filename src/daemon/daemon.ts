@@ -10,6 +10,7 @@ import type { Paths, Settings } from '../config.ts'
 import { GtfsError, UsageError } from '../errors.ts'
 import { checkMountpoint, isMounted } from '../fs/preflight.ts'
 import { logger, setWarnSink } from '../log.ts'
+import { socketPath } from './control-protocol.ts'
 import { listenControl } from './control-server.ts'
 import { openAutomount, type Automount } from './automount.ts'
 import { CommandFinder, type FoundCommand } from './find-command.ts'
@@ -25,9 +26,7 @@ import { SwarmNode } from './swarm-node.ts'
 
 const log = logger('gtfs:daemon:daemon')
 
-export function socketPath (paths: Paths): string {
-  return join(paths.runtime, 'gtfs.sock')
-}
+export { socketPath }
 
 export interface SwarmOptions {
   /** host:port,... or "none"; only used when the swarm node starts */

@@ -5,11 +5,11 @@
  * so the kernel itself answers every write syscall with EROFS.
  */
 import Fuse, { type FuseOptions } from 'fuse-native'
-import { EnvironmentError, UsageError } from '../errors.ts'
+import { EnvironmentError } from '../errors.ts'
 import { logger } from '../log.ts'
 import type { TreeView } from '../types.ts'
 import { makeFuseOps, type OpsStats } from './fuse-ops.ts'
-import { assertFuseUsable, checkMountpoint, isMounted } from './preflight.ts'
+import { assertFuseUsable, checkMountpoint, checkPrivilegedOptions, isMounted } from './preflight.ts'
 import { unmountDir } from './unmount.ts'
 
 const log = logger('gtfs:fs:mount')
@@ -117,14 +117,6 @@ function detachOps (fuse: Fuse): void {
     }
   }
   f.ops = gone
-}
-
-/** --suid and --dev only as root: fails with ENOTROOT otherwise. */
-export function checkPrivilegedOptions (opts: { suid?: boolean, dev?: boolean }): void {
-  const asked = [opts.suid === true ? 'suid' : '', opts.dev === true ? 'dev' : ''].filter(Boolean)
-  if (asked.length === 0 || process.getuid?.() === 0) return
-  throw new UsageError('ENOTROOT', `${asked.join(' and ')} ${asked.length > 1 ? 'need' : 'needs'} root: setuid bits and device nodes from a mount give root to whoever signed it`,
-    { hint: 'run it as root (sudo), or mount without --suid/--dev' })
 }
 
 export async function mountView (view: TreeView, dir: string, opts: MountOptions): Promise<Mounted> {

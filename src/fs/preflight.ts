@@ -101,3 +101,11 @@ export async function checkMountpoint (dir: string): Promise<string> {
   if ((await readdir(abs)).length > 0) throw new UsageError('ENOTEMPTY', `mountpoint ${dir} is not empty`, { hint: 'mount on an empty directory' })
   return abs
 }
+
+/** --suid and --dev only as root: fails with ENOTROOT otherwise. */
+export function checkPrivilegedOptions (opts: { suid?: boolean, dev?: boolean }): void {
+  const asked = [opts.suid === true ? 'suid' : '', opts.dev === true ? 'dev' : ''].filter(Boolean)
+  if (asked.length === 0 || process.getuid?.() === 0) return
+  throw new UsageError('ENOTROOT', `${asked.join(' and ')} ${asked.length > 1 ? 'need' : 'needs'} root: setuid bits and device nodes from a mount give root to whoever signed it`,
+    { hint: 'run it as root (sudo), or mount without --suid/--dev' })
+}

@@ -5,10 +5,7 @@ import { resolve } from 'node:path'
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs'
 import { loadSettings, paths } from '../../config.ts'
 import { UsageError } from '../../errors.ts'
-import { serveMount } from '../../daemon/serve-mount.ts'
-import { checkPrivilegedOptions } from '../../fs/mount.ts'
-import { assertFuseUsable, checkMountpoint, isMounted } from '../../fs/preflight.ts'
-import { resolveLocalTarget } from '../../repo/local-repo.ts'
+import { assertFuseUsable, checkMountpoint, checkPrivilegedOptions, isMounted } from '../../fs/preflight.ts'
 import { askDaemon, ensureDaemon } from '../daemon-client.ts'
 import { printJson } from '../output.ts'
 import { SWARM_OPTIONS, swarmPort } from '../swarm-options.ts'
@@ -75,6 +72,7 @@ export const mountCommand: CommandModule<object, MountArgs> = {
 
     if (!argv.foreground) {
       // The daemon serves background mounts; it is started on first use.
+      const { resolveLocalTarget } = await import('../../repo/local-repo.ts')
       const resolved = await resolveLocalTarget(target)
       await assertFuseUsable()
       await checkMountpoint(dir)
@@ -94,6 +92,7 @@ export const mountCommand: CommandModule<object, MountArgs> = {
       return
     }
 
+    const { serveMount } = await import('../../daemon/serve-mount.ts')
     const serving = await serveMount({ target, dir, paths: p, settings, allowOther: argv.allowOther, suid: argv.suid, dev: argv.dev, fuseDebug: argv.fuseDebug })
     if (argv.json) {
       printJson({ dir: serving.mount.dir, commit: serving.mount.commit, ref: serving.mount.ref, pid: process.pid })
