@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import type { Paths, Settings } from '../config.ts'
 import { GtfsError, isGtfsError } from '../errors.ts'
 import { logger, warn } from '../log.ts'
-import { decodeBundle } from '../publish/bundle.ts'
+import { decodeBundle, type Bundle } from '../publish/bundle.ts'
 import { exportBundle } from '../publish/exchange.ts'
 import { listRepos, repoDir } from '../publish/records.ts'
 import type { Session } from '../publish/session.ts'
@@ -206,7 +206,7 @@ export class SwarmNode implements StateProvider {
     }
   }
 
-  async fetchState (repo: string, opts: AbortOptions = {}): Promise<Uint8Array | null> {
+  async fetchState (repo: string, opts: AbortOptions = {}): Promise<Bundle | null> {
     const s = this.swarm(repo)
     await this.findPeers(s, opts)
     const asked = new Set<Peer>()
@@ -219,7 +219,7 @@ export class SwarmNode implements StateProvider {
     return best
   }
 
-  private async bestState (repo: string, s: RepoSwarm, asked: Set<Peer>, opts: AbortOptions): Promise<Uint8Array | null> {
+  private async bestState (repo: string, s: RepoSwarm, asked: Set<Peer>, opts: AbortOptions): Promise<Bundle | null> {
     const peers = s.pool.ready().filter(p => !asked.has(p))
     for (const p of peers) asked.add(p)
     if (peers.length === 0) return null
@@ -233,14 +233,16 @@ export class SwarmNode implements StateProvider {
       }
     })).finally(fan.release)
     // The newest claim first; trust/ judges it, and a bad one fails the mount with its reason.
-    let best: Uint8Array | null = null
+    // Decoded once here (a 50,000-path catalog makes a bundle of a few MB):
+    // the mount judges and imports this same decoding.
+    let best: Bundle | null = null
     let bestSeq = -1
     for (const a of answers) {
       if (a === null) continue
       try {
         const b = decodeBundle(a)
         const seq = b.manifest === null ? -1 : parseManifest(b.manifest.bytes).seq
-        if (seq > bestSeq) { best = a; bestSeq = seq }
+        if (seq > bestSeq) { best = b; bestSeq = seq }
       } catch (err) {
         log('unreadable state: %s', (err as Error).message)
       }

@@ -120,6 +120,8 @@ export function chunkHash (hashes: string, index: number): string | undefined {
 }
 
 const ENTRY_KEYS = ['gid', 'link', 'mode', 'mtime', 'rdev', 'size', 'type', 'uid', 'xattrs'] as const
+const ENTRY_KEY_SET = new Set<string>(ENTRY_KEYS)
+const ROOTFS_KEYS = ['mode', 'uid', 'gid', 'mtime', 'rdev', 'link', 'xattrs'] as const
 const HEX40 = /^[0-9a-f]{40}$/
 const HEX = /^[0-9a-f]*$/
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
@@ -139,14 +141,19 @@ function compare (a: string, b: string): number {
 /**
  * Why `path` cannot be a catalog key, or null. Keys are absolute, normalized,
  * safe. `safeNames` remembers components already found safe: a catalog
- * repeats the same directory and file names many times.
+ * repeats the same directory and file names many times. `safeDir` is a
+ * directory whose path was found safe: its entries' other names are not
+ * checked again.
  */
-export function catalogPathProblem (path: string, safeNames?: Set<string>): string | null {
+export function catalogPathProblem (path: string, safeNames?: Set<string>, safeDir?: string): string | null {
   if (typeof path !== 'string' || !path.startsWith('/')) return 'must start with "/"'
   if (path === '/') return null
   if (LONE_SURROGATE.test(path)) return 'holds a lone surrogate'
   if (Buffer.byteLength(path) > MAX_PATH_BYTES) return `is longer than ${MAX_PATH_BYTES} bytes`
-  for (const name of path.slice(1).split('/')) {
+  // A sibling of the path checked before: only the last name is new.
+  const last = path.lastIndexOf('/')
+  const names = safeDir !== undefined && last > 0 && last === safeDir.length && path.startsWith(safeDir) ? [path.slice(last + 1)] : path.slice(1).split('/')
+  for (const name of names) {
     if (safeNames?.has(name) === true) continue
     const why = unsafeNameReason(name)
     if (why !== null) return `has an unsafe component (${why})`
@@ -175,52 +182,55 @@ export function splitDev (dev: number): [number, number] {
   return [major >>> 0, minor >>> 0]
 }
 
-/** Checks one entry against the rules of its catalog kind; returns it normalized. */
+/** How errors name an entry; built only on failure (checks run once per path of a 10^5-path catalog). */
+const at = (path: string): string => `entry ${JSON.stringify(path)}`
+
+function checkInt (path: string, v: unknown, name: string, min: number, max: number): void {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) throw malformed(`${at(path)}: ${name} must be an integer in ${min}..${max}`)
+}
+
+/** Checks one entry against the rules of its catalog kind. */
 function checkEntry (path: string, e: CatalogEntry, rootfs: boolean): void {
-  const where = `entry ${JSON.stringify(path)}`
-  if (!KINDS.has(e.type)) throw malformed(`${where}: unknown type ${JSON.stringify(e.type)}`)
-  const int = (v: unknown, name: string, min: number, max: number): void => {
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) throw malformed(`${where}: ${name} must be an integer in ${min}..${max}`)
-  }
+  if (!KINDS.has(e.type)) throw malformed(`${at(path)}: unknown type ${JSON.stringify(e.type)}`)
   const sized = e.type === 'file' || e.type === 'symlink'
-  if (sized) int(e.size, 'size', 0, Number.MAX_SAFE_INTEGER)
-  else if (e.size !== undefined) throw malformed(`${where}: only files and symlinks have a size`)
+  if (sized) checkInt(path, e.size, 'size', 0, Number.MAX_SAFE_INTEGER)
+  else if (e.size !== undefined) throw malformed(`${at(path)}: only files and symlinks have a size`)
   if (!rootfs) {
-    if (!sized) throw malformed(`${where}: a sizes catalog lists files and symlinks only`)
-    for (const k of ['mode', 'uid', 'gid', 'mtime', 'rdev', 'link', 'xattrs'] as const) {
-      if (e[k] !== undefined) throw malformed(`${where}: "${k}" belongs in a rootfs catalog only`)
+    if (!sized) throw malformed(`${at(path)}: a sizes catalog lists files and symlinks only`)
+    for (const k of ROOTFS_KEYS) {
+      if (e[k] !== undefined) throw malformed(`${at(path)}: "${k}" belongs in a rootfs catalog only`)
     }
     return
   }
-  int(e.mode, 'mode', 0, 0o7777)
-  int(e.uid, 'uid', 0, 0xffffffff)
-  int(e.gid, 'gid', 0, 0xffffffff)
-  int(e.mtime, 'mtime', -(2 ** 52), 2 ** 52)
+  checkInt(path, e.mode, 'mode', 0, 0o7777)
+  checkInt(path, e.uid, 'uid', 0, 0xffffffff)
+  checkInt(path, e.gid, 'gid', 0, 0xffffffff)
+  checkInt(path, e.mtime, 'mtime', -(2 ** 52), 2 ** 52)
   const device = e.type === 'chardev' || e.type === 'blockdev'
   if (device) {
-    if (!Array.isArray(e.rdev) || e.rdev.length !== 2) throw malformed(`${where}: a device node needs rdev [major, minor]`)
-    int(e.rdev[0], 'rdev major', 0, MAX_MAJOR)
-    int(e.rdev[1], 'rdev minor', 0, MAX_MINOR)
+    if (!Array.isArray(e.rdev) || e.rdev.length !== 2) throw malformed(`${at(path)}: a device node needs rdev [major, minor]`)
+    checkInt(path, e.rdev[0], 'rdev major', 0, MAX_MAJOR)
+    checkInt(path, e.rdev[1], 'rdev minor', 0, MAX_MINOR)
   } else if (e.rdev !== undefined) {
-    throw malformed(`${where}: only device nodes have rdev`)
+    throw malformed(`${at(path)}: only device nodes have rdev`)
   }
   if (e.link !== undefined) {
-    int(e.link, 'link', 1, MAX_CATALOG_ENTRIES)
-    if (e.type === 'dir') throw malformed(`${where}: a directory cannot be hard-linked`)
+    checkInt(path, e.link, 'link', 1, MAX_CATALOG_ENTRIES)
+    if (e.type === 'dir') throw malformed(`${at(path)}: a directory cannot be hard-linked`)
   }
   if (e.xattrs !== undefined) {
-    if (e.xattrs === null || typeof e.xattrs !== 'object' || Array.isArray(e.xattrs)) throw malformed(`${where}: xattrs must be an object`)
+    if (e.xattrs === null || typeof e.xattrs !== 'object' || Array.isArray(e.xattrs)) throw malformed(`${at(path)}: xattrs must be an object`)
     const names = Object.keys(e.xattrs)
-    if (names.length === 0) throw malformed(`${where}: an empty xattrs object is written as no xattrs`)
-    if (names.length > MAX_XATTRS_PER_ENTRY) throw malformed(`${where}: more than ${MAX_XATTRS_PER_ENTRY} xattrs`)
+    if (names.length === 0) throw malformed(`${at(path)}: an empty xattrs object is written as no xattrs`)
+    if (names.length > MAX_XATTRS_PER_ENTRY) throw malformed(`${at(path)}: more than ${MAX_XATTRS_PER_ENTRY} xattrs`)
     for (const name of names) {
       const bytes = Buffer.byteLength(name)
       if (bytes === 0 || bytes > MAX_XATTR_NAME_BYTES || name.includes('\0') || !name.includes('.') || LONE_SURROGATE.test(name)) {
-        throw malformed(`${where}: bad xattr name ${JSON.stringify(name)}`)
+        throw malformed(`${at(path)}: bad xattr name ${JSON.stringify(name)}`)
       }
       const value = e.xattrs[name]
       if (typeof value !== 'string' || !BASE64.test(value) || value.length > Math.ceil(MAX_XATTR_VALUE_BYTES / 3) * 4) {
-        throw malformed(`${where}: xattr ${name} must be base64 of at most ${MAX_XATTR_VALUE_BYTES} bytes`)
+        throw malformed(`${at(path)}: xattr ${name} must be base64 of at most ${MAX_XATTR_VALUE_BYTES} bytes`)
       }
     }
   }
@@ -232,6 +242,11 @@ function checkEntry (path: string, e: CatalogEntry, rootfs: boolean): void {
  * more, all of one type, numbered in order of first appearance).
  */
 export function validateCatalog (catalog: Catalog): void {
+  checkCatalog(catalog)
+}
+
+/** validateCatalog; returns the paths sorted, as the encoding lists them. */
+function checkCatalog (catalog: Catalog): string[] {
   if (typeof catalog.tree !== 'string' || !HEX40.test(catalog.tree)) throw malformed('tree must be a 40-hex tree id')
   if (typeof catalog.rootfs !== 'boolean') throw malformed('rootfs must be a boolean')
   if (!(catalog.entries instanceof Map)) throw malformed('entries must be a Map')
@@ -240,9 +255,11 @@ export function validateCatalog (catalog: Catalog): void {
   let nextGroup = 1
   const paths = [...catalog.entries.keys()].sort(compare)
   const safeNames = new Set<string>()
+  let safeDir = ''
   for (const path of paths) {
-    const why = catalogPathProblem(path, safeNames)
+    const why = catalogPathProblem(path, safeNames, safeDir)
     if (why !== null) throw malformed(`path ${JSON.stringify(path)} ${why}`)
+    safeDir = path.slice(0, path.lastIndexOf('/'))
     const e = catalog.entries.get(path)!
     checkEntry(path, e, catalog.rootfs)
     if (catalog.rootfs && path !== '/') {
@@ -283,6 +300,7 @@ export function validateCatalog (catalog: Catalog): void {
     }
   }
   if (catalog.chunks !== undefined) validateChunks(catalog.chunks)
+  return paths
 }
 
 function validateChunks (chunks: ChunkHashes): void {
@@ -316,48 +334,58 @@ export function canonicalLinkGroups (entries: Map<string, CatalogEntry>): void {
   }
 }
 
+/** `"key":` of each entry key, in encoding order */
+const KEY_PREFIXES = ENTRY_KEYS.map(k => `${JSON.stringify(k)}:`)
+
+/** One validated entry (numbers are safe integers, `type` one of KINDS). */
 function encodeEntry (e: CatalogEntry): string {
-  const parts: string[] = []
-  for (const key of ENTRY_KEYS) {
+  let out = '{'
+  for (let i = 0; i < ENTRY_KEYS.length; i++) {
+    const key = ENTRY_KEYS[i]
     const v = e[key]
     if (v === undefined) continue
-    let text: string
+    if (out.length > 1) out += ','
+    out += KEY_PREFIXES[i]
     if (key === 'xattrs') {
       const x = v as Record<string, string>
-      text = '{' + Object.keys(x).sort(compare).map(n => `${JSON.stringify(n)}:${JSON.stringify(x[n])}`).join(',') + '}'
+      out += '{' + Object.keys(x).sort(compare).map(n => `${JSON.stringify(n)}:${JSON.stringify(x[n])}`).join(',') + '}'
     } else if (key === 'rdev') {
       const [major, minor] = v as [number, number]
-      text = `[${major},${minor}]`
+      out += `[${major},${minor}]`
+    } else if (key === 'type') {
+      out += `"${v as string}"`
     } else {
-      text = JSON.stringify(v)
+      out += String(v)
     }
-    parts.push(`${JSON.stringify(key)}:${text}`)
   }
-  return '{' + parts.join(',') + '}'
+  return out + '}'
 }
 
 /** The canonical bytes of a catalog (validated first; EMALFORMED). */
 export function encodeCatalog (catalog: Catalog): Uint8Array {
-  validateCatalog(catalog)
-  const paths = [...catalog.entries.keys()].sort(compare)
+  const bytes = utf8.encode(canonicalText(catalog))
+  if (bytes.byteLength > MAX_CATALOG_BYTES) {
+    throw new ProtocolError('ETOOLARGE', `catalog is ${bytes.byteLength} bytes, over the ${MAX_CATALOG_BYTES}-byte cap`)
+  }
+  return bytes
+}
+
+/** The canonical encoding as a string (validated first; EMALFORMED). */
+function canonicalText (catalog: Catalog): string {
+  const paths = checkCatalog(catalog)
   const out: string[] = ['{']
   if (catalog.chunks !== undefined) {
     const h = catalog.chunks.hashes
     out.push(`"chunkBytes":${catalog.chunks.bytes},"chunks":{`, [...h.keys()].sort(compare).map(id => `"${id}":"${h.get(id)!}"`).join(','), '},')
   }
   out.push('"entries":{')
-  paths.forEach((path, i) => {
-    if (i > 0) out.push(',')
-    out.push(JSON.stringify(path), ':', encodeEntry(catalog.entries.get(path)!))
-  })
+  for (let i = 0; i < paths.length; i++) {
+    out.push((i > 0 ? ',' : '') + JSON.stringify(paths[i]) + ':' + encodeEntry(catalog.entries.get(paths[i])!))
+  }
   out.push(`},"format":${JSON.stringify(CATALOG_FORMAT)}`)
   if (catalog.prefetch !== undefined) out.push(',"prefetch":[', catalog.prefetch.map(p => JSON.stringify(p)).join(','), ']')
   out.push(`,"rootfs":${catalog.rootfs ? 'true' : 'false'},"tree":${JSON.stringify(catalog.tree)},"version":${CATALOG_VERSION}}`)
-  const bytes = utf8.encode(out.join(''))
-  if (bytes.byteLength > MAX_CATALOG_BYTES) {
-    throw new ProtocolError('ETOOLARGE', `catalog is ${bytes.byteLength} bytes, over the ${MAX_CATALOG_BYTES}-byte cap`)
-  }
-  return bytes
+  return out.join('')
 }
 
 /**
@@ -368,9 +396,11 @@ export function decodeCatalog (bytes: Uint8Array, opts: { maxBytes?: number } = 
   const cap = opts.maxBytes ?? MAX_CATALOG_BYTES
   if (!(bytes instanceof Uint8Array)) throw malformed('expected bytes')
   if (bytes.byteLength > cap) throw new ProtocolError('ETOOLARGE', `catalog is ${bytes.byteLength} bytes, over the ${cap}-byte cap`)
+  let text: string
   let value: unknown
   try {
-    value = JSON.parse(utf8Strict.decode(bytes))
+    text = utf8Strict.decode(bytes)
+    value = JSON.parse(text)
   } catch (err) {
     throw malformed(`not UTF-8 JSON (${(err as Error).message})`)
   }
@@ -381,10 +411,11 @@ export function decodeCatalog (bytes: Uint8Array, opts: { maxBytes?: number } = 
   if (top.format !== CATALOG_FORMAT) throw malformed(`format must be "${CATALOG_FORMAT}"`)
   if (top.version !== CATALOG_VERSION) throw malformed(`version ${String(top.version)} is not supported (this gtfs reads version ${CATALOG_VERSION})`)
   const entries = new Map<string, CatalogEntry>()
-  for (const [path, raw] of Object.entries(object(top.entries, 'entries'))) {
-    const o = object(raw, `entry ${JSON.stringify(path)}`)
-    for (const key of Object.keys(o)) {
-      if (!(ENTRY_KEYS as readonly string[]).includes(key)) throw malformed(`entry ${JSON.stringify(path)}: unknown field "${key}"`)
+  const listed = object(top.entries, 'entries')
+  for (const path in listed) {
+    const o = object(listed[path], `entry ${JSON.stringify(path)}`)
+    for (const key in o) {
+      if (!ENTRY_KEY_SET.has(key)) throw malformed(`${at(path)}: unknown field "${key}"`)
     }
     entries.set(path, o as unknown as CatalogEntry)
   }
@@ -394,8 +425,8 @@ export function decodeCatalog (bytes: Uint8Array, opts: { maxBytes?: number } = 
     if (top.chunks === undefined || top.chunkBytes === undefined) throw malformed('chunkBytes and chunks come together')
     catalog.chunks = { bytes: top.chunkBytes as number, hashes: new Map(Object.entries(object(top.chunks, 'chunks')) as Array<[string, string]>) }
   }
-  const again = encodeCatalog(catalog)
-  if (!Buffer.from(again).equals(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))) {
+  // The same text is the same bytes: the decoding above was strict UTF-8.
+  if (canonicalText(catalog) !== text) {
     throw malformed('not in canonical form (sorted keys, no whitespace, integers only, link groups in order)')
   }
   return catalog

@@ -32,9 +32,26 @@ function isNtfsDotGit (name: string): boolean {
 
 export type UnsafeReason = 'empty' | 'dot' | 'dotdot' | 'dotgit' | 'slash' | 'nul' | 'backslash-dotgit'
 
+/**
+ * True for a name no rule below can refuse: ASCII (HFS's ignorable code points
+ * are not), without '/', NUL or '\\', and not starting with '.' or 'g'/'G'
+ * (every .git alias starts with one of them once ASCII). Nearly every name
+ * is one; the full rules cost ~1 µs a name, 50 ms for a 50,000-file tree.
+ */
+function plainlySafe (name: string): boolean {
+  const c0 = name.charCodeAt(0)
+  if (c0 === 0x2e || c0 === 0x67 || c0 === 0x47) return false
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i)
+    if (c >= 0x80 || c === 0x2f || c === 0 || c === 0x5c) return false
+  }
+  return true
+}
+
 /** Why a tree entry name is unsafe, or null when it may be shown. */
 export function unsafeNameReason (name: string): UnsafeReason | null {
   if (name.length === 0) return 'empty'
+  if (plainlySafe(name)) return null
   if (name === '.') return 'dot'
   if (name === '..') return 'dotdot'
   if (name.includes('/')) return 'slash'

@@ -65,7 +65,11 @@ export interface ImportResult extends PendingStatus {
 }
 
 export async function importBundle (s: Session, bytes: Uint8Array, now = new Date()): Promise<ImportResult> {
-  const b = decodeBundle(bytes)
+  return await importDecodedBundle(s, decodeBundle(bytes), now)
+}
+
+/** importBundle of a decoded bundle. */
+export async function importDecodedBundle (s: Session, b: Bundle, now = new Date()): Promise<ImportResult> {
   const existing = await loadRecords(s.home, s.store, b.repo)
   const records = existing ?? emptyRecords(b.repo)
   const bundleKeys = b.keys.byteLength === 0 ? [] : await readKeyBundle(b.keys)

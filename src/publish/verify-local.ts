@@ -18,7 +18,7 @@ import {
   verifyPolicyChain, type Manifest, type SignedDocument
 } from '../trust/index.ts'
 import { makeIsAncestor } from './ancestry.ts'
-import { decodeBundle } from './bundle.ts'
+import { decodeBundle, type Bundle } from './bundle.ts'
 import { getCatalog, type RepoRecords } from './records.ts'
 import type { Session } from './session.ts'
 import { commitAndTree } from './tree-catalog.ts'
@@ -62,7 +62,11 @@ export async function verifyRepo (s: Session, records: RepoRecords, now = new Da
 
 /** Verifies a bundle file's newest manifest without importing the file. */
 export async function verifyBundleFile (s: Session, bytes: Uint8Array, now = new Date()): Promise<VerifyResult> {
-  const b = decodeBundle(bytes)
+  return await verifyBundle(s, decodeBundle(bytes), now)
+}
+
+/** verifyBundleFile of a decoded bundle. */
+export async function verifyBundle (s: Session, b: Bundle, now = new Date()): Promise<VerifyResult> {
   return await verifyDocs(s, {
     repo: b.repo,
     policy: b.policy,

@@ -11,11 +11,11 @@ import { decodeCatalog, type Catalog } from '../git/catalog.ts'
 import { parseCommit } from '../git/commit.ts'
 import { parseTree } from '../git/tree.ts'
 import { logger } from '../log.ts'
-import { decodeBundle } from '../publish/bundle.ts'
-import { importBundle } from '../publish/exchange.ts'
+import type { Bundle } from '../publish/bundle.ts'
+import { importDecodedBundle } from '../publish/exchange.ts'
 import { getCatalog } from '../publish/records.ts'
 import type { Session } from '../publish/session.ts'
-import { verifiedCatalog, verifyBundleFile, verifyRepo } from '../publish/verify-local.ts'
+import { verifiedCatalog, verifyBundle, verifyRepo } from '../publish/verify-local.ts'
 import { loadAcceptedState, parseManifest, parsePolicy, type Manifest } from '../trust/index.ts'
 import type { AbortOptions, ObjectId } from '../types.ts'
 import type { SwarmSource } from './swarm-source.ts'
@@ -43,8 +43,8 @@ const MAX_ANCESTRY = 10_000
 
 /** What the repo layer asks of the swarm about signed state. */
 export interface StateProvider {
-  /** the state bundle that peers of `repo` serve (the newest seq among those asked), or null when none answered */
-  fetchState (repo: string, opts?: AbortOptions): Promise<Uint8Array | null>
+  /** the state bundle that peers of `repo` serve (the newest seq among those asked), decoded, or null when none answered */
+  fetchState (repo: string, opts?: AbortOptions): Promise<Bundle | null>
   /** the DHT pointer under `pointerKey`, a freshness hint; null when none was found */
   pointer (pointerKey: string, opts?: AbortOptions): Promise<{ manifestHash: string, seq: number } | null>
 }
@@ -115,7 +115,7 @@ export async function resolveSwarmRepo (o: ResolveOptions): Promise<ResolvedRepo
   let offline = false
   // Learn which commits the claimed manifest names, so that catalogs can be checked
   // against their trees and moves judged as fast-forwards; the claim itself is judged below.
-  const claimed = bundle === null ? null : decodeBundle(bundle)
+  const claimed = bundle
   if (claimed !== null && claimed.manifest === null) throw new GtfsError('ENOMANIFEST', `the peers of ${o.repo} serve no manifest`)
   const claimedManifest = claimed?.manifest == null ? null : parseManifest(claimed.manifest.bytes)
   const claimedSeq = claimedManifest?.seq ?? null
@@ -144,8 +144,8 @@ export async function resolveSwarmRepo (o: ResolveOptions): Promise<ResolvedRepo
     // must be on disk and in that view's pack list first.
     await o.source.flush()
     await s.store.objects.rescanPacks()
-    const verified = await verifyBundleFile(s, bundle, now)
-    await importBundle(s, bundle, now)
+    const verified = await verifyBundle(s, bundle, now)
+    await importDecodedBundle(s, bundle, now)
     manifest = verified.manifest
     manifestHash = verified.manifestHash
     signers = verified.signers

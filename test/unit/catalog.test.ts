@@ -134,3 +134,11 @@ test('chunk hashes: optional, first in the bytes, round-trip, strict', () => {
   for (const b of bad) assert.throws(() => decodeCatalog(Buffer.from(b)), { code: 'EMALFORMED' }, b.slice(0, 120))
   assert.throws(() => encodeCatalog({ ...base, chunks: { bytes: 1 << 20, hashes: new Map() } }), { code: 'EMALFORMED' })
 })
+
+test('an unsafe name is refused also among siblings of a checked path (only their last name is checked again)', () => {
+  const files = (...paths: string[]): Catalog => ({ tree: TREE, rootfs: false, entries: new Map(paths.map(p => [p, { type: 'file', size: 1 }])) })
+  assert.doesNotThrow(() => encodeCatalog(files('/d/a', '/d/b', '/dx/a', '/d/e/f')))
+  for (const paths of [['/d/a', '/d/.git'], ['/d/a', '/d/GIT~1'], ['/d/a', '/d/..'], ['/d/a', '/d/.GiT\u200c'], ['/d', '/d.git/.git'], ['/d/a', '/dx/.git/x']]) {
+    assert.throws(() => encodeCatalog(files(...paths)), { code: 'EMALFORMED' }, paths.join(' '))
+  }
+})

@@ -86,3 +86,30 @@ test('pack entry headers: sizes, ofs and ref deltas', () => {
   assert.throws(() => parsePackEntryHeader(Buffer.from([0x65, 0x7f]), 10), { code: 'EMALFORMED' }) // base before the pack
   assert.throws(() => parsePackEntryHeader(Buffer.from([0xbc]), 0), { code: 'EMALFORMED' }) // truncated
 })
+
+test('every short ASCII name gets the reason git would give it (the fast path for plain names agrees with the full rules)', () => {
+  // Written from git's rules (verify_path, is_ntfs_dotgit), not from the code under test.
+  const expected = (name: string): string | null => {
+    if (name.length === 0) return 'empty'
+    if (name === '.') return 'dot'
+    if (name === '..') return 'dotdot'
+    if (name.includes('/')) return 'slash'
+    if (name.includes('\0')) return 'nul'
+    const dotgit = (part: string): boolean => /^(\.git|git~1)[. ]*$/.test(part.toLowerCase().split(':')[0])
+    if (dotgit(name)) return 'dotgit'
+    if (name.includes('\\') && name.split('\\').some(p => dotgit(p) || p === '..')) return 'backslash-dotgit'
+    return null
+  }
+  const alphabet = ['.', 'g', 'G', 'i', 'T', 't', '~', '1', ':', ' ', 'a', '\\', '/', '\0']
+  let names = ['']
+  let checked = 0
+  for (let len = 1; len <= 4; len++) {
+    names = names.flatMap(n => alphabet.map(c => n + c))
+    for (const n of names) {
+      assert.equal(unsafeNameReason(n), expected(n), JSON.stringify(n))
+      checked++
+    }
+  }
+  assert.ok(checked > 40_000)
+  for (const n of ['.git\u200c', '\u200c.GIT', '.g\u200dit', 'g\u200cit~1']) assert.equal(unsafeNameReason(n), n.startsWith('g') ? null : 'dotgit', JSON.stringify(n))
+})
