@@ -4,6 +4,7 @@
  * it is killed, `gtfs umount` can still find and clean up what it left.
  * (The swarm issue adds the DHT node, the wire listener and the shared store here.)
  */
+import { readFile } from 'node:fs/promises'
 import type { Server } from 'node:net'
 import { join, resolve } from 'node:path'
 import type { Paths, Settings } from '../config.ts'
@@ -25,6 +26,17 @@ import { openSwarmMount, type SwarmMount } from './swarm-mount.ts'
 import { SwarmNode } from './swarm-node.ts'
 
 const log = logger('gtfs:daemon:daemon')
+
+/**
+ * The daemon's memory in bytes: resident now and at its peak (VmHWM, the
+ * `rss` figure of the benchmark), and how much of it is V8's heap and how
+ * much buffers outside it (pack blocks, inflated objects, FUSE replies).
+ */
+async function memoryStatus (): Promise<Record<string, number>> {
+  const m = process.memoryUsage()
+  const peak = /VmHWM:\s+(\d+) kB/.exec(await readFile('/proc/self/status', 'utf8').catch(() => ''))
+  return { rss: m.rss, peakRss: peak === null ? m.rss : Number(peak[1]) * 1024, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers }
+}
 
 export { socketPath }
 
@@ -286,6 +298,7 @@ export class Daemon {
       socket: socketPath(this.paths),
       mounts: [...this.mounts.values()].map(m => this.describe(m)),
       swarm: swarm?.node.status() ?? null,
+      memory: await memoryStatus(),
       warnings: this.warnings.slice(-20)
     }
   }

@@ -17,7 +17,8 @@ const SLOT_MS = 100
 interface Slot {
   started: number
   signal: AbortSignal
-  reason: TimeoutError
+  /** made when the slot expires: an error made earlier would keep the stack of the operation that opened the slot, and through it that operation's closures (a whole unmounted view) */
+  reason?: TimeoutError
   /** how to fail each operation of the slot still under way */
   pending: Set<() => void>
   /** keeps the process alive only while an operation of the slot is under way */
@@ -34,8 +35,10 @@ function slotFor (ms: number): Slot {
   const ac = new AbortController()
   // Every wait of every operation of the slot may listen; each removes its listener when it ends.
   setMaxListeners(0, ac.signal)
-  const slot: Slot = { started: now, signal: ac.signal, reason: new TimeoutError(`no answer within ${ms} ms`), pending: new Set() }
+  const slot: Slot = { started: now, signal: ac.signal, pending: new Set() }
   slot.timer = setTimeout(() => {
+    if (open.get(ms) === slot) open.delete(ms)
+    slot.reason = new TimeoutError(`no answer within ${ms} ms`)
     ac.abort(slot.reason)
     for (const fail of slot.pending) fail()
     slot.pending.clear()

@@ -24,7 +24,7 @@ import { parseCommit, parseTagTarget } from '../git/commit.ts'
 import { parseTree, type TreeEntry, type TreeEntryKind } from '../git/tree.ts'
 import { logger, warn } from '../log.ts'
 import type { BlobContent } from '../store/object-store.ts'
-import type { AbortOptions, EntryAttr, FileHandle, GitObject, ObjectId, TreeView } from '../types.ts'
+import type { AbortOptions, EntryAttr, EntryKind, FileHandle, GitObject, ObjectId, TreeView } from '../types.ts'
 
 const log = logger('gtfs:repo:commit-view')
 
@@ -238,35 +238,29 @@ export class CommitView implements TreeView {
     const node = this.nodes.get(path) ?? await this.resolve(path, opts)
     const e = this.catalog?.entries.get(path)
     const group = e?.link === undefined ? undefined : this.catalog?.links.get(e.link)
-    const base = {
-      ino: pathInode(group?.first ?? path),
-      uid: e?.uid ?? this.uid,
-      gid: e?.gid ?? this.gid,
-      rdev: 0,
-      mtime: e?.mtime === undefined ? this.mtime : new Date(e.mtime * 1000)
-    }
+    // One literal, all fields in one order: built by spreading a shared base,
+    // each of 50,000 cached attributes had a hidden class of its own (20 MiB of
+    // V8 maps and descriptor arrays, seen in a heap snapshot).
+    const ino = pathInode(group?.first ?? path)
+    const uid = e?.uid ?? this.uid
+    const gid = e?.gid ?? this.gid
+    const mtime = e?.mtime === undefined ? this.mtime : new Date(e.mtime * 1000)
+    const attr = (kind: EntryKind, mode: number, size: number, nlink: number, rdev = 0): EntryAttr => ({ kind, mode, size, ino, nlink, uid, gid, rdev, mtime })
     const nlink = group?.count ?? 1
     switch (node.kind) {
       case 'dir':
-        return { ...base, kind: 'dir', mode: S_IFDIR | (e?.mode ?? 0o755), size: 4096, nlink: node.nlink }
+        return attr('dir', S_IFDIR | (e?.mode ?? 0o755), 4096, node.nlink)
       case 'gitlink':
         // A submodule: an empty directory, as `git archive` and a checkout without the submodule show it.
-        return { ...base, kind: 'gitlink', mode: S_IFDIR | (e?.mode ?? 0o755), size: 0, nlink: 2 }
+        return attr('gitlink', S_IFDIR | (e?.mode ?? 0o755), 0, 2)
       case 'special':
-        return {
-          ...base,
-          kind: node.type,
-          mode: S_IFTYPE[node.type] | (e?.mode ?? 0o644),
-          size: 0,
-          nlink,
-          rdev: e?.rdev === undefined ? 0 : makeDev(e.rdev[0], e.rdev[1])
-        }
+        return attr(node.type, S_IFTYPE[node.type] | (e?.mode ?? 0o644), 0, nlink, e?.rdev === undefined ? 0 : makeDev(e.rdev[0], e.rdev[1]))
       case 'symlink':
       case 'file':
       case 'exec': {
         const size = e?.size ?? await this.source.size(node.id, opts)
-        if (node.kind === 'symlink') return { ...base, kind: 'symlink', mode: S_IFLNK | (e?.mode ?? 0o777), size, nlink }
-        return { ...base, kind: 'file', mode: S_IFREG | (e?.mode ?? (node.kind === 'exec' ? 0o755 : 0o644)), size, nlink }
+        if (node.kind === 'symlink') return attr('symlink', S_IFLNK | (e?.mode ?? 0o777), size, nlink)
+        return attr('file', S_IFREG | (e?.mode ?? (node.kind === 'exec' ? 0o755 : 0o644)), size, nlink)
       }
     }
   }

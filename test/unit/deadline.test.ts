@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { withDeadline } from '../../src/fs/deadline.ts'
@@ -35,4 +37,20 @@ test('operations started together share one signal; those that ended are not fai
   assert.ok(new Set(signals).size <= 2, 'one slot (two at a slot boundary)')
   await new Promise(resolve => setTimeout(resolve, 250))
   assert.ok(signals.every(s => s.aborted), 'the slot expired') // and no unhandled rejection came of it
+})
+
+test('a settled operation leaves nothing of itself behind: its slot keeps no stack of the caller (an unmounted view stayed alive that way)', async () => {
+  setFlagsFromString('--expose-gc')
+  const gc = runInNewContext('gc') as () => void
+  // As fs/fuse-ops.ts: the operation is a closure over what it serves.
+  const makeOp = (held: { payload: number[] }) => async (): Promise<number> => await withDeadline(60_000, 'hold', async () => held.payload.length)
+  let ref: WeakRef<object> | undefined
+  await (async () => {
+    const held = { payload: new Array(1000).fill(1) }
+    ref = new WeakRef(held)
+    assert.equal(await makeOp(held)(), 1000)
+  })()
+  await new Promise(resolve => setImmediate(resolve))
+  gc()
+  assert.equal(ref?.deref(), undefined)
 })
