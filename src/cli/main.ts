@@ -1,6 +1,13 @@
 /**
  * The gtfs command line: yargs with every command registered explicitly, one
  * module each. Commands are thin: parse, call, print.
+ *
+ * A command module statically imports only light modules (config, errors,
+ * output, the daemon client, preflight checks) and loads its implementation
+ * (daemon, publish, trust and OpenPGP, store, swarm, FUSE) with `await
+ * import()` in its handler, so the CLI starts fast. Measured compiled:
+ * `gtfs --version` 250 -> 140 ms, `gtfs mount --help` 280 -> 170 ms (bare
+ * node 50 ms, node + yargs 110 ms). test/unit/cli-startup.test.ts holds it.
  */
 import { readFileSync } from 'node:fs'
 import yargs from 'yargs'

@@ -10,9 +10,9 @@ import { loadSettings, paths } from '../../config.ts'
 import { GtfsError, UsageError } from '../../errors.ts'
 import { isNoDaemon } from '../../daemon/control-client.ts'
 import type { PrefetchProgress } from '../../daemon/prefetch.ts'
-import { cacheGc, cacheStats, type CacheGcResult, type CacheStats } from '../../daemon/store-keeper.ts'
-import { withSession } from '../../publish/session.ts'
-import { GitObjectStore } from '../../store/object-store.ts'
+import type { CacheGcResult, CacheStats } from '../../daemon/store-keeper.ts'
+import type { Session } from '../../publish/session.ts'
+import type { GitObjectStore } from '../../store/object-store.ts'
 import { askDaemon, ensureDaemon } from '../daemon-client.ts'
 import { printJson } from '../output.ts'
 import { SWARM_OPTIONS, swarmPort } from '../swarm-options.ts'
@@ -37,13 +37,15 @@ export function formatBytes (n: number): string {
 }
 
 /** Runs `op` in the daemon when one answers, else on the store in this process. */
-async function onStore<T> (op: string, args: Record<string, unknown>, local: (store: GitObjectStore, session: Parameters<Parameters<typeof withSession>[1]>[0]) => Promise<T>): Promise<T> {
+async function onStore<T> (op: string, args: Record<string, unknown>, local: (store: GitObjectStore, session: Session) => Promise<T>): Promise<T> {
   const p = paths()
   try {
     return await askDaemon<T>(p, op, args, 10 * 60_000)
   } catch (err) {
     if (!isNoDaemon(err)) throw err
   }
+  const { withSession } = await import('../../publish/session.ts')
+  const { GitObjectStore } = await import('../../store/object-store.ts')
   return await withSession(p.data, async session => {
     const store = await GitObjectStore.open(join(session.home.store, 'objects'))
     try {
@@ -62,7 +64,10 @@ const stats: CommandModule<object, { json?: boolean }> = {
     .example('gtfs cache stats --json', 'the same as data') as unknown as Argv<{ json?: boolean }>,
   handler: async (argv: ArgumentsCamelCase<{ json?: boolean }>) => {
     const quota = loadSettings().storeQuotaBytes
-    const s = await onStore<CacheStats>('cache-stats', {}, async (store, session) => await cacheStats(store, session, quota))
+    const s = await onStore<CacheStats>('cache-stats', {}, async (store, session) => {
+      const { cacheStats } = await import('../../daemon/store-keeper.ts')
+      return await cacheStats(store, session, quota)
+    })
     if (argv.json) { printJson(s); return }
     const u = s.usage
     const pct = s.quotaBytes > 0 ? ` (${(100 * u.totalBytes / s.quotaBytes).toFixed(1)}%)` : ''
@@ -90,7 +95,10 @@ const gc: CommandModule<object, GcArgs> = {
   handler: async (argv: ArgumentsCamelCase<GcArgs>) => {
     const max = argv.maxSize === undefined ? undefined : parseSize(argv.maxSize)
     const quota = max ?? loadSettings().storeQuotaBytes
-    const r = await onStore<CacheGcResult>('cache-gc', max === undefined ? {} : { maxBytes: max }, async (store, session) => await cacheGc(store, session, quota))
+    const r = await onStore<CacheGcResult>('cache-gc', max === undefined ? {} : { maxBytes: max }, async (store, session) => {
+      const { cacheGc } = await import('../../daemon/store-keeper.ts')
+      return await cacheGc(store, session, quota)
+    })
     if (argv.json) { printJson(r); return }
     process.stdout.write(
       `freed ${formatBytes(r.freedBytes)}: ${r.evicted.packs} packs, ${r.evicted.looseObjects} loose objects` +

@@ -6,7 +6,7 @@ import type { Argv, CommandModule } from 'yargs'
 import { loadSettings, paths } from '../../config.ts'
 import { GtfsError } from '../../errors.ts'
 import { reportToParent } from '../../daemon/background.ts'
-import { Daemon, socketPath } from '../../daemon/daemon.ts'
+import { socketPath } from '../../daemon/control-protocol.ts'
 
 export const daemonCommand: CommandModule<object, object> = {
   command: 'daemon',
@@ -15,6 +15,7 @@ export const daemonCommand: CommandModule<object, object> = {
     .example('gtfs daemon', 'serve mounts from this terminal; Ctrl-C unmounts them all and stops')
     .example('GTFS_HOME=/srv/gtfs gtfs daemon', 'a separate daemon with all its state under /srv/gtfs'),
   handler: async () => {
+    const { Daemon } = await import('../../daemon/daemon.ts')
     const daemon = new Daemon(paths(), loadSettings())
     const child = process.env.GTFS_BACKGROUND === '1'
     try {

@@ -5,8 +5,6 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs'
 import { paths } from '../../config.ts'
 import { UsageError } from '../../errors.ts'
-import { SwarmDht } from '../../swarm/dht.ts'
-import { dhtStateFiles } from '../../swarm/dht-state.ts'
 import { printJson } from '../output.ts'
 
 interface Args { port?: number, host?: string, bootstrap?: string, json?: boolean }
@@ -22,6 +20,8 @@ export const dhtNodeCommand: CommandModule<object, Args> = {
     .example('GTFS_BOOTSTRAP=127.0.0.1:6881 gtfs mount <key> /mnt/x', 'another node that joins it') as unknown as Argv<Args>,
   handler: async (argv: ArgumentsCamelCase<Args>) => {
     if (!Number.isSafeInteger(argv.port) || argv.port! < 0 || argv.port! > 65535) throw new UsageError('EUSAGE', '--port takes 0-65535')
+    const { SwarmDht } = await import('../../swarm/dht.ts')
+    const { dhtStateFiles } = await import('../../swarm/dht-state.ts')
     const files = dhtStateFiles(paths().state)
     const dht = new SwarmDht({ routingTableFile: files.routingTable, pointerStateFile: files.pointers })
     const addr = await dht.start({ port: argv.port, host: argv.host, bootstrap: argv.bootstrap })

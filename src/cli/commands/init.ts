@@ -5,10 +5,6 @@
 import { realpath } from 'node:fs/promises'
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs'
 import { paths } from '../../config.ts'
-import { initRepo } from '../../publish/init-repo.ts'
-import { parseRule, signerSet } from '../../publish/rule-spec.ts'
-import { withSession } from '../../publish/session.ts'
-import { findGitDir } from '../../store/git-dir.ts'
 import { progressLines } from '../describe.ts'
 import { printJson } from '../output.ts'
 import { passphraseSource } from '../passphrase.ts'
@@ -27,6 +23,10 @@ export const initCommand: CommandModule<object, InitArgs> = {
     .example('gtfs init ~/src/distro --signer $ADA', 'one signer: prints the repo key')
     .example("gtfs init . --signer $ADA --signer $BOB --threshold 1 --rule 'refs/tags/*=$ADA,$BOB:2'", 'either root signs branches; tags need both') as unknown as Argv<InitArgs>,
   handler: async (argv: ArgumentsCamelCase<InitArgs>) => {
+    const { findGitDir } = await import('../../store/git-dir.ts')
+    const { parseRule, signerSet } = await import('../../publish/rule-spec.ts')
+    const { withSession } = await import('../../publish/session.ts')
+    const { initRepo } = await import('../../publish/init-repo.ts')
     const gitDir = await realpath(await findGitDir(argv.gitDir))
     const roots = signerSet(argv.signer ?? [], argv.threshold)
     const rules = (argv.rule ?? []).map(parseRule)

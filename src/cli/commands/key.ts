@@ -7,14 +7,14 @@ import type { PrivateKey } from 'openpgp'
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs'
 import { paths } from '../../config.ts'
 import { UsageError, UntrustedError } from '../../errors.ts'
-import { homeDirs, keyringOf } from '../../publish/home.ts'
-import {
-  describeKey, EPASSPHRASE, MAX_KEY_BYTES, readKeys, tooLarge, unlockPrivateKey, type KeyInfo
-} from '../../trust/index.ts'
+import type { Keyring, KeyInfo } from '../../trust/index.ts'
 import { printJson } from '../output.ts'
 import { passphraseSource, readPassphraseFile } from '../passphrase.ts'
 
-const keyring = () => keyringOf(homeDirs(paths().data))
+async function keyring (): Promise<Keyring> {
+  const { homeDirs, keyringOf } = await import('../../publish/home.ts')
+  return keyringOf(homeDirs(paths().data))
+}
 
 function keyLine (k: KeyInfo): string {
   const algo = k.curve !== undefined ? `${k.algorithm}/${k.curve}` : k.bits !== undefined ? `${k.algorithm}/${k.bits}` : k.algorithm
@@ -35,7 +35,7 @@ const generate: CommandModule<object, GenerateArgs> = {
   handler: async (argv: ArgumentsCamelCase<GenerateArgs>) => {
     if (argv.name === undefined && argv.email === undefined) throw new UsageError('EUSAGE', 'a key needs a --name or an --email')
     const passphrase = argv.passphraseFile === undefined ? undefined : await readPassphraseFile(argv.passphraseFile)
-    const info = await keyring().generate({
+    const info = await (await keyring()).generate({
       ...(argv.name === undefined ? {} : { name: argv.name }),
       ...(argv.email === undefined ? {} : { email: argv.email }),
       ...(passphrase === undefined ? {} : { passphrase })
@@ -55,6 +55,7 @@ const importCmd: CommandModule<object, ImportArgs> = {
     .example('gpg --export-secret-keys ada@example.org | gtfs key import -', 'bring a GnuPG key; its passphrase is asked on the terminal')
     .example('gtfs key import bob.asc', 'a co-signer\'s public key') as unknown as Argv<ImportArgs>,
   handler: async (argv: ArgumentsCamelCase<ImportArgs>) => {
+    const { describeKey, EPASSPHRASE, MAX_KEY_BYTES, readKeys, unlockPrivateKey } = await import('../../trust/index.ts')
     // yargs hands a lone "-" positional over as an empty string
     const data = argv.file === '-' || argv.file === '' ? await readStdin(MAX_KEY_BYTES) : await readFile(argv.file).catch((err: Error) => {
       throw new UsageError('EUSAGE', `cannot read ${argv.file}: ${err.message}`)
@@ -71,7 +72,7 @@ const importCmd: CommandModule<object, ImportArgs> = {
       }
       await unlockPrivateKey(key as PrivateKey, pass)
     }
-    const infos = await keyring().import(data)
+    const infos = await (await keyring()).import(data)
     if (argv.json) printJson(infos)
     else for (const k of infos) process.stdout.write(`imported ${keyLine(k)}\n`)
   }
@@ -82,7 +83,7 @@ const list: CommandModule<object, { json?: boolean }> = {
   describe: 'list the keys of this machine',
   builder: (y: Argv) => y.example('gtfs key list --json', 'fingerprints, algorithms, expiry, secret or public') as unknown as Argv<{ json?: boolean }>,
   handler: async (argv: ArgumentsCamelCase<{ json?: boolean }>) => {
-    const infos = await keyring().list()
+    const infos = await (await keyring()).list()
     if (argv.json) printJson(infos)
     else if (infos.length === 0) process.stdout.write('no keys; make one with `gtfs key generate --name <name>`\n')
     else for (const k of infos) process.stdout.write(`${keyLine(k)}\n`)
@@ -98,7 +99,7 @@ const exportCmd: CommandModule<object, ExportArgs> = {
     .option('output', { alias: 'o', type: 'string', describe: 'write to this file instead of standard output' })
     .example('gtfs key export 0123...CDEF -o ada.asc', 'give a co-signer your public key') as unknown as Argv<ExportArgs>,
   handler: async (argv: ArgumentsCamelCase<ExportArgs>) => {
-    const armored = await keyring().exportPublic(argv.fingerprint)
+    const armored = await (await keyring()).exportPublic(argv.fingerprint)
     if (argv.output !== undefined) await writeFile(argv.output, armored)
     else process.stdout.write(armored)
   }
@@ -119,7 +120,10 @@ async function readStdin (cap: number): Promise<Buffer> {
   let size = 0
   for await (const chunk of process.stdin) {
     size += (chunk as Buffer).length
-    if (size > cap) throw tooLarge('key data', size, cap)
+    if (size > cap) {
+      const { tooLarge } = await import('../../trust/index.ts')
+      throw tooLarge('key data', size, cap)
+    }
     chunks.push(chunk as Buffer)
   }
   return Buffer.concat(chunks)

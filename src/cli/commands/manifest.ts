@@ -7,10 +7,6 @@ import { writeFile } from 'node:fs/promises'
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs'
 import { paths } from '../../config.ts'
 import { UsageError } from '../../errors.ts'
-import { MAX_BUNDLE_BYTES } from '../../publish/bundle.ts'
-import { exportBundle, importBundle } from '../../publish/exchange.ts'
-import { checkRepoKey, withSession } from '../../publish/session.ts'
-import { readFileCapped } from '../../trust/index.ts'
 import { progressLines } from '../describe.ts'
 import { printJson } from '../output.ts'
 
@@ -23,6 +19,8 @@ const exportCmd: CommandModule<object, ExportArgs> = {
     .option('output', { alias: 'o', type: 'string', describe: 'file to write (default: standard output)' })
     .example('gtfs manifest export $REPO -o pending.gtfs', 'carry a pending manifest to a co-signer') as unknown as Argv<ExportArgs>,
   handler: async (argv: ArgumentsCamelCase<ExportArgs>) => {
+    const { checkRepoKey, withSession } = await import('../../publish/session.ts')
+    const { exportBundle } = await import('../../publish/exchange.ts')
     const bytes = await withSession(paths().data, async s => await exportBundle(s, checkRepoKey(argv.repo)))
     if (argv.output !== undefined) await writeFile(argv.output, bytes)
     else process.stdout.write(bytes)
@@ -37,6 +35,10 @@ const importCmd: CommandModule<object, ImportArgs> = {
     .positional('file', { type: 'string', describe: 'the exported file', demandOption: true })
     .example('gtfs manifest import pending.gtfs && gtfs sign $REPO', 'add your signature to what a co-signer sent') as unknown as Argv<ImportArgs>,
   handler: async (argv: ArgumentsCamelCase<ImportArgs>) => {
+    const { MAX_BUNDLE_BYTES } = await import('../../publish/bundle.ts')
+    const { readFileCapped } = await import('../../trust/index.ts')
+    const { withSession } = await import('../../publish/session.ts')
+    const { importBundle } = await import('../../publish/exchange.ts')
     const bytes = await readFileCapped(argv.file, MAX_BUNDLE_BYTES, argv.file)
     if (bytes === null) throw new UsageError('EUSAGE', `${argv.file} does not exist`)
     const r = await withSession(paths().data, async s => await importBundle(s, bytes))

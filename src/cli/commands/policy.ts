@@ -5,9 +5,6 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs'
 import { paths } from '../../config.ts'
 import { UsageError } from '../../errors.ts'
-import { updatePolicy } from '../../publish/policy-update.ts'
-import { parseRule, signerSet } from '../../publish/rule-spec.ts'
-import { checkRepoKey, withSession } from '../../publish/session.ts'
 import { progressLines } from '../describe.ts'
 import { printJson } from '../output.ts'
 import { passphraseSource } from '../passphrase.ts'
@@ -28,6 +25,9 @@ const update: CommandModule<object, UpdateArgs> = {
     .example('gtfs policy update $REPO --signer $ADA --signer $CAROL --threshold 2', 'rotate the roots: the old roots and both new ones sign') as unknown as Argv<UpdateArgs>,
   handler: async (argv: ArgumentsCamelCase<UpdateArgs>) => {
     if (argv.signer === undefined && argv.threshold !== undefined) throw new UsageError('EUSAGE', '--threshold goes with --signer: name the new roots too')
+    const { parseRule, signerSet } = await import('../../publish/rule-spec.ts')
+    const { checkRepoKey, withSession } = await import('../../publish/session.ts')
+    const { updatePolicy } = await import('../../publish/policy-update.ts')
     const roots = argv.signer === undefined ? undefined : signerSet(argv.signer, argv.threshold)
     const rules = argv.clearRules === true ? [] : argv.rule?.map(parseRule)
     if (roots === undefined && rules === undefined) throw new UsageError('EUSAGE', 'nothing to change: give --signer/--threshold, --rule or --clear-rules')

@@ -8,12 +8,7 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs'
 import { loadSettings, paths } from '../../config.ts'
 import { UsageError } from '../../errors.ts'
 import { parseDuration } from '../../publish/durations.ts'
-import { publish } from '../../publish/publish.ts'
-import { findRepoByGitDir } from '../../publish/records.ts'
-import { checkRepoKey, withSession } from '../../publish/session.ts'
-import { findGitDir } from '../../store/git-dir.ts'
 import { isNoDaemon } from '../../daemon/control-client.ts'
-import { traceOpens } from '../../daemon/trace.ts'
 import { askDaemon } from '../daemon-client.ts'
 import { progressLines } from '../describe.ts'
 import { printJson } from '../output.ts'
@@ -49,6 +44,10 @@ export const publishCommand: CommandModule<object, PublishArgs> = {
     .example('sudo gtfs publish /srv/os.git --rootfs /srv/rootfs --ref refs/heads/amd64', 'publish a root filesystem')
     .example('gtfs publish ~/src/app --trace -- ./bin/app --version', 'publish, and record which files starting the app reads') as unknown as Argv<PublishArgs>,
   handler: async (argv: ArgumentsCamelCase<PublishArgs>) => {
+    const { findGitDir } = await import('../../store/git-dir.ts')
+    const { checkRepoKey, withSession } = await import('../../publish/session.ts')
+    const { findRepoByGitDir } = await import('../../publish/records.ts')
+    const { publish } = await import('../../publish/publish.ts')
     const gitDir = await realpath(await findGitDir(argv.gitDir))
     const ttlSeconds = parseDuration(argv.expires, '--expires')
     const command = argv._.slice(1).map(String)
@@ -56,7 +55,10 @@ export const publishCommand: CommandModule<object, PublishArgs> = {
     if (argv.trace !== true && command.length > 0) throw new UsageError('EUSAGE', `unexpected arguments: ${command.join(' ')}`, { hint: 'a command after -- is traced only with --trace' })
     const traceMs = parseDuration(argv.traceTimeout, '--trace-timeout') * 1000
     const trace = argv.trace === true
-      ? async (commit: string) => await traceOpens({ gitDir, commit, command, paths: paths(), settings: loadSettings(), timeoutMs: traceMs })
+      ? async (commit: string) => {
+        const { traceOpens } = await import('../../daemon/trace.ts')
+        return await traceOpens({ gitDir, commit, command, paths: paths(), settings: loadSettings(), timeoutMs: traceMs })
+      }
       : undefined
     const r = await withSession(paths().data, async s => {
       let repo = argv.repo === undefined ? undefined : checkRepoKey(argv.repo)

@@ -4,9 +4,6 @@
  */
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs'
 import { paths } from '../../config.ts'
-import { parseManifest } from '../../trust/index.ts'
-import { checkRepoKey, withSession } from '../../publish/session.ts'
-import { signPending } from '../../publish/sign-pending.ts'
 import { progressLines } from '../describe.ts'
 import { printJson } from '../output.ts'
 import { passphraseSource } from '../passphrase.ts'
@@ -21,6 +18,9 @@ export const signCommand: CommandModule<object, SignArgs> = {
     .option('passphrase-file', { type: 'string', describe: 'passphrase for protected secret keys (else asked on the terminal)' })
     .example('gtfs manifest import seq7.gtfs && gtfs sign $REPO && gtfs manifest export $REPO -o seq7.gtfs', 'co-sign and send it back') as unknown as Argv<SignArgs>,
   handler: async (argv: ArgumentsCamelCase<SignArgs>) => {
+    const { parseManifest } = await import('../../trust/index.ts')
+    const { checkRepoKey, withSession } = await import('../../publish/session.ts')
+    const { signPending } = await import('../../publish/sign-pending.ts')
     const r = await withSession(paths().data, async s => {
       const result = await signPending(s, checkRepoKey(argv.repo), passphraseSource(argv.passphraseFile))
       const records = await s.records(result.repo)

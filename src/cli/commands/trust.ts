@@ -5,12 +5,6 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs'
 import { paths } from '../../config.ts'
 import { UsageError } from '../../errors.ts'
-import { homeDirs } from '../../publish/home.ts'
-import { listRepos } from '../../publish/records.ts'
-import { checkRepoKey, withSession } from '../../publish/session.ts'
-import {
-  clearLocalTrust, loadAcceptedState, loadLocalTrust, makeLocalTrust, parseManifest, parsePolicy, saveLocalTrust
-} from '../../trust/index.ts'
 import { readdir } from 'node:fs/promises'
 import { printJson } from '../output.ts'
 import type { Session } from '../../publish/session.ts'
@@ -26,6 +20,9 @@ const set: CommandModule<object, SetArgs> = {
     .option('clear', { type: 'boolean', describe: 'remove the override: the policy alone decides' })
     .example('gtfs trust set $REPO --signer $CAROL --signer $DAVE --threshold 2', 'only accept manifests both Carol and Dave signed') as unknown as Argv<SetArgs>,
   handler: async (argv: ArgumentsCamelCase<SetArgs>) => {
+    const { checkRepoKey } = await import('../../publish/session.ts')
+    const { homeDirs } = await import('../../publish/home.ts')
+    const { clearLocalTrust, makeLocalTrust, saveLocalTrust } = await import('../../trust/index.ts')
     const repo = checkRepoKey(argv.repo)
     const dir = homeDirs(paths().data).trust
     if (argv.clear === true) {
@@ -46,6 +43,7 @@ const set: CommandModule<object, SetArgs> = {
 }
 
 async function describeRepo (s: Session, repo: string): Promise<Record<string, unknown>> {
+  const { loadAcceptedState, loadLocalTrust, parseManifest, parsePolicy } = await import('../../trust/index.ts')
   const records = await s.records(repo).catch(() => null)
   const latest = records?.policy.at(-1)
   const policy = latest === undefined ? null : parsePolicy(latest.bytes)
@@ -70,6 +68,8 @@ const show: CommandModule<object, ShowArgs> = {
     .positional('repo', { type: 'string', describe: 'repo key' })
     .example('gtfs trust show $REPO --json', 'policy roots and rules, local trust, accepted seq') as unknown as Argv<ShowArgs>,
   handler: async (argv: ArgumentsCamelCase<ShowArgs>) => {
+    const { checkRepoKey, withSession } = await import('../../publish/session.ts')
+    const { listRepos } = await import('../../publish/records.ts')
     const out = await withSession(paths().data, async s => {
       if (argv.repo !== undefined) return [await describeRepo(s, checkRepoKey(argv.repo))]
       const keys = new Set(await listRepos(s.home))

@@ -6,10 +6,6 @@ import { stat } from 'node:fs/promises'
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs'
 import { paths } from '../../config.ts'
 import { UsageError } from '../../errors.ts'
-import { MAX_BUNDLE_BYTES } from '../../publish/bundle.ts'
-import { checkRepoKey, withSession } from '../../publish/session.ts'
-import { verifyBundleFile, verifyRepo } from '../../publish/verify-local.ts'
-import { readFileCapped } from '../../trust/index.ts'
 import { printJson } from '../output.ts'
 
 interface VerifyArgs { target: string, json?: boolean }
@@ -22,6 +18,10 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
     .example('gtfs verify $REPO', 'policy chain, signatures and thresholds, seq, prev, expiry, fast-forward, catalogs')
     .example('gtfs verify pending.gtfs --json', 'check a file before importing it') as unknown as Argv<VerifyArgs>,
   handler: async (argv: ArgumentsCamelCase<VerifyArgs>) => {
+    const { MAX_BUNDLE_BYTES } = await import('../../publish/bundle.ts')
+    const { checkRepoKey, withSession } = await import('../../publish/session.ts')
+    const { verifyBundleFile, verifyRepo } = await import('../../publish/verify-local.ts')
+    const { readFileCapped } = await import('../../trust/index.ts')
     const isFile = (await stat(argv.target).catch(() => null))?.isFile() === true
     const r = await withSession(paths().data, async s => {
       if (isFile) {

@@ -1,0 +1,76 @@
+/**
+ * The CLI loads a command's implementation only when that command runs, so
+ * `gtfs --version`, `--help` and the `gtfs daemon` that `gtfs mount` spawns
+ * start fast. A child node (the sources through tsx, as the tests run them; no
+ * build needed) records every module it loads through a module hook, and the
+ * heavy ones must not be among them. A control child loads them on purpose:
+ * each pattern below must catch something, so none can pass by a typo.
+ */
+import assert from 'node:assert/strict'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { after, test } from 'node:test'
+import { pathToFileURL } from 'node:url'
+import { ROOT, run, tempDir } from '../helpers/run.ts'
+
+const HEAVY = [
+  /\/src\/daemon\/daemon\.ts$/,
+  /\/src\/publish\/session\.ts$/,
+  /\/src\/trust\/index\.ts$/,
+  /\/src\/store\/object-store\.ts$/,
+  /\/src\/swarm\//,
+  /\/node_modules\/openpgp\//,
+  /\/node_modules\/isomorphic-git\//,
+  /\/node_modules\/fuse-native\//
+]
+
+const src = (p: string): string => pathToFileURL(join(ROOT, 'src', p)).href
+const tmp = await tempDir('cli-startup')
+after(async () => { await tmp.remove() })
+
+/** Runs `body` (an ES module) in a node that notes every module it loads in a file. */
+async function recorded (name: string, body: string): Promise<{ loads: string[], stdout: string }> {
+  const log = join(tmp.path, `${name}.log`)
+  // Node runs load hooks on their own thread, before the module is evaluated: the log is complete when an import resolves.
+  const hook = `import { appendFileSync } from 'node:fs'
+export async function load (url, context, next) {
+  appendFileSync(${JSON.stringify(log)}, url + '\\n')
+  return await next(url, context)
+}`
+  const code = `import { appendFileSync } from 'node:fs'
+import { register } from 'node:module'
+appendFileSync(${JSON.stringify(log)}, '')
+register(${JSON.stringify('data:text/javascript,' + encodeURIComponent(hook))})
+${body}`
+  const r = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+    cwd: ROOT, env: { ...process.env, GTFS_HOME: tmp.path }, timeoutMs: 30_000
+  })
+  assert.equal(r.code, 0, r.stderr)
+  return { loads: (await readFile(log, 'utf8')).split('\n').filter(l => l !== ''), stdout: r.stdout }
+}
+
+const heavyIn = (loads: string[]): string[] => loads.filter(u => HEAVY.some(re => re.test(u)))
+
+test('importing the CLI and gtfs --version load none of the daemon, publishing, OpenPGP, store, swarm or FUSE code', async () => {
+  const version = (JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version
+  const r = await recorded('version', `const { main } = await import(${JSON.stringify(src('cli/main.ts'))})
+process.exitCode = await main(['--version'])`)
+  assert.equal(r.stdout.trim(), version)
+  assert.ok(r.loads.includes(src('cli/commands/mount.ts')), 'the hook saw the command modules')
+  assert.deepEqual(heavyIn(r.loads), [])
+})
+
+test('gtfs mount --help and gtfs daemon --help load no heavy module either', async () => {
+  await Promise.all(['mount', 'daemon'].map(async cmd => {
+    const r = await recorded(`${cmd}-help`, `const { main } = await import(${JSON.stringify(src('cli/main.ts'))})
+process.exitCode = await main([${JSON.stringify(cmd)}, '--help'])`)
+    assert.match(r.stdout, new RegExp(`gtfs ${cmd}`))
+    assert.deepEqual(heavyIn(r.loads), [], cmd)
+  }))
+})
+
+test('control: each heavy pattern catches a module when it is loaded', async () => {
+  const r = await recorded('control', `await import(${JSON.stringify(src('daemon/daemon.ts'))})
+await import('isomorphic-git')`)
+  for (const re of HEAVY) assert.ok(r.loads.some(u => re.test(u)), `${String(re)} matched nothing`)
+})
