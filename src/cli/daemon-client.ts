@@ -17,9 +17,13 @@ const BIN = fileURLToPath(new URL('../../bin/gtfs', import.meta.url))
  * pack) then the 512 MiB file, compiled dist/, peak RSS (VmHWM):
  *
  * - node's defaults: 194 MiB (after the fixes in fs/mount.ts and store/).
- * - `--max-semi-space-size=1` (MiB; node 20 grows it to 16, so a young
- *   generation of up to 48 MiB): on its own, 238 -> 220 MiB before those
- *   fixes. With the next flag, 174 -> 132 MiB.
+ * - `--max-semi-space-size=2` (MiB; node 20 grows it to 16, so a young
+ *   generation of up to 48 MiB): at 1, on its own, 238 -> 220 MiB before
+ *   those fixes, and with the next flag 174 -> 132 MiB. Later, with the
+ *   deadline leak fixed (fs/deadline.ts), semi-space 1 / 2 / 4 / 16 MiB gave
+ *   a peak of 171 / 183 / 188-192 / 214 MiB, a mount's first byte 1.38 /
+ *   1.32 / 1.31 / 1.30 s (GC was 30% of the mounting daemon's CPU at 1) and
+ *   a cold read of the wide tree 17.7 / 16.7 / 17.0 s: 2 is the knee.
  * - `--heap-growing-percent=30`: without it V8 let the old generation grow
  *   to 104 MiB (35 MiB alive) before its first full GC once pack blocks
  *   stopped being garbage (store/pack-file.ts). `--optimize-for-size`
@@ -36,7 +40,7 @@ const BIN = fileURLToPath(new URL('../../bin/gtfs', import.meta.url))
  * runs with whatever its environment says. systemd/gtfs-daemon.service sets
  * the same (a unit test holds the two together).
  */
-export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=1', '--heap-growing-percent=30']
+export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=2', '--heap-growing-percent=30']
 export const DAEMON_ENV = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: String(128 * 1024) }
 
 export function daemonLogFile (paths: Paths): string {
