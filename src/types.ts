@@ -81,6 +81,8 @@ export interface TreeView {
   stat (path: string, opts?: AbortOptions): Promise<EntryAttr>
   /** `stat` answered at once when the view has the answer in memory; undefined means: ask `stat` */
   statNow?: (path: string) => EntryAttr | undefined
+  /** `open` answered at once when the file's content is in memory; undefined means: ask `open` */
+  openNow?: (path: string) => FileHandle | undefined
   readdir (path: string, opts?: AbortOptions): Promise<string[]>
   readlink (path: string, opts?: AbortOptions): Promise<string>
   open (path: string, opts?: AbortOptions): Promise<FileHandle>

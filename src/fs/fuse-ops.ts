@@ -59,6 +59,14 @@ export function makeFuseOps (view: TreeView, opts: OpsOptions): { ops: FuseOps, 
     )
   }
 
+  /** A new open file: its fd. */
+  function keep (handle: FileHandle): number {
+    const fd = nextFd++
+    files.set(fd, handle)
+    stats.openFiles = files.size
+    return fd
+  }
+
   function fail (err: unknown, op: string, path: string): number {
     const errno = toErrno(err, op, path)
     if (errno === -ERRNO.EIO) stats.errors++
@@ -96,13 +104,10 @@ export function makeFuseOps (view: TreeView, opts: OpsOptions): { ops: FuseOps, 
 
     open (path, flags, cb) {
       if ((flags & WRITE_FLAGS) !== 0) { cb(-ERRNO.EROFS); return }
+      const now = view.openNow?.(path)
+      if (now !== undefined) { cb(0, keep(now)); return }
       withDeadline(opts.readDeadlineMs, `open ${path}`, async signal => await view.open(path, { signal })).then(
-        handle => {
-          const fd = nextFd++
-          files.set(fd, handle)
-          stats.openFiles = files.size
-          cb(0, fd)
-        },
+        handle => { cb(0, keep(handle)) },
         err => { cb(fail(err, 'open', path)) }
       )
     },

@@ -33,6 +33,10 @@ export interface ViewSource {
   read (id: ObjectId, opts?: AbortOptions): Promise<GitObject>
   size (id: ObjectId, opts?: AbortOptions): Promise<number>
   openBlob (id: ObjectId, opts?: AbortOptions): Promise<BlobContent>
+  /** openBlob at once for a blob held in memory; null means: ask openBlob */
+  openBlobNow?: (id: ObjectId) => BlobContent | null
+  /** the size of an object held in memory, at once; null means: ask size */
+  sizeNow?: (id: ObjectId) => number | null
   /** a hint: these blobs are likely to be opened soon (a source that fetches may start now) */
   prefetch?: (ids: ObjectId[]) => void
   /**
@@ -222,8 +226,26 @@ export class CommitView implements TreeView {
     return this.catalog !== null
   }
 
+  /**
+   * The attributes at once when nothing needs an await: a known path whose
+   * size is in the catalog or held in memory (a file warmed since its
+   * directory was hinted). A first pass over small files then answers most
+   * lookups without a promise.
+   */
   statNow (path: string): EntryAttr | undefined {
-    return this.attrs.get(path)
+    const known = this.attrs.get(path)
+    if (known !== undefined) return known
+    const node = this.leafNow(path)
+    if (node === undefined) return undefined
+    let size = 0
+    if (node.kind === 'file' || node.kind === 'exec' || node.kind === 'symlink') {
+      const s = this.catalog?.entries.get(path)?.size ?? this.source.sizeNow?.(node.id) ?? null
+      if (s === null) return undefined
+      size = s
+    }
+    const attr = this.attrFor(path, node, size)
+    this.attrs.set(path, attr)
+    return attr
   }
 
   async stat (path: string, opts?: AbortOptions): Promise<EntryAttr> {
@@ -236,6 +258,12 @@ export class CommitView implements TreeView {
 
   private async attrOf (path: string, opts?: AbortOptions): Promise<EntryAttr> {
     const node = this.nodes.get(path) ?? await this.resolve(path, opts)
+    const sized = node.kind === 'file' || node.kind === 'exec' || node.kind === 'symlink'
+    return this.attrFor(path, node, sized ? this.catalog?.entries.get(path)?.size ?? await this.source.size(node.id, opts) : 0)
+  }
+
+  /** `size` is the blob's for files and symlinks, unused otherwise. */
+  private attrFor (path: string, node: Node, size: number): EntryAttr {
     const e = this.catalog?.entries.get(path)
     const group = e?.link === undefined ? undefined : this.catalog?.links.get(e.link)
     // One literal, all fields in one order: built by spreading a shared base,
@@ -256,12 +284,10 @@ export class CommitView implements TreeView {
       case 'special':
         return attr(node.type, S_IFTYPE[node.type] | (e?.mode ?? 0o644), 0, nlink, e?.rdev === undefined ? 0 : makeDev(e.rdev[0], e.rdev[1]))
       case 'symlink':
+        return attr('symlink', S_IFLNK | (e?.mode ?? 0o777), size, nlink)
       case 'file':
-      case 'exec': {
-        const size = e?.size ?? await this.source.size(node.id, opts)
-        if (node.kind === 'symlink') return attr('symlink', S_IFLNK | (e?.mode ?? 0o777), size, nlink)
+      case 'exec':
         return attr('file', S_IFREG | (e?.mode ?? (node.kind === 'exec' ? 0o755 : 0o644)), size, nlink)
-      }
     }
   }
 
@@ -286,15 +312,9 @@ export class CommitView implements TreeView {
     if (node.kind === 'dir' || node.kind === 'gitlink') throw new GtfsError('EISDIR', `${path}: is a directory`)
     // Device nodes and fifos are opened by the kernel itself; gtfs has no bytes for them.
     if (node.kind === 'special') throw new GtfsError('EINVAL', `${path}: a ${node.type} has no content in gtfs`)
-    if (this.source.prefetch !== undefined) {
-      // Checked here first: most opens are of a file whose directory was hinted
-      // already, and then cost no await (~1 s of the main thread's time in
-      // microtasks over the 50,000 opens of the bench's small-read).
-      const slash = path.lastIndexOf('/')
-      const dir = slash <= 0 ? '/' : path.slice(0, slash)
-      const parent = this.nodes.get(dir)
-      if (parent === undefined || parent.kind !== 'dir' || parent.id === null || !this.hinted.has(parent.id)) await this.hintSiblings(path, node.id, opts)
-      if (!this.walk.opened.has(dir)) void this.readahead(dir).catch((err: Error) => { log('readahead: %s', err.message) })
+    if (this.source.prefetch !== undefined && !this.hintedNow(path)) {
+      await this.hintSiblings(path, node.id, opts)
+      this.walkOn(path)
     }
     if (this.chunks?.hashes.has(node.id) === true) this.source.expectChunks?.(node.id, this.chunks)
     const handle = contentHandle(await this.source.openBlob(node.id, opts))
@@ -304,6 +324,45 @@ export class CommitView implements TreeView {
       throw catalogError(path, `the catalog says ${want} bytes, the blob has ${handle.size}`)
     }
     return handle
+  }
+
+  /**
+   * `open` at once, for a file whose content is in memory (warmed since its
+   * directory was hinted, or cached) and whose directory needs no hint:
+   * a first pass over small files opens most of them this way, with no
+   * promise and no deadline. Anything else, errors included, is `open`'s.
+   */
+  openNow (path: string): FileHandle | undefined {
+    const node = this.leafNow(path)
+    if (node === undefined || (node.kind !== 'file' && node.kind !== 'exec' && node.kind !== 'symlink')) return undefined
+    if (this.chunks?.hashes.has(node.id) === true) return undefined
+    if (this.source.prefetch !== undefined && !this.hintedNow(path)) return undefined
+    const content = this.source.openBlobNow?.(node.id) ?? null
+    if (content === null) return undefined
+    const handle = contentHandle(content)
+    const want = this.catalog?.entries.get(path)?.size
+    // A blob that disagrees with the catalog: `open` reads it again and says so.
+    return want === undefined || want === handle.size ? handle : undefined
+  }
+
+  /**
+   * True when the directory of `path` was hinted already (most opens: then
+   * they cost no await, ~1 s of the main thread's time in microtasks over the
+   * 50,000 opens of the bench's small-read), and then a step of a walk.
+   */
+  private hintedNow (path: string): boolean {
+    const slash = path.lastIndexOf('/')
+    const parent = this.nodes.get(slash <= 0 ? '/' : path.slice(0, slash))
+    if (parent === undefined || parent.kind !== 'dir' || parent.id === null || !this.hinted.has(parent.id)) return false
+    this.walkOn(path)
+    return true
+  }
+
+  /** An open of `path` is a step of a walk: see Readahead. */
+  private walkOn (path: string): void {
+    const slash = path.lastIndexOf('/')
+    const dir = slash <= 0 ? '/' : path.slice(0, slash)
+    if (!this.walk.opened.has(dir)) void this.readahead(dir).catch((err: Error) => { log('readahead: %s', err.message) })
   }
 
   /**
@@ -421,17 +480,43 @@ export class CommitView implements TreeView {
       if (e.type !== 'dir') return { kind: 'special', type: e.type as SpecialKind }
       return { kind: 'dir', id: null, nlink: 2 + this.catalogOnlyChildren(path, null).filter(c => c.entry.type === 'dir').length }
     }
-    if (e !== undefined) {
-      const want = entry.kind === 'exec' ? 'file' : entry.kind === 'gitlink' ? 'dir' : entry.kind
-      if (e.type !== want) throw catalogError(path, `the tree holds a ${entry.kind}, the catalog a ${e.type}`)
-    }
-    if (entry.kind !== 'dir') {
-      if (e?.size !== undefined) this.source.expectSize?.(entry.id, e.size)
-      return entry as Node
-    }
+    if (entry.kind !== 'dir') return this.leafNode(path, entry)
+    checkKind(path, entry, e)
     const dir = await this.dir(entry.id, opts)
     const extraDirs = this.catalogOnlyChildren(path, dir).filter(c => c.entry.type === 'dir').length
     return { kind: 'dir', id: entry.id, nlink: 2 + dir.subdirs + extraDirs }
+  }
+
+  /** The node of a tree entry other than a directory, checked against the catalog. */
+  private leafNode (path: string, entry: TreeEntry): Node {
+    const e = this.catalog?.entries.get(path)
+    checkKind(path, entry, e)
+    if (e?.size !== undefined) this.source.expectSize?.(entry.id, e.size)
+    return entry as Node
+  }
+
+  /**
+   * The node of a file, symlink or submodule at once when its directory was
+   * listed already (`find` lists, then stats each entry); else undefined, and
+   * `resolve` finds it (or says why not).
+   */
+  private leafNow (path: string): Node | undefined {
+    const hit = this.nodes.get(path)
+    if (hit !== undefined) return hit
+    const slash = path.lastIndexOf('/')
+    if (slash < 0) return undefined
+    const parent = this.nodes.get(slash === 0 ? '/' : path.slice(0, slash))
+    if (parent === undefined || parent.kind !== 'dir' || parent.id === null) return undefined
+    const entry = this.dirs.get(parent.id)?.entries.get(path.slice(slash + 1))
+    if (entry === undefined || entry.kind === 'dir') return undefined
+    let node: Node
+    try {
+      node = this.leafNode(path, entry)
+    } catch {
+      return undefined
+    }
+    this.nodes.set(path, node)
+    return node
   }
 
   /** The tree entry at `path`; "/" is the root. Throws NotFoundError. */
@@ -477,6 +562,13 @@ export class CommitView implements TreeView {
     log('tree %s: %d entries', id, dir.names.length)
     return dir
   }
+}
+
+/** A tree entry and the catalog must agree on its kind (ECATALOG). */
+function checkKind (path: string, entry: TreeEntry, e: CatalogEntry | undefined): void {
+  if (e === undefined) return
+  const want = entry.kind === 'exec' ? 'file' : entry.kind === 'gitlink' ? 'dir' : entry.kind
+  if (e.type !== want) throw catalogError(path, `the tree holds a ${entry.kind}, the catalog a ${e.type}`)
 }
 
 function contentHandle (content: BlobContent): FileHandle {

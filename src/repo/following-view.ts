@@ -18,6 +18,7 @@ export class FollowingView implements TreeView {
   readdir (path: string, opts?: AbortOptions): Promise<string[]> { return this.current.readdir(path, opts) }
   readlink (path: string, opts?: AbortOptions): Promise<string> { return this.current.readlink(path, opts) }
   open (path: string, opts?: AbortOptions): Promise<FileHandle> { return this.current.open(path, opts) }
+  openNow (path: string): FileHandle | undefined { return this.current.openNow?.(path) }
   listxattr (path: string, opts?: AbortOptions): Promise<string[]> { return this.current.listxattr(path, opts) }
   getxattr (path: string, name: string, opts?: AbortOptions): Promise<Buffer> { return this.current.getxattr(path, name, opts) }
 }

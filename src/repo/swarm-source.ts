@@ -135,6 +135,15 @@ export class SwarmSource implements ViewSource {
     return await this.local(id, opts, async () => await this.store.size(id))
   }
 
+  /** The store's blob in memory, at once (a blob read in chunks never is: see openChunked); else null. */
+  openBlobNow (id: ObjectId): BlobContent | null {
+    return this.chunked.has(id) ? null : this.store.openBlobNow(id)
+  }
+
+  sizeNow (id: ObjectId): number | null {
+    return this.store.sizeNow(id)
+  }
+
   async openBlob (id: ObjectId, opts?: AbortOptions): Promise<BlobContent> {
     const chunked = await this.openChunked(id)
     if (chunked !== null) return chunked

@@ -342,6 +342,39 @@ export class GitObjectStore implements ObjectSource {
   }
 
   /** A blob's content, streaming large blobs into an unpacked file. */
+  /**
+   * openBlob answered at once for a blob in memory (the object cache, or
+   * warmed ahead of its open); null means: ask openBlob. A first pass over
+   * a tree of small files opens nearly every file this way, without a promise.
+   */
+  openBlobNow (id: ObjectId): BlobContent | null {
+    const hit = this.cache.get(id)
+    if (hit !== undefined) return hit.type === 'blob' ? { kind: 'buffer', data: hit.data } : null
+    const data = this.warmer?.takeNow(id) ?? null
+    return data === null ? null : { kind: 'buffer', data }
+  }
+
+  /**
+   * `size` at once when no read is needed: the object or its size is in
+   * memory, or it is a whole (not delta) pack entry whose header sits in a
+   * cached block. Else null. `find` over a tree of small files stats every
+   * file before anything opens it: most of those answers come from here.
+   */
+  sizeNow (id: ObjectId): number | null {
+    const hit = this.headers.get(id) ?? this.cache.get(id)
+    if (hit !== undefined) return 'data' in hit ? hit.data.length : hit.size
+    const known = this.sizes.get(id) ?? this.warmer?.sizeNow(id) ?? this.packWriter?.get(id)?.data.length
+    if (known !== undefined && known !== null) return known
+    if (!isObjectId(id)) return null
+    const found = this.findPacked(id)
+    if (found === null) return null
+    const header = found.pack.entryHeaderNow(found.offset)
+    if (header === null || header.type === 'ofs-delta' || header.type === 'ref-delta') return null
+    this.lastUse.set(basename(found.pack.path), Date.now())
+    this.sizes.set(id, header.size)
+    return header.size
+  }
+
   async openBlob (id: ObjectId): Promise<BlobContent> {
     const hit = this.cache.get(id)
     if (hit !== undefined) {

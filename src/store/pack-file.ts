@@ -141,6 +141,16 @@ export class PackFile {
     return { header, stream: raw.subarray(header.headerLength) }
   }
 
+  /** The header of the entry at `offset` when the block that holds it is cached, at once; else null. */
+  entryHeaderNow (offset: number): PackEntryHeader | null {
+    const i = Math.floor(offset / PACK_BLOCK)
+    const end = Math.min(this.index.entryEnd(offset, this.size), offset + HEADER_PEEK)
+    if (Math.floor((end - 1) / PACK_BLOCK) !== i) return null
+    const block = this.blocks.get(`${this.path}:${i}`)
+    if (block === undefined) return null
+    return parsePackEntryHeader(block.subarray(offset - i * PACK_BLOCK, end - i * PACK_BLOCK), offset)
+  }
+
   /** Reads and inflates the entry at `offset`; refuses to inflate past `maxSize` bytes. */
   async readEntry (offset: number, maxSize: number): Promise<RawEntry> {
     const { header, stream } = await this.rawEntry(offset)

@@ -84,6 +84,16 @@ export class Warmer {
     return null
   }
 
+  /** The blob's data if it is warm now, handed out as by `take`; else null, and it stays queued or on the worker. */
+  takeNow (id: ObjectId): Buffer | null {
+    return this.takeReady(id)
+  }
+
+  /** The size of a blob warm now, without taking it; else null. */
+  sizeNow (id: ObjectId): number | null {
+    return this.ready.get(id)?.length ?? null
+  }
+
   /** Objects and bytes held warm now. */
   get held (): { objects: number, bytes: number } {
     return { objects: this.ready.size + this.pending.size, bytes: this.bytes }
