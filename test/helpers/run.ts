@@ -58,3 +58,11 @@ export async function tempDir (prefix: string): Promise<{ path: string, remove: 
   const path = await mkdtemp(join(tmpdir(), `gtfs-test-${prefix}-`))
   return { path, remove: async () => { await rm(path, { recursive: true, force: true }) } }
 }
+
+/** Polls `ok` every `everyMs` until it holds; fails naming `what` after `ms`. */
+export async function waitUntil (what: string, ok: () => boolean | Promise<boolean>, ms = 10_000, everyMs = 5): Promise<void> {
+  for (const end = Date.now() + ms; !(await ok());) {
+    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`)
+    await new Promise(resolve => setTimeout(resolve, everyMs))
+  }
+}

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { loadAcceptedState } from '../../src/trust/index.ts'
 import { forceUnmount, gtfs, gtfsEnv, stopDaemon } from './mounts.ts'
 import { startJsonProcess, type Running } from './processes.ts'
-import { git, GTFS, must, ROOT, run, tempDir, type RunResult } from './run.ts'
+import { git, GTFS, must, ROOT, run, tempDir, waitUntil, type RunResult } from './run.ts'
 
 export const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
 
@@ -35,12 +35,7 @@ export async function archive (repo: string, ref: string, into: string): Promise
 }
 
 export async function until (what: string, ms: number, cond: () => Promise<boolean>): Promise<void> {
-  const end = Date.now() + ms
-  while (Date.now() < end) {
-    if (await cond()) return
-    await new Promise(resolve => setTimeout(resolve, 200))
-  }
-  assert.fail(`${what}: not within ${ms} ms`)
+  await waitUntil(what, cond, ms, 200)
 }
 
 export interface RepoSwarmStatus {

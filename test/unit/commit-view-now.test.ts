@@ -8,7 +8,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CommitView } from '../../src/repo/commit-view.ts'
 import { GitObjectStore } from '../../src/store/object-store.ts'
-import { git, tempDir } from '../helpers/run.ts'
+import { git, tempDir, waitUntil } from '../helpers/run.ts'
 
 let tmp: Awaited<ReturnType<typeof tempDir>>
 let repo: string
@@ -30,12 +30,6 @@ before(async () => {
 
 after(async () => { await tmp.remove() })
 
-async function until (what: string, ok: () => boolean): Promise<void> {
-  for (const end = Date.now() + 10_000; !ok();) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 5))
-  }
-}
 
 test('statNow answers a listed file from its pack header once that block is read, as stat does', async () => {
   const store = await GitObjectStore.open(join(repo, '.git', 'objects'))
@@ -63,7 +57,7 @@ test('openNow opens a file warmed since its directory was hinted, once; anything
     await view.readdir('/d2')
     assert.equal(view.openNow('/d2/f1'), undefined, 'not hinted yet: open hints the siblings')
     await (await view.open('/d2/f0')).close()
-    await until('warming', () => (store.warm?.warmed ?? 0) >= 3)
+    await waitUntil('warming', () => (store.warm?.warmed ?? 0) >= 3)
     const h = view.openNow('/d2/f1')
     assert.ok(h?.readNow !== undefined)
     const buf = Buffer.alloc(64)

@@ -7,7 +7,7 @@ import { GitObjectStore } from '../../src/store/object-store.ts'
 import { resolveRef, listRefs } from '../../src/store/git-dir.ts'
 import { hashObject } from '../../src/git/object-id.ts'
 import { inflateSync } from 'node:zlib'
-import { git, must, runBuffer, tempDir } from '../helpers/run.ts'
+import { git, must, runBuffer, tempDir, waitUntil } from '../helpers/run.ts'
 
 let tmp: Awaited<ReturnType<typeof tempDir>>
 let repo: string
@@ -288,12 +288,6 @@ async function packedBlobs (dir: string): Promise<Array<[string, number, number,
     .map(f => [f[0], Number(f[2]), Number(f[3]), Number(f[4])])
 }
 
-async function until (what: string, ok: () => boolean): Promise<void> {
-  for (const end = Date.now() + 10_000; !ok();) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 5))
-  }
-}
 
 test('prefetch warms small packed blobs on the worker; each open takes one once; the rest are read as usual', async () => {
   const store = await GitObjectStore.open(join(repo, '.git', 'objects'))
@@ -303,7 +297,7 @@ test('prefetch warms small packed blobs on the worker; each open takes one once;
     assert.ok(whole.length >= 4 && whole.length < packed.length, 'the fixture must have small and large packed whole blobs')
     const others = ids.filter(id => !whole.includes(id)) // large, deltas, loose objects, trees, commits
     store.prefetch([...whole, ...others])
-    await until('warming', () => store.warm!.warmed + store.warm!.skipped >= whole.length + others.length)
+    await waitUntil('warming', () => store.warm!.warmed + store.warm!.skipped >= whole.length + others.length)
     assert.equal(store.warm!.warmed, whole.length)
     assert.equal(store.warm!.objects, whole.length)
     for (const id of whole) {
@@ -333,7 +327,7 @@ test('a packed blob whose stream is damaged is not warmed: its open fails as wit
   const store = await GitObjectStore.open(join(copy, '.git', 'objects'))
   try {
     store.prefetch([id])
-    await until('warming', () => store.warm!.skipped === 1)
+    await waitUntil('warming', () => store.warm!.skipped === 1)
     assert.equal(store.warm!.warmed, 0)
     await assert.rejects(store.openBlob(id), { code: 'EMALFORMED' })
   } finally {
