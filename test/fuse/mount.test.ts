@@ -176,10 +176,14 @@ describe('a mounted commit', () => {
   test('status shows the mount and what was read', async () => {
     const r = await gtfs(home, ['status', '--json'])
     assert.equal(r.code, 0, r.stderr)
-    const s = JSON.parse(r.stdout) as { daemon: { mounts: Array<{ dir: string, commit: string, stats: { bytesRead: number } }> } }
+    const s = JSON.parse(r.stdout) as { daemon: { mounts: Array<{ dir: string, commit: string, stats: { bytesRead: number } }>, memory: { rss: number, peakRss: number, heapUsed: number } } }
     const m = s.daemon.mounts.find(x => x.dir === mnt)!
     assert.equal(m.commit, mainCommit)
     assert.ok(m.stats.bytesRead > 64 * 2 ** 20, 'the reads above were counted')
+    const mem = s.daemon.memory
+    assert.ok(mem.heapUsed > 0 && mem.heapUsed < mem.rss && mem.rss <= mem.peakRss, JSON.stringify(mem))
+    const text = await gtfs(home, ['status'])
+    assert.match(text.stdout, /^memory: \d+ MiB resident \(peak \d+ MiB\), JS heap \d+ MiB, buffers \d+ MiB$/m)
   })
 
   test('umount unmounts', async () => {
