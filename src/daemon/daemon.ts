@@ -38,8 +38,6 @@ async function memoryStatus (): Promise<Record<string, number>> {
   return { rss: m.rss, peakRss: peak === null ? m.rss : Number(peak[1]) * 1024, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers }
 }
 
-export { socketPath }
-
 export interface SwarmOptions {
   /** host:port,... or "none"; only used when the swarm node starts */
   bootstrap?: string

@@ -232,10 +232,10 @@ export class CommitView implements TreeView {
   }
 
   /**
-   * The attributes at once when nothing needs an await: a known path whose
-   * size is in the catalog or held in memory (a file warmed since its
-   * directory was hinted). A first pass over small files then answers most
-   * lookups without a promise.
+   * The attributes at once when nothing needs an await: a path of a listed
+   * directory whose size is in the catalog, in memory, or in a cached pack
+   * block (GitObjectStore.sizeNow). A first pass over small files then
+   * answers most lookups without a promise.
    */
   statNow (path: string): EntryAttr | undefined {
     const known = this.attrs.get(path)
@@ -243,7 +243,7 @@ export class CommitView implements TreeView {
     const node = this.leafNow(path)
     if (node === undefined) return undefined
     let size = 0
-    if (node.kind === 'file' || node.kind === 'exec' || node.kind === 'symlink') {
+    if (hasBlob(node)) {
       const s = this.catalog?.entries.get(path)?.size ?? this.source.sizeNow?.(node.id) ?? null
       if (s === null) return undefined
       size = s
@@ -263,8 +263,7 @@ export class CommitView implements TreeView {
 
   private async attrOf (path: string, opts?: AbortOptions): Promise<EntryAttr> {
     const node = this.nodes.get(path) ?? await this.resolve(path, opts)
-    const sized = node.kind === 'file' || node.kind === 'exec' || node.kind === 'symlink'
-    return this.attrFor(path, node, sized ? this.catalog?.entries.get(path)?.size ?? await this.source.size(node.id, opts) : 0)
+    return this.attrFor(path, node, hasBlob(node) ? this.catalog?.entries.get(path)?.size ?? await this.source.size(node.id, opts) : 0)
   }
 
   /** `size` is the blob's for files and symlinks, unused otherwise. */
@@ -339,7 +338,7 @@ export class CommitView implements TreeView {
    */
   openNow (path: string): FileHandle | undefined {
     const node = this.leafNow(path)
-    if (node === undefined || (node.kind !== 'file' && node.kind !== 'exec' && node.kind !== 'symlink')) return undefined
+    if (node === undefined || !hasBlob(node)) return undefined
     if (this.chunks?.hashes.has(node.id) === true) return undefined
     if (this.source.prefetch !== undefined && !this.hintedNow(path)) return undefined
     const content = this.source.openBlobNow?.(node.id) ?? null
@@ -567,6 +566,11 @@ export class CommitView implements TreeView {
     log('tree %s: %d entries', id, dir.names.length)
     return dir
   }
+}
+
+/** Files and symlinks: the nodes whose content (and size) is a blob. */
+function hasBlob (node: Node): node is TreeEntry & { kind: 'file' | 'exec' | 'symlink' } {
+  return node.kind === 'file' || node.kind === 'exec' || node.kind === 'symlink'
 }
 
 /** A tree entry and the catalog must agree on its kind (ECATALOG). */

@@ -341,7 +341,6 @@ export class GitObjectStore implements ObjectSource {
     return now !== null ? warmable(now) : found.pack.rawEntry(found.offset).then(warmable)
   }
 
-  /** A blob's content, streaming large blobs into an unpacked file. */
   /**
    * openBlob answered at once for a blob in memory (the object cache, or
    * warmed ahead of its open); null means: ask openBlob. A first pass over
@@ -375,6 +374,7 @@ export class GitObjectStore implements ObjectSource {
     return header.size
   }
 
+  /** A blob's content, streaming large blobs into an unpacked file. */
   async openBlob (id: ObjectId): Promise<BlobContent> {
     const hit = this.cache.get(id)
     if (hit !== undefined) {

@@ -76,17 +76,12 @@ export class Warmer {
    * more. An object is handed out once.
    */
   take (id: ObjectId): Buffer | Promise<Buffer | null> | null {
-    const d = this.takeReady(id)
+    const d = this.takeNow(id)
     if (d !== null) return d
     const p = this.pending.get(id)
-    if (p !== undefined) return p.then(() => this.takeReady(id))
+    if (p !== undefined) return p.then(() => this.takeNow(id))
     this.queued.delete(id)
     return null
-  }
-
-  /** The blob's data if it is warm now, handed out as by `take`; else null, and it stays queued or on the worker. */
-  takeNow (id: ObjectId): Buffer | null {
-    return this.takeReady(id)
   }
 
   /** The size of a blob warm now, without taking it; else null. */
@@ -99,7 +94,8 @@ export class Warmer {
     return { objects: this.ready.size + this.pending.size, bytes: this.bytes }
   }
 
-  private takeReady (id: ObjectId): Buffer | null {
+  /** The blob's data if it is warm now, handed out as by `take`; else null, and it stays queued or on the worker. */
+  takeNow (id: ObjectId): Buffer | null {
     const d = this.ready.get(id)
     if (d === undefined) return null
     this.ready.delete(id)
