@@ -86,13 +86,20 @@ const IOV_BATCH = 1000
 
 /** Writes every buffer, in order, at the file's position: through short writes and any number of buffers. */
 export async function writevAll (fh: FileHandle, bufs: readonly Buffer[]): Promise<void> {
-  for (let i = 0; i < bufs.length; i += IOV_BATCH) {
-    let rest = bufs.slice(i, i + IOV_BATCH)
-    while (rest.length > 0) {
-      let { bytesWritten } = await fh.writev(rest)
-      // A short write: drop what went out and go on with the rest.
-      while (rest.length > 0 && bytesWritten >= rest[0].length) { bytesWritten -= rest[0].length; rest = rest.slice(1) }
-      if (rest.length > 0 && bytesWritten > 0) rest = [rest[0].subarray(bytesWritten), ...rest.slice(1)]
+  let at = 0 // the first buffer not yet written whole
+  let skip = 0 // its bytes already written
+  while (at < bufs.length) {
+    const batch = bufs.slice(at, at + IOV_BATCH)
+    if (skip > 0) batch[0] = batch[0].subarray(skip)
+    let { bytesWritten } = await fh.writev(batch)
+    // A short write goes on from where it stopped (an index: slicing the list
+    // per buffer written allocated ~4 MB per 1,000 buffers).
+    for (const b of batch) {
+      if (bytesWritten < b.length) break
+      bytesWritten -= b.length
+      at++
+      skip = 0
     }
+    skip += bytesWritten
   }
 }
