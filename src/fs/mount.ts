@@ -4,10 +4,11 @@
  * entries, attributes and misses for a long time; the mount is read-only (`ro`),
  * so the kernel itself answers every write syscall with EROFS.
  */
-import Fuse, { type FuseOptions } from 'fuse-native'
+import Fuse, { type FuseOps, type FuseOptions } from 'fuse-native'
 import { EnvironmentError } from '../errors.ts'
 import { logger } from '../log.ts'
 import type { TreeView } from '../types.ts'
+import { leanHandlers, type Handler } from './fuse-dispatch.ts'
 import { makeFuseOps, type OpsStats } from './fuse-ops.ts'
 import { assertFuseUsable, checkMountpoint, checkPrivilegedOptions, isMounted } from './preflight.ts'
 import { unmountDir } from './unmount.ts'
@@ -84,11 +85,13 @@ function fuseOptions (opts: MountOptions): FuseOptions {
 }
 
 /**
- * fuse-native turns on libfuse's debug output (every request, on stderr, and
- * slower) whenever DEBUG contains a `*`, so `DEBUG=gtfs:*` would flood the log.
- * Only --fuse-debug (MountOptions.debug) turns it on here.
+ * fuse-native with two changes. Its libfuse debug output (every request, on
+ * stderr, and slower) comes on whenever DEBUG contains a `*`, so `DEBUG=gtfs:*`
+ * would flood the log: only --fuse-debug (MountOptions.debug) turns it on
+ * here. And the operations of every file read go through fuse-dispatch.ts's
+ * lean handlers.
  */
-class QuietFuse extends Fuse {
+class GtfsFuse extends Fuse {
   _fuseOptions (): string {
     const saved = process.env.DEBUG
     delete process.env.DEBUG
@@ -97,6 +100,12 @@ class QuietFuse extends Fuse {
     } finally {
       if (saved !== undefined) process.env.DEBUG = saved
     }
+  }
+
+  /** called by fuse-native's constructor, after it set `ops` */
+  _makeHandlerArray (): Handler[] {
+    const stock = (Fuse.prototype as unknown as { _makeHandlerArray: () => Handler[] })._makeHandlerArray.call(this)
+    return leanHandlers(stock, () => (this as unknown as { ops: FuseOps }).ops)
   }
 }
 
@@ -127,7 +136,7 @@ export async function mountView (view: TreeView, dir: string, opts: MountOptions
     readDeadlineMs: opts.readDeadlineMs ?? 30_000,
     metaDeadlineMs: opts.metaDeadlineMs ?? 30_000
   })
-  const fuse = new QuietFuse(abs, ops, fuseOptions(opts))
+  const fuse = new GtfsFuse(abs, ops, fuseOptions(opts))
   await new Promise<void>((resolve, reject) => {
     fuse.mount(err => {
       if (err === null) resolve()
