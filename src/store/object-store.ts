@@ -121,6 +121,13 @@ export class GitObjectStore implements ObjectSource {
    * as new packs do (rescanPacks).
    */
   private absentAt = new Map<ObjectId, number>()
+  /**
+   * When a fan-out directory (objects/xx) was last found absent, for the same
+   * ABSENT_MS: a store filled by packs (a swarm reader's) has few loose
+   * objects, so most ids need no stat of their own and no absentAt entry.
+   * At most 256 entries.
+   */
+  private readonly fanoutAbsentAt = new Map<string, number>()
   private readonly reads = new SingleFlight<ObjectId, GitObject>()
   /** large blobs arriving in chunks (partial-blob.ts), with the number of users of each */
   private readonly partials = new Map<ObjectId, { blob: Promise<PartialBlob>, users: number }>()
@@ -548,14 +555,20 @@ export class GitObjectStore implements ObjectSource {
     // API ~35 µs (thread-pool round trip, and an Error built for each miss), and a
     // seeder asks once per object it is sent. The store is never under a gtfs mount.
     const now = Date.now()
-    if (!(now - (this.absentAt.get(id) ?? -Infinity) < ABSENT_MS)) {
-      if (statSync(loosePath(this.objectsDir, id), { throwIfNoEntry: false })?.isFile() === true) {
+    const fanout = id.slice(0, 2)
+    if (!(now - (this.absentAt.get(id) ?? this.fanoutAbsentAt.get(fanout) ?? -Infinity) < ABSENT_MS)) {
+      const st = statSync(loosePath(this.objectsDir, id), { throwIfNoEntry: false })
+      if (st?.isFile() === true) {
         this.looseKnown.add(id)
         this.lastUse.set(id, now)
         return { loose: true }
       }
-      if (this.absentAt.size >= MAX_ABSENT) this.absentAt = new Map()
-      this.absentAt.set(id, now)
+      if (st === undefined && statSync(join(this.objectsDir, fanout), { throwIfNoEntry: false }) === undefined) {
+        this.fanoutAbsentAt.set(fanout, now)
+      } else {
+        if (this.absentAt.size >= MAX_ABSENT) this.absentAt = new Map()
+        this.absentAt.set(id, now)
+      }
     }
     // A pack may have appeared since we looked (git gc, a fetch); look again at most once a second.
     if (now - this.lastRescan > 1000) {

@@ -335,6 +335,26 @@ test('a packed blob whose stream is damaged is not warmed: its open fails as wit
   }
 })
 
+test('in a store without loose objects, one written later into a new fan-out directory is found within a second', async () => {
+  const fresh = join(tmp.path, 'fresh')
+  await mkdir(fresh)
+  await git(fresh, 'init', '-q')
+  const store = await GitObjectStore.open(join(fresh, '.git', 'objects'))
+  try {
+    const data = randomBytes(64)
+    const id = hashObject('blob', data)
+    assert.equal(await store.has(id), false) // objects/<xx> does not exist yet
+    const file = join(tmp.path, 'fresh.bin')
+    await writeFile(file, data)
+    assert.equal((await git(fresh, 'hash-object', '-w', file)).trim(), id)
+    await new Promise(resolve => setTimeout(resolve, 1100))
+    assert.equal(await store.has(id), true)
+    assert.deepEqual((await store.read(id)).data, data)
+  } finally {
+    await store.close()
+  }
+})
+
 test('an object another process writes after a miss is found within a second (misses are remembered that long)', async () => {
   const store = await GitObjectStore.open(join(repo, '.git', 'objects'))
   try {
