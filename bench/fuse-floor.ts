@@ -2,10 +2,12 @@
  * The floor under every FUSE figure: a trivial fuse-native filesystem that
  * answers from memory with no store behind it, mounted with the same options as
  * gtfs, over a tree of the same shape (names, sizes) with zero-filled content.
- * What gtfs costs on top of this is ours; this much is fuse-native + libfuse 2.
+ * What gtfs costs on top of this is ours; this much is fuse-native + libfuse 2,
+ * through the same dispatch as gtfs's (src/fs/fuse-dispatch.ts).
  */
-import Fuse, { type FuseOps } from 'fuse-native'
+import type { FuseOps } from 'fuse-native'
 import { spawn } from 'node:child_process'
+import { GtfsFuse } from '../src/fs/mount.ts'
 
 interface Node { dir: boolean, size: number, ino: number, children?: string[] }
 
@@ -47,7 +49,7 @@ export async function mountFloor (nodes: Map<string, Node>, dir: string): Promis
     },
     release: (_p, _fd, cb) => { cb(0) }
   }
-  const fuse = new Fuse(dir, ops, { fsname: 'gtfs-floor,ro,use_ino,negative_timeout=86400', subtype: 'gtfs', kernelCache: true, entryTimeout: 86400, attrTimeout: 86400, timeout: false })
+  const fuse = new GtfsFuse(dir, ops, { fsname: 'gtfs-floor,ro,use_ino,negative_timeout=86400', subtype: 'gtfs', kernelCache: true, entryTimeout: 86400, attrTimeout: 86400, timeout: false })
   await new Promise<void>((resolve, reject) => { fuse.mount(err => { err === null ? resolve() : reject(err) }) })
   return async () => { await new Promise<void>(resolve => { fuse.unmount(() => { resolve() }) }) }
 }

@@ -89,9 +89,9 @@ function fuseOptions (opts: MountOptions): FuseOptions {
  * stderr, and slower) comes on whenever DEBUG contains a `*`, so `DEBUG=gtfs:*`
  * would flood the log: only --fuse-debug (MountOptions.debug) turns it on
  * here. And the operations of every file read go through fuse-dispatch.ts's
- * lean handlers.
+ * lean handlers. (bench/fuse-floor.ts mounts its floor with it too.)
  */
-class GtfsFuse extends Fuse {
+export class GtfsFuse extends Fuse {
   _fuseOptions (): string {
     const saved = process.env.DEBUG
     delete process.env.DEBUG
