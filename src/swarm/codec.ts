@@ -13,8 +13,8 @@
  * - every refusal is a ProtocolError with code EPROTO.
  *
  * Byte strings decode to Buffer views of the input (no copy); dict keys decode
- * to latin1 strings (so byte order and string order agree) into null-prototype
- * objects, so a `__proto__` key is plain data.
+ * to latin1 strings (so byte order and string order agree) into objects with
+ * no inherited properties, so a `__proto__` key is plain data.
  */
 import { ProtocolError } from '../errors.ts'
 
@@ -108,7 +108,8 @@ class Decoder {
     return v
   }
 
-  bytes (): Buffer {
+  /** The byte string at `pos`: sets `from`/`to` to its bounds in `buf` and moves past it. */
+  span (): void {
     const start = this.pos
     // a length has at most 16 digits; look only that far for the colon
     const limit = Math.min(this.buf.length, start + 17)
@@ -120,8 +121,17 @@ class Decoder {
     const len = this.digits(start, colon)
     const from = colon + 1
     if (len > this.buf.length - from) bad('string runs past the end', start)
+    this.from = from
+    this.to = from + len
     this.pos = from + len
-    return this.buf.subarray(from, from + len)
+  }
+
+  from = 0
+  to = 0
+
+  bytes (): Buffer {
+    this.span()
+    return this.buf.subarray(this.from, this.to)
   }
 
   count (): void {
@@ -142,23 +152,52 @@ class Decoder {
 
   dict (depth: number): BDict {
     this.pos++
-    const out: BDict = Object.create(null) as BDict
-    let prev: Buffer | null = null
+    const out = Object.create(DICT_PROTO) as BDict
+    let prevFrom = -1
+    let prevTo = -1
     while (this.buf[this.pos] !== C_E) {
       if (this.pos >= this.buf.length) bad('unterminated dict', this.pos)
       const c = this.buf[this.pos]
       if (!(c >= C_0 && c <= C_9)) bad('dict key is not a string', this.pos)
       this.count()
       const keyPos = this.pos
-      const key = this.bytes()
-      if (key.length > this.limits.maxKeyBytes) bad('dict key too long', keyPos)
-      if (prev !== null && Buffer.compare(prev, key) >= 0) bad('dict keys not sorted or repeated', keyPos)
-      prev = key
-      out[key.toString('latin1')] = this.value(depth)
+      this.span()
+      const { from, to } = this
+      if (to - from > this.limits.maxKeyBytes) bad('dict key too long', keyPos)
+      // compares the previous key (source) with this one (target)
+      if (prevFrom >= 0 && this.buf.compare(this.buf, from, to, prevFrom, prevTo) >= 0) bad('dict keys not sorted or repeated', keyPos)
+      prevFrom = from
+      prevTo = to
+      out[keyString(this.buf, from, to)] = this.value(depth)
     }
     this.pos++
     return out
   }
+}
+
+/**
+ * What every decoded dict inherits: nothing. An object made by
+ * Object.create(null) starts in V8's dictionary mode (a hash table per
+ * message); one whose prototype is this empty, frozen, null-prototype object
+ * is an ordinary fast object, and a `__proto__` key on it is still plain data.
+ */
+const DICT_PROTO = Object.freeze(Object.create(null) as object)
+
+/** Keys of up to 6 bytes seen so far, by their bytes as a number: the wire's keys are a few short words. */
+const KEYS = new Map<number, string>()
+const MAX_KEYS_INTERNED = 256
+
+/** A dict key as a latin1 string; short ones come from KEYS, not a new string per message. */
+function keyString (buf: Buffer, from: number, to: number): string {
+  if (to - from > 6) return buf.toString('latin1', from, to)
+  let code = to - from // the length too: "a" and "\0a" differ
+  for (let i = from; i < to; i++) code = code * 256 + buf[i]
+  let k = KEYS.get(code)
+  if (k === undefined) {
+    k = buf.toString('latin1', from, to)
+    if (KEYS.size < MAX_KEYS_INTERNED) KEYS.set(code, k)
+  }
+  return k
 }
 
 /** Decodes exactly one canonical bencoded value filling `input`; anything else throws EPROTO. */

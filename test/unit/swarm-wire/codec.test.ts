@@ -59,10 +59,19 @@ test('bencode: canonical values round-trip; non-canonical and capped inputs are 
   }
   assert.throws(() => bdecode(Buffer.from('l' + 'i1e'.repeat(20) + 'e'), { maxItems: 10 }), { code: 'EPROTO' })
   assert.throws(() => bdecode(Buffer.alloc(100, 0x30), { maxBytes: 10 }), { code: 'EPROTO' })
-  // a __proto__ key is plain data
-  const d = bdecode(Buffer.from('d9:__proto__i1ee')) as Record<string, unknown>
+  // a __proto__ key is plain data, and a dict inherits nothing
+  const d = bdecode(Buffer.from('d9:__proto__i1e11:constructori2ee')) as Record<string, unknown>
   assert.equal(d.__proto__, 1)
-  assert.equal(Object.getPrototypeOf(d), null)
+  assert.equal(d.constructor, 2)
+  assert.deepEqual(Object.keys(d), ['__proto__', 'constructor'])
+  const e = bdecode(Buffer.from('d1:ai1ee')) as Record<string, unknown>
+  assert.equal(e.toString, undefined)
+  assert.equal(e.hasOwnProperty, undefined)
+  assert.equal(Object.getPrototypeOf(Object.getPrototypeOf(e)), null)
+  // keys of every length up to the interned ones' 6 bytes and past them, and one whose bytes lead with NUL
+  const keys = ['\0a', 'a', 'ab', 'abcdef', 'abcdefg', 'b\0']
+  const k = bdecode(Buffer.from('d' + keys.map((x, i) => `${x.length}:${x}i${i}e`).join('') + 'e', 'latin1')) as Record<string, unknown>
+  assert.deepEqual(Object.entries(k), keys.map((x, i) => [x, i]))
 })
 
 test('messages: caps and types are enforced', () => {
