@@ -260,7 +260,7 @@ export class Fetcher {
     const { signal } = opts
     let onAbort: (() => void) | undefined
     try {
-      const all = Promise.all(mine.map(async e => { await e.promise }))
+      const all = Promise.all(mine.map(e => e.promise))
       if (signal === undefined) {
         await all
       } else {

@@ -487,8 +487,13 @@ export class Peer extends EventEmitter {
     p.reject(err)
   }
 
+  /**
+   * The request saw activity: its idle deadline starts over. One timer per
+   * request, re-armed in place (a new one per message was 9 MiB of garbage in
+   * a cold read of 50,000 objects).
+   */
   private touch (p: Pending): void {
-    clearTimeout(p.timer)
+    if (p.timer !== undefined) { p.timer.refresh(); return }
     p.timer = setTimeout(() => {
       this.timeouts++
       this.emit('timeout')
