@@ -1,7 +1,6 @@
 /**
  * The CLI's side of the daemon: ask it, and start it first when it is not running.
  */
-import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Paths, Settings } from '../config.ts'
@@ -42,20 +41,6 @@ const BIN = fileURLToPath(new URL('../../bin/gtfs', import.meta.url))
  * the same (a unit test holds the two together).
  */
 export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=2', '--heap-growing-percent=30']
-
-/**
- * V8's helper threads (concurrent marking, parallel scavenges): node starts 4
- * whatever the machine. A cold read's daemon spends much of its CPU in GC
- * marking, and on 2 cores 4 helpers compete with the daemon's own main
- * thread, the seeders and the programs reading the mount. One helper per core
- * beyond the first, at most node's 4: on this 2-core machine a cold read of
- * the wide tree (50,000 files from one seeder) took 15.1 s instead of 16.1 s
- * (means of 5 and 4 runs), peak RSS of the `rss` run 188-193 MiB instead of
- * 185-188.
- */
-export function daemonPoolFlag (cores = availableParallelism()): string {
-  return `--v8-pool-size=${Math.max(1, Math.min(4, cores - 1))}`
-}
 export const DAEMON_ENV = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: String(128 * 1024) }
 
 export function daemonLogFile (paths: Paths): string {
@@ -70,7 +55,7 @@ export async function ensureDaemon (paths: Paths, settings: Settings): Promise<n
     if (!isNoDaemon(err)) throw err
   }
   try {
-    const ready = await spawnBackground({ args: [...DAEMON_NODE_FLAGS, daemonPoolFlag(), BIN, 'daemon'], env: { ...DAEMON_ENV, ...process.env }, logFile: daemonLogFile(paths), timeoutMs: settings.mountReadyMs })
+    const ready = await spawnBackground({ args: [...DAEMON_NODE_FLAGS, BIN, 'daemon'], env: { ...DAEMON_ENV, ...process.env }, logFile: daemonLogFile(paths), timeoutMs: settings.mountReadyMs })
     return ready.pid
   } catch (err) {
     // Another command started it at the same moment: use that one.

@@ -3,7 +3,7 @@
  * say what gtfs needs, and the example mount's name matches its Where= (which
  * systemd requires). `systemd-analyze verify` is not assumed to exist.
  */
-import { DAEMON_ENV, DAEMON_NODE_FLAGS, daemonPoolFlag } from '../../src/cli/daemon-client.ts'
+import { DAEMON_ENV, DAEMON_NODE_FLAGS } from '../../src/cli/daemon-client.ts'
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { readFile } from 'node:fs/promises'
@@ -74,9 +74,4 @@ test('the mount helper translates mount(8) options and refuses unknown options',
   assert.deepEqual(translateMountCall(['k', '/d', '-s', '-o', 'bogus']).args, ['mount', 'k', '/d'])
   assert.throws(() => translateMountCall(['k', '-o', 'ro']), { code: 'EUSAGE' })
   assert.throws(() => translateMountCall(['k', '/d', '-o', 'ref=']), { code: 'EUSAGE' })
-})
-
-test('a daemon gets one V8 helper thread per core beyond the first, 1 to 4', () => {
-  assert.deepEqual([1, 2, 3, 5, 64].map(n => daemonPoolFlag(n)),
-    ['--v8-pool-size=1', '--v8-pool-size=1', '--v8-pool-size=2', '--v8-pool-size=4', '--v8-pool-size=4'])
 })
