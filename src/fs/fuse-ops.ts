@@ -9,6 +9,7 @@ import { logger } from '../log.ts'
 import type { EntryAttr, FileHandle, TreeView } from '../types.ts'
 import { withDeadline } from './deadline.ts'
 import { ERRNO, toErrno } from './errno.ts'
+import { PathHandles, type PathHandle } from './path-handles.ts'
 
 const log = logger('gtfs:fs:fuse-ops')
 
@@ -17,6 +18,13 @@ export interface OpsOptions {
   readDeadlineMs: number
   /** deadline for lookup, getattr, readdir, readlink, ms */
   metaDeadlineMs: number
+  /**
+   * Files are opened and released through FUSE, each open its own handle: for
+   * a view whose paths may change content while a file is open (a following
+   * view). Otherwise reads go by path (path-handles.ts) and libfuse answers
+   * open and release itself.
+   */
+  perOpen?: boolean
 }
 
 export interface OpsStats {
@@ -67,6 +75,35 @@ export function makeFuseOps (view: TreeView, opts: OpsOptions): { ops: FuseOps, 
     return fd
   }
 
+  const paths = opts.perOpen === true ? null : new PathHandles((path, err) => { log('closing %s: %s', path, err.message) })
+
+  /** One read by path: the path's kept handle, or one opened now (see path-handles.ts). */
+  function readByPath (handles: PathHandles, path: string, buf: Buffer, len: number, pos: number, cb: (n: number) => void): void {
+    const k = handles.acquireNow(path, () => view.openNow?.(path))
+    if (k !== undefined) { readWith(handles, k, buf, len, pos, cb); return }
+    handles.acquire(path, async () => await withDeadline(opts.readDeadlineMs, `open ${path}`, async signal => await view.open(path, { signal }))).then(
+      k => { readWith(handles, k, buf, len, pos, cb) },
+      err => { cb(fail(err, 'open', path)) }
+    )
+  }
+
+  function readWith (handles: PathHandles, k: PathHandle, buf: Buffer, len: number, pos: number, cb: (n: number) => void): void {
+    const h = k.handle
+    stats.openFiles = handles.size
+    if (h.readNow !== undefined) {
+      const n = h.readNow(buf, len, pos)
+      handles.release(k, pos + n)
+      stats.reads++
+      stats.bytesRead += n
+      cb(n)
+      return
+    }
+    withDeadline(opts.readDeadlineMs, `read ${k.path}@${pos}`, async signal => await h.read(buf, len, pos, { signal })).then(
+      n => { handles.release(k, pos + n); stats.reads++; stats.bytesRead += n; cb(n) },
+      err => { handles.release(k, 0); cb(fail(err, 'read', k.path)) }
+    )
+  }
+
   function fail (err: unknown, op: string, path: string): number {
     const errno = toErrno(err, op, path)
     if (errno === -ERRNO.EIO) stats.errors++
@@ -113,6 +150,7 @@ export function makeFuseOps (view: TreeView, opts: OpsOptions): { ops: FuseOps, 
     },
 
     read (path, fd, buf, len, pos, cb) {
+      if (paths !== null) { readByPath(paths, path, buf, len, pos, cb); return }
       const handle = files.get(fd)
       if (handle === undefined) { cb(-ERRNO.EBADF); return }
       if (handle.readNow !== undefined) {
@@ -137,10 +175,16 @@ export function makeFuseOps (view: TreeView, opts: OpsOptions): { ops: FuseOps, 
     }
   }
 
+  if (paths !== null) {
+    // libfuse answers these itself (see path-handles.ts); a read-only mount has the kernel refuse writes
+    delete ops.open
+    delete ops.release
+  }
+
   async function closeAll (): Promise<void> {
     const all = [...files.values()]
     files.clear()
-    await Promise.allSettled(all.map(async h => { await h.close() }))
+    await Promise.allSettled([...all.map(async h => { await h.close() }), paths?.closeAll()])
   }
 
   return { ops, stats, closeAll }

@@ -134,7 +134,8 @@ export async function mountView (view: TreeView, dir: string, opts: MountOptions
   const abs = await checkMountpoint(dir)
   const { ops, stats, closeAll } = makeFuseOps(view, {
     readDeadlineMs: opts.readDeadlineMs ?? 30_000,
-    metaDeadlineMs: opts.metaDeadlineMs ?? 30_000
+    metaDeadlineMs: opts.metaDeadlineMs ?? 30_000,
+    perOpen: opts.follow === true
   })
   const fuse = new GtfsFuse(abs, ops, fuseOptions(opts))
   await new Promise<void>((resolve, reject) => {
