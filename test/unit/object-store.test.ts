@@ -335,39 +335,31 @@ test('a packed blob whose stream is damaged is not warmed: its open fails as wit
   }
 })
 
-test('in a store without loose objects, one written later into a new fan-out directory is found within a second', async () => {
-  const fresh = join(tmp.path, 'fresh')
-  await mkdir(fresh)
-  await git(fresh, 'init', '-q')
-  const store = await GitObjectStore.open(join(fresh, '.git', 'objects'))
-  try {
-    const data = randomBytes(64)
-    const id = hashObject('blob', data)
-    assert.equal(await store.has(id), false) // objects/<xx> does not exist yet
-    const file = join(tmp.path, 'fresh.bin')
-    await writeFile(file, data)
-    assert.equal((await git(fresh, 'hash-object', '-w', file)).trim(), id)
-    await new Promise(resolve => setTimeout(resolve, 1100))
-    assert.equal(await store.has(id), true)
-    assert.deepEqual((await store.read(id)).data, data)
-  } finally {
-    await store.close()
-  }
-})
-
-test('an object another process writes after a miss is found within a second (misses are remembered that long)', async () => {
-  const store = await GitObjectStore.open(join(repo, '.git', 'objects'))
+/** A miss in the store of `repoDir`, then `git hash-object -w` there: the object is found once a second has passed. */
+async function foundWithinASecond (repoDir: string, name: string): Promise<void> {
+  const store = await GitObjectStore.open(join(repoDir, '.git', 'objects'))
   try {
     const data = randomBytes(64)
     const id = hashObject('blob', data)
     assert.equal(await store.has(id), false)
-    const file = join(tmp.path, 'later.bin')
+    const file = join(tmp.path, name)
     await writeFile(file, data)
-    assert.equal((await git(repo, 'hash-object', '-w', file)).trim(), id)
+    assert.equal((await git(repoDir, 'hash-object', '-w', file)).trim(), id)
     await new Promise(resolve => setTimeout(resolve, 1100))
     assert.equal(await store.has(id), true)
     assert.deepEqual((await store.read(id)).data, data)
   } finally {
     await store.close()
   }
+}
+
+test('an object another process writes after a miss is found within a second (misses are remembered that long)', async () => {
+  await foundWithinASecond(repo, 'later.bin')
+})
+
+test('in a store without loose objects, one written later into a new fan-out directory is found within a second', async () => {
+  const fresh = join(tmp.path, 'fresh')
+  await mkdir(fresh)
+  await git(fresh, 'init', '-q')
+  await foundWithinASecond(fresh, 'fresh.bin') // objects/<xx> does not exist at the miss
 })
