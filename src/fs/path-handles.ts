@@ -22,6 +22,15 @@ import type { FileHandle } from '../types.ts'
 const MAX_KEPT = 64
 const MAX_KEPT_BYTES = 64 * 1024 * 1024
 const IDLE_MS = 2000
+/**
+ * An open that failed fails the path's reads for this long without trying
+ * again. The kernel asks for a page again after a read failed (and readahead
+ * asks beside it): each would wait out the read deadline anew, and a missing
+ * file took `readFile` twice the deadline to fail where a failed FUSE open
+ * took once.
+ */
+const FAILED_MS = 2000
+const MAX_FAILED = 1024
 
 /** A path's handle while reads use it or it is kept for the next ones. */
 export interface PathHandle {
@@ -40,6 +49,7 @@ export class PathHandles {
   /** by path, least recently used first */
   private readonly kept = new Map<string, PathHandle>()
   private readonly opening = new Map<string, { waiters: number, promise: Promise<PathHandle> }>()
+  private failed = new Map<string, { err: unknown, at: number }>()
   private bytes = 0
   private sweep: NodeJS.Timeout | null = null
 
@@ -68,6 +78,11 @@ export class PathHandles {
   async acquire (path: string, open: () => Promise<FileHandle>): Promise<PathHandle> {
     let o = this.opening.get(path)
     if (o === undefined) {
+      const f = this.failed.get(path)
+      if (f !== undefined) {
+        if (Date.now() - f.at < FAILED_MS) throw f.err
+        this.failed.delete(path)
+      }
       const entry = { waiters: 0, promise: null as unknown as Promise<PathHandle> }
       entry.promise = open().then(h => {
         this.opening.delete(path)
@@ -78,6 +93,8 @@ export class PathHandles {
         return k
       }, (err: unknown) => {
         this.opening.delete(path)
+        if (this.failed.size >= MAX_FAILED) this.failed = new Map()
+        this.failed.set(path, { err, at: Date.now() })
         throw err
       })
       this.opening.set(path, entry)

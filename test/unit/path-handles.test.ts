@@ -60,7 +60,18 @@ test('reads waiting for one open share it, and the handle closes only when the l
   assert.equal(h.closed, 0)
   t.release(k2, 20)
   assert.equal(h.closed, 1)
-  await assert.rejects(t.acquire('/g', async () => { throw new Error('no such blob') }), /no such blob/)
+})
+
+test('a failed open fails the reads of that path that follow at once (the kernel retries a failed page)', async () => {
+  const t = new PathHandles(noErrors)
+  let opens = 0
+  const failing = async (): Promise<FileHandle> => { opens++; throw new Error('no such blob') }
+  await assert.rejects(t.acquire('/g', failing), /no such blob/)
+  await assert.rejects(t.acquire('/g', failing), /no such blob/)
+  assert.equal(opens, 1)
+  const h = fake(10, false)
+  const k = await t.acquire('/other', async () => h)
+  assert.equal(k.handle, h, 'other paths are not affected')
 })
 
 test('at most 64 handles are kept: the least recently used goes first, never one a read still uses', async () => {
