@@ -59,6 +59,8 @@ interface RepoSwarm {
   looking: Promise<void> | null
   /** settles when the last lookup ended and its dials settled */
   lookupDone: Promise<void>
+  /** state bundles asked of the peers (each asks every ready peer) */
+  stateFetches: number
 }
 
 /** peers dialled at most per lookup */
@@ -137,7 +139,8 @@ export class SwarmNode implements StateProvider {
       seeding: false,
       lastLookup: 0,
       looking: null,
-      lookupDone: Promise.resolve()
+      lookupDone: Promise.resolve(),
+      stateFetches: 0
     }
     this.swarms.set(repo, s)
     this.byInfoHash.set(infoHash.toString('hex'), s)
@@ -208,6 +211,7 @@ export class SwarmNode implements StateProvider {
 
   async fetchState (repo: string, opts: AbortOptions = {}): Promise<Bundle | null> {
     const s = this.swarm(repo)
+    s.stateFetches++
     await this.findPeers(s, opts)
     const asked = new Set<Peer>()
     let best = await this.bestState(repo, s, asked, opts)
@@ -263,6 +267,7 @@ export class SwarmNode implements StateProvider {
         repo: s.repo,
         seeding: s.seeding,
         fetched: { ...s.fetcher.stats },
+        stateFetches: s.stateFetches,
         pending: s.fetcher.inflight,
         peers: s.pool.all().map(p => ({ address: p.address, incoming: p.incoming, ready: p.ready, ...p.stats })),
         banned: s.pool.banned()

@@ -62,6 +62,8 @@ export interface ResolvedRepo {
   offline: boolean
   /** reasons worth showing (a newer pointer nobody serves, an expired manifest allowed) */
   notes: string[]
+  /** the current policy's DHT pointer key (hex), under which the publisher announces new manifests */
+  pointerKey: string
 }
 
 export interface ResolveOptions extends AbortOptions {
@@ -204,7 +206,7 @@ export async function resolveSwarmRepo (o: ResolveOptions): Promise<ResolvedRepo
       catalog = decodeCatalog(bytes)
     }
   }
-  return { repo: o.repo, manifest, manifestHash, ref, commit: entry.commit, catalog, signers, offline, notes }
+  return { repo: o.repo, manifest, manifestHash, ref, commit: entry.commit, catalog, signers, offline, notes, pointerKey: policy.pointerKey }
 }
 
 /**

@@ -36,7 +36,7 @@ async function archive (ref: string): Promise<Map<string, string>> {
   return await archiveOf(repo, ref, join(tmp.path, `archive-${ref.replace(/\W/g, '_')}`))
 }
 
-async function status (who: string): Promise<{ daemon: { swarm: { repos: Array<{ repo: string, peers: Array<{ address: string, bytesIn: number, objectsIn: number }>, banned: Array<{ key: string }> }> } } }> {
+async function status (who: string): Promise<{ daemon: { swarm: { repos: Array<{ repo: string, stateFetches: number, peers: Array<{ address: string, bytesIn: number, objectsIn: number }>, banned: Array<{ key: string }> }> } } }> {
   return JSON.parse(await mustG(who, ['status', '--json']))
 }
 
@@ -115,6 +115,14 @@ test('A publishes; B mounts by key with an empty cache and reads it all; C gets 
   assert.ok(sb.banned.some(b => b.key === liarAddr), `the peer that sent corrupted objects ends banned: ${JSON.stringify(sb)}`)
   const fsck = await run('git', ['--git-dir', join(homes.b, 'data', 'store'), 'fsck', '--no-dangling'])
   assert.equal(fsck.code, 0, `B's store passes git fsck: ${fsck.stderr}`)
+
+  // Following checks the DHT pointer (GTFS_FOLLOW_MS=1000 here): while it names
+  // the manifest shown, the peers are not asked for the state again, but for
+  // every tenth check. Three checks: at most one state fetch.
+  const fetchesBefore = sb.stateFetches
+  await new Promise(resolve => setTimeout(resolve, 3200))
+  const fetchesAfter = (await status('b')).daemon.swarm.repos.find(r => r.repo === key)!.stateFetches
+  assert.ok(fetchesAfter - fetchesBefore <= 1, `an unchanged pointer spares the state fetch: ${fetchesBefore} -> ${fetchesAfter} in 3 checks`)
 
   // A new manifest reaches the mounted reader; a file held open keeps its bytes.
   const held = await open(join(mb, 'index.html'), 'r')
