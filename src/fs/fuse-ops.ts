@@ -1,7 +1,8 @@
 /**
  * FUSE operations over a TreeView: a thin adapter. It turns callbacks into
- * promises, applies deadlines, keeps the table of open files, and maps errors
- * through errno.ts. It knows nothing of where the bytes come from.
+ * promises, applies deadlines, keeps the table of open files (or, where reads
+ * go by path, path-handles.ts's table), and maps errors through errno.ts. It
+ * knows nothing of where the bytes come from.
  */
 import type { FuseOps, FuseStat } from 'fuse-native'
 import { constants } from 'node:fs'
@@ -89,18 +90,18 @@ export function makeFuseOps (view: TreeView, opts: OpsOptions): { ops: FuseOps, 
 
   function readWith (handles: PathHandles, k: PathHandle, buf: Buffer, len: number, pos: number, cb: (n: number) => void): void {
     const h = k.handle
-    stats.openFiles = handles.size
-    if (h.readNow !== undefined) {
-      const n = h.readNow(buf, len, pos)
+    const done = (n: number): void => {
       handles.release(k, pos + n)
+      stats.openFiles = handles.size
       stats.reads++
       stats.bytesRead += n
       cb(n)
-      return
     }
+    if (h.readNow !== undefined) { done(h.readNow(buf, len, pos)); return }
+    stats.openFiles = handles.size
     withDeadline(opts.readDeadlineMs, `read ${k.path}@${pos}`, async signal => await h.read(buf, len, pos, { signal })).then(
-      n => { handles.release(k, pos + n); stats.reads++; stats.bytesRead += n; cb(n) },
-      err => { handles.release(k, 0); cb(fail(err, 'read', k.path)) }
+      done,
+      err => { handles.release(k, 0); stats.openFiles = handles.size; cb(fail(err, 'read', k.path)) }
     )
   }
 
