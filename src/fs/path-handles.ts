@@ -133,6 +133,8 @@ export class PathHandles {
     this.kept.set(path, k)
     this.bytes += k.bytes
     this.trim(k)
+    // one sweep until closeAll: a small file is adopted and removed within its one
+    // read, and a timer made and cleared per file would cost the read path
     this.sweep ??= setInterval(() => { this.closeIdle() }, IDLE_MS).unref()
     return k
   }
@@ -144,7 +146,6 @@ export class PathHandles {
       this.bytes -= k.bytes
     }
     if (k.users === 0) this.close(k.path, k.handle)
-    if (this.kept.size === 0 && this.sweep !== null) { clearInterval(this.sweep); this.sweep = null }
   }
 
   /** Least recently used first, beyond the caps; never `keep` (about to be used). */
