@@ -90,12 +90,13 @@ export async function swarmFigures (ctx: Ctx): Promise<void> {
 
     // swarm-4: 4 seeders at the same upload rate against 1. The figure asks
     // whether the swarm adds up its seeders' uploads, so each seeder's rate must
-    // be what bounds a fetch, as a home uplink does (4 MiB/s is 34 Mbit/s), and
-    // four of them must stay under what the reader can take in (cold-tree: about
-    // 20 MB/s on this 2-core machine, where reader and seeders share the cores).
-    // At 16 MiB/s one seeder already outran the reader, and the figure measured
-    // the reader's CPU (cold-tree's subject) instead of the swarm.
-    const rate = ctx.quick ? 2 * 2 ** 20 : 4 * 2 ** 20
+    // be what bounds a fetch, as a home uplink does (2 MiB/s is 17 Mbit/s), and
+    // four of them must stay well under what the reader can take in (cold-tree:
+    // about 16 MB/s of wire bytes on this 2-core machine, where reader and
+    // seeders share the cores). At 4 MiB/s four seeders gave 16.8 MB/s: the
+    // machine had 3.5 s idle of 43 s of CPU and the figure measured the
+    // reader's CPU (cold-tree's subject) instead of the swarm.
+    const rate = 2 * 2 ** 20
     ctx.say(`swarm-4: every seeder limited to ${rate} bytes/s (GTFS_UPLOAD_RATE)`)
     for (const h of seeders.slice(3)) await swarm.stopHome(h)
     for (const h of [pub, ...seeders.slice(0, 3)]) {

@@ -411,15 +411,22 @@ export class Fetcher {
    * (a peer that says in its hello that it publishes the repo) only when no
    * other peer has room and every other peer's rate is known (their room is
    * measured, not guessed), or when `anyOrigin`: readers who already hold a
-   * copy take the load off it.
+   * copy take the load off it. Without `needRoom` (a reader waits) a peer with
+   * room still comes first, the origin included, so a batch is not queued
+   * behind a full backlog at a slow peer while the origin idles; only when
+   * none has room does it take any free slot, the origin's last.
    */
   private choose (hasWork: (p: Peer) => boolean, anyOrigin = false, needRoom = true): Peer | null {
     const load = (p: Peer): number => this.peerStats.get(p)?.load ?? 0
-    const open = (p: Peer): boolean => load(p) < p.maxRequests && (!needRoom || this.roomAt(p) > 0) && hasWork(p)
-    const other = this.pool.pick(p => p.remoteHello?.origin !== true && open(p), load)
-    if (other !== null) return other
-    if (!anyOrigin && this.pool.ready().some(p => p.remoteHello?.origin !== true && this.rateOf(this.stat(p)) === 0 && load(p) > 0)) return null
-    return this.pool.pick(p => p.remoteHello?.origin === true && open(p), load)
+    const slot = (p: Peer): boolean => load(p) < p.maxRequests && hasWork(p)
+    const roomy = (p: Peer): boolean => slot(p) && this.roomAt(p) > 0
+    const pick = (open: (p: Peer) => boolean): Peer | null => {
+      const other = this.pool.pick(p => p.remoteHello?.origin !== true && open(p), load)
+      if (other !== null) return other
+      if (!anyOrigin && this.pool.ready().some(p => p.remoteHello?.origin !== true && this.rateOf(this.stat(p)) === 0 && load(p) > 0)) return null
+      return this.pool.pick(p => p.remoteHello?.origin === true && open(p), load)
+    }
+    return pick(roomy) ?? (needRoom ? null : pick(slot))
   }
 
   /**

@@ -93,6 +93,27 @@ test('the origin is asked last: readers that hold a copy serve, the origin only 
   closeAll(pool, [origin, reader])
 })
 
+test('a reader waiting goes to the origin once the other peers are full, not into their backlog', async () => {
+  const src = new MemorySource()
+  const warm = Array.from({ length: 40 }, (_, i) => src.add('blob', bytes(8 * 1024, 1000 + i)))
+  const ids = Array.from({ length: 200 }, (_, i) => src.add('blob', bytes(8 * 1024, 2000 + i)))
+  const rate = 1024 * 1024
+  const origin = await pair({ source: src, origin: true, limiter: new TokenBucket(rate, 64 * 1024) }, {}, 'origin:1')
+  const reader = await pair({ source: src, limiter: new TokenBucket(rate, 64 * 1024) }, {}, 'reader:1')
+  const pool = poolOf([origin, reader])
+  // no stealing: only the choice of peer puts work at the origin
+  const f = new Fetcher({ pool, sink: new Sink(), batchSize: 16, stealAfterMs: 60_000 })
+  // the reader's rate gets measured; it has room for all of this
+  await f.fetch(warm)
+  assert.equal(origin.server.stats.objectsOut, 0)
+  // 1.6 MB: beyond what the reader delivers in the horizon, and fewer batches
+  // than its request slots; what is past its room goes to the origin
+  await f.fetch(ids)
+  const fromOrigin = origin.server.stats.objectsOut
+  assert.ok(fromOrigin >= 20 && fromOrigin <= 180, `the origin sent ${fromOrigin} of 200`)
+  closeAll(pool, [origin, reader])
+})
+
 test('a batch stuck at a slow peer is taken over by an idle one, without waiting for the timeout', async () => {
   const src = new MemorySource()
   const ids = Array.from({ length: 6 }, (_, i) => src.add('blob', Buffer.from(`slow ${i}\n`)))
