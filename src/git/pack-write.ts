@@ -46,18 +46,18 @@ function entryHeader (type: ObjectType, size: number): Buffer {
   return Buffer.from(out)
 }
 
+/** An entry of a pack being built: its id (raw), the CRC-32 of its packed bytes, its offset. */
+export interface IndexEntry { id: Buffer, crc: number, offset: number }
+
 /** The pack and index of `objects` (unique ids; their order is the pack's order). */
 export function buildPack (objects: PackInput[]): BuiltPack {
   const sha = createHash('sha1')
   const pack: Buffer[] = []
-  const head = Buffer.alloc(12)
-  head.write('PACK', 0, 'latin1')
-  head.writeUInt32BE(2, 4)
-  head.writeUInt32BE(objects.length, 8)
+  const head = packHeader(objects.length)
   pack.push(head)
   sha.update(head)
   let offset = 12
-  const entries: Array<{ id: Buffer, crc: number, offset: number }> = []
+  const entries: IndexEntry[] = []
   for (const o of objects) {
     const h = entryHeader(o.type, o.size)
     entries.push({ id: Buffer.from(o.id, 'hex'), crc: crc32(o.deflated, crc32(h)), offset })
@@ -68,8 +68,20 @@ export function buildPack (objects: PackInput[]): BuiltPack {
   }
   const trailer = sha.digest()
   pack.push(trailer)
-  const packBytes = offset + 20
+  return { checksum: trailer.toString('hex'), pack, packBytes: offset + 20, idx: buildIndex(entries, trailer) }
+}
 
+/** A pack's first 12 bytes: "PACK", version 2, the number of entries. */
+export function packHeader (count: number): Buffer {
+  const head = Buffer.alloc(12)
+  head.write('PACK', 0, 'latin1')
+  head.writeUInt32BE(2, 4)
+  head.writeUInt32BE(count, 8)
+  return head
+}
+
+/** The version 2 index of a pack's `entries` (unique ids, any order: sorted here) whose checksum is `trailer`. */
+export function buildIndex (entries: IndexEntry[], trailer: Buffer): Buffer {
   entries.sort((a, b) => Buffer.compare(a.id, b.id))
   const n = entries.length
   const large = entries.filter(e => e.offset >= 0x80000000).length
@@ -99,5 +111,5 @@ export function buildPack (objects: PackInput[]): BuiltPack {
   const end = largeAt + large * 8
   trailer.copy(idx, end)
   createHash('sha1').update(idx.subarray(0, end + 20)).digest().copy(idx, end + 20)
-  return { checksum: trailer.toString('hex'), pack, packBytes, idx }
+  return idx
 }

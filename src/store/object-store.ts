@@ -206,6 +206,11 @@ export class GitObjectStore implements ObjectSource {
     this.packs.unshift(pack)
   }
 
+  /** Makes a pack just put in objects/pack readable now (pack-compact.ts), as a rescan would. */
+  async adoptPack (packPath: string, idxPath: string): Promise<void> {
+    await this.addPack(packPath, idxPath)
+  }
+
   /** The packs this store reads (eviction.ts). */
   get packList (): readonly PackFile[] { return this.packs }
 

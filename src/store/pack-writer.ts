@@ -22,7 +22,7 @@
  * entry as is.
  */
 import { open, readdir, rename, stat, unlink } from 'node:fs/promises'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { syncDir, writevAll } from '../atomic-file.ts'
 import { buildPack, type PackInput } from '../git/pack-write.ts'
 import { logger } from '../log.ts'
@@ -173,21 +173,9 @@ export class PackWriter {
     let k = 0
     const inputs: PackInput[] = objects.map(([id, o]) => ({ id, type: o.type, size: o.data.length, deflated: o.deflated ?? made[k++] }))
     const built = buildPack(inputs)
-    const dir = join(this.o.objectsDir, 'pack')
-    const tmp = join(dir, `${TMP_PREFIX}${process.pid}-${(tmpCounter++).toString(36)}`)
-    const packPath = join(dir, `pack-${built.checksum}.pack`)
-    const idxPath = join(dir, `pack-${built.checksum}.idx`)
+    const tmp = tempPackName(this.o.objectsDir)
     await writeDurable(`${tmp}-pack`, built.pack)
-    try {
-      await writeDurable(`${tmp}-idx`, [built.idx])
-      await rename(`${tmp}-pack`, packPath)
-      await rename(`${tmp}-idx`, idxPath)
-    } catch (err) {
-      await unlink(`${tmp}-pack`).catch(() => {})
-      await unlink(`${tmp}-idx`).catch(() => {})
-      throw err
-    }
-    await syncDir(dir)
+    const { packPath, idxPath } = await installPack(tmp, built.idx, built.checksum)
     await this.o.onPack(packPath, idxPath, objects.map(([id]) => id))
     this.stats.packs++
     this.stats.packedObjects += objects.length
@@ -195,6 +183,34 @@ export class PackWriter {
     this.stats.packedBytes += built.packBytes
     log('pack %s: %d objects, %d bytes', built.checksum, objects.length, built.packBytes)
   }
+}
+
+/** A new temp name in objects/pack: `<name>-pack` and `<name>-idx` are the two files. */
+export function tempPackName (objectsDir: string): string {
+  return join(objectsDir, 'pack', `${TMP_PREFIX}${process.pid}-${(tmpCounter++).toString(36)}`)
+}
+
+/**
+ * Puts a pack in place once its temp file `<tmp>-pack` is durable: writes its
+ * index durably, renames the .pack, then the .idx (readers use a pack only
+ * once its .idx exists), then syncs the directory. On failure both temp files
+ * are removed.
+ */
+export async function installPack (tmp: string, idx: Buffer, checksum: string): Promise<{ packPath: string, idxPath: string }> {
+  const dir = dirname(tmp)
+  const packPath = join(dir, `pack-${checksum}.pack`)
+  const idxPath = join(dir, `pack-${checksum}.idx`)
+  try {
+    await writeDurable(`${tmp}-idx`, [idx])
+    await rename(`${tmp}-pack`, packPath)
+    await rename(`${tmp}-idx`, idxPath)
+  } catch (err) {
+    await unlink(`${tmp}-pack`).catch(() => {})
+    await unlink(`${tmp}-idx`).catch(() => {})
+    throw err
+  }
+  await syncDir(dir)
+  return { packPath, idxPath }
 }
 
 async function writeDurable (path: string, chunks: Buffer[]): Promise<void> {
