@@ -436,24 +436,38 @@ export class Fetcher {
    * idle peer take over a batch that has been outstanding too long elsewhere.
    */
   private assign (job: Job): void {
+    if (job.queue.length === 0) { this.steal(job); return }
+    // a prefetch while every peer is full: its queue waits as it is (copying it
+    // at every wake was most of a slow fetch's scheduling garbage)
+    if (job.background && !this.pool.ready().some(p => this.eligible(job, p) && this.stat(p).load < p.maxRequests && this.roomAt(p) > 0)) return
     let queue = job.queue.filter(id => job.pending.has(id))
     job.queue = []
     const untried = (id: ObjectId, p: Peer): boolean => job.tried.get(id)?.has(p) !== true
-    while (queue.length > 0) {
-      const peer = this.choose(p => this.eligible(job, p) && queue.some(id => untried(id, p)), false, job.background)
+    // queue[head..] is what is left (no copy of the rest per batch: a long
+    // queue was copied once per batch taken from it)
+    let head = 0
+    const hasWork = (p: Peer): boolean => {
+      if (!this.eligible(job, p)) return false
+      for (let k = head; k < queue.length; k++) if (untried(queue[k], p)) return true
+      return false
+    }
+    while (head < queue.length) {
+      const peer = this.choose(hasWork, false, job.background)
       if (peer === null) break
       const room = job.background ? Math.max(1, Math.floor(this.roomAt(peer) / this.meanObject)) : Infinity
       // a chunk is one range request
       const size = job.chunks !== undefined ? 1 : Math.min(this.batchSize, peer.maxBatch, room)
       const batch: ObjectId[] = []
       const skipped: ObjectId[] = []
-      let i = 0
+      let i = head
       for (; i < queue.length && batch.length < size; i++) {
         if (untried(queue[i], peer)) batch.push(queue[i]); else skipped.push(queue[i])
       }
-      queue = skipped.length > 0 ? skipped.concat(queue.slice(i)) : queue.slice(i)
+      // what this peer was tried for goes back to the front, for the others
+      if (skipped.length > 0) { queue = skipped.concat(queue.slice(i)); head = 0 } else head = i
       this.launch(job, peer, batch)
     }
+    if (head > 0) queue = queue.slice(head)
     if (queue.length === 0) { this.steal(job); return }
     const ready = this.pool.ready().filter(p => this.eligible(job, p))
     const waiting = this.pool.ready().length === 0 || this.pool.connecting() > 0
@@ -475,6 +489,8 @@ export class Fetcher {
    */
   private steal (job: Job): void {
     if (job.depth > 0) return // a closure is not worth asking for twice
+    // a thief has nothing open: without one there is nothing to do
+    if (!this.pool.ready().some(p => (this.peerStats.get(p)?.load ?? 0) === 0)) return
     const now = Date.now()
     for (const b of job.batches) {
       if (b.stolen || now - b.started < this.stealAfterMs) continue
@@ -536,8 +552,10 @@ export class Fetcher {
           else if (job.pending.has(id) && !job.outstanding.has(id)) { job.queue.push(id); this.stats.retries++ }
         }
         if (job.stolen) this.dropSettledBatches(job)
-        // room is free at this peer: every job may use it
-        for (const j of this.jobs) this.notify(j)
+        // room is free at this peer: every job with ids queued may use it (one
+        // with none looks for work to steal on its own tick; waking every job
+        // at every batch's end was a fifth of a slow fetch's allocation)
+        for (const j of this.jobs) if (j === job || j.queue.length > 0) this.notify(j)
       })
   }
 

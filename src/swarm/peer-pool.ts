@@ -56,7 +56,11 @@ export class PeerPool extends EventEmitter {
   get size (): number { return this.peers.size }
 
   /** Peers that finished their handshakes. */
-  ready (): Peer[] { return [...this.peers].filter(p => p.ready) }
+  ready (): Peer[] {
+    const out: Peer[] = []
+    for (const p of this.peers) if (p.ready) out.push(p)
+    return out
+  }
 
   /** Peers still shaking hands. */
   connecting (): number { return [...this.peers].filter(p => !p.ready && !p.closed).length }
