@@ -33,6 +33,8 @@ export interface CacheStats {
   documents: number
   /** what the pack writer did since the daemon started (null: no daemon) */
   written: { packs: number, packedObjects: number, packedBytes: number, looseObjects: number } | null
+  /** compactions of small packs the daemon ran, and the packs they merged (null: no daemon) */
+  compacted: { runs: number, packs: number } | null
 }
 
 export interface CacheGcResult extends GcResult { quotaBytes: number }
@@ -45,7 +47,7 @@ export async function cacheStats (store: GitObjectStore, session: Session, quota
   // Stats describe the store on disk: what is held in memory for the next pack goes there first.
   await store.flush()
   const { pins, repos, documents } = await storePins(store, session, mounted)
-  return { objectsDir: store.objectsDir, quotaBytes, usage: await storeUsage(store, pins), repos, documents, written: store.held.flushed }
+  return { objectsDir: store.objectsDir, quotaBytes, usage: await storeUsage(store, pins), repos, documents, written: store.held.flushed, compacted: null }
 }
 
 /**
@@ -106,7 +108,7 @@ export class StoreKeeper {
   }
 
   async stats (): Promise<CacheStats> {
-    return await cacheStats(this.o.store, this.o.session, this.o.settings.storeQuotaBytes, this.o.mounted())
+    return { ...await cacheStats(this.o.store, this.o.session, this.o.settings.storeQuotaBytes, this.o.mounted()), compacted: { ...this.compacted } }
   }
 
   /** A collection now (one at a time), to `maxBytes` or the quota. */

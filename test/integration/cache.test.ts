@@ -74,6 +74,7 @@ test('prefetch fills the store through the swarm; stats count it; gc evicts all 
   const u = stats.usage
   assert.ok(u.loose.objects + u.packed.objects + u.held.objects >= 43 + 5, JSON.stringify(u))
   assert.equal(stats.quotaBytes, 10 * 2 ** 30)
+  assert.deepEqual(stats.compacted, { runs: 0, packs: 0 })
   const mine = stats.repos.find((r: { repo: string }) => r.repo === key)
   assert.ok(mine !== undefined && mine.objects >= 4, `commit and 3 trees pinned: ${JSON.stringify(stats.repos)}`)
   assert.ok(stats.documents > 0)
@@ -103,6 +104,7 @@ test('prefetch fills the store through the swarm; stats count it; gc evicts all 
   await stopDaemon(homes.b)
   const offline = JSON.parse(await mustG('b', ['cache', 'stats', '--json'])) as Record<string, any>
   assert.equal(offline.written, null)
+  assert.equal(offline.compacted, null)
   assert.ok(offline.usage.packed.objects + offline.usage.loose.objects >= 43)
   const text = await mustG('b', ['cache', 'stats'])
   assert.match(text, /quota/)
