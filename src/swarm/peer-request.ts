@@ -113,6 +113,16 @@ export class WantAssembly {
       if (m.zsize !== undefined && m.total > zlibBound(m.zsize)) throw new ProtocolError('ECAP', `object ${m.id}: zlib stream of ${m.total} bytes for ${m.zsize}`)
       const size = this.sizeOf?.(m.id)
       if (size !== undefined && size !== announced) throw new IntegrityError(`peer sent object ${m.id} as ${announced} bytes; it has ${size}`, { code: 'EBADSIZE' })
+      if (m.zsize !== undefined && m.data.length === m.total && !(m.type === 'tree' && (this.expected.get(m.id) ?? 0) > 0)) {
+        // A whole zlib stream in one message, for the worker: its batch copies
+        // the view before this returns, so no buffer of its own (one allocation
+        // and copy per object less; each was external memory that V8 counts
+        // toward its next full collection)
+        this.bytes += m.total
+        this.received.add(m.id)
+        const { id, type } = m
+        return inflateAndHash(type, id, m.data, m.zsize, `${type} ${id}`).then(r => ({ id, type, data: r.data, deflated: r.stream }))
+      }
       cur = this.current = { id: m.id, type: m.type, total: m.total, got: 0, data: Buffer.allocUnsafeSlow(m.total), zsize: m.zsize }
     } else if (m.id !== cur.id || m.type !== cur.type || m.total !== cur.total || m.zsize !== cur.zsize) {
       throw new ProtocolError('EPROTO', `object ${m.id} interleaved with unfinished ${cur.id}`)
