@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import DHT from 'bittorrent-dht'
 import { SwarmDht } from '../../src/swarm/dht.ts'
 import { measureDhtResolve, startLoopbackDht, type LoopbackDht } from '../../src/swarm/dht-loopback.ts'
-import { PointerSeqStore, dhtStateFiles } from '../../src/swarm/dht-state.ts'
+import { PointerSeqStore, dhtStateFiles, saveRoutingTable } from '../../src/swarm/dht-state.ts'
 import { generateKeypair } from '../../src/swarm/ed25519.ts'
 import { swarmInfohash } from '../../src/swarm/infohash.ts'
 
@@ -172,6 +172,25 @@ test('a restart: the routing table is reloaded, the published seq is never lower
   await store.advance(kp.publicKey.toString('hex'), { manifestHash: H2, seq: 9 })
   const c = await node(opts, false)
   assert.deepEqual(await c.getPointer(kp.publicKey), { manifestHash: H1, seq: 3, highestSeen: 9, stale: true })
+})
+
+test('a restart with a bootstrap list: a saved node that no longer answers is pinged, never asked in a lookup', async () => {
+  // a "node" that took the port of a saved one and never answers: it records what it is asked
+  const silent = dgram.createSocket('udp4')
+  const asked: string[] = []
+  silent.on('message', (m) => { asked.push(/1:q\d+:([a-z_]+)/.exec(m.toString('latin1'))?.[1] ?? '?') })
+  await new Promise<void>(resolve => { silent.bind(0, '127.0.0.1', resolve) })
+  try {
+    const files = dhtStateFiles(join(dir, 'stale'))
+    await saveRoutingTable(files.routingTable, [{ host: '127.0.0.1', port: silent.address().port, id: Buffer.alloc(20, 9) }])
+    const d = await node({ routingTableFile: files.routingTable })
+    assert.equal(await d.getPointer(generateKeypair().publicKey), null)
+    assert.ok(asked.includes('ping'), `asked: ${asked.join()}`)
+    assert.deepEqual(asked.filter(q => q !== 'ping'), [], 'no lookup asked the silent node')
+    await d.stop()
+  } finally {
+    silent.close()
+  }
 })
 
 test('malformed queries do not crash a node (one such packet kills a plain bittorrent-dht node)', async () => {
