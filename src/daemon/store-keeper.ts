@@ -81,7 +81,7 @@ export class StoreKeeper {
   private writtenAtGc = 0
   private running: Promise<CacheGcResult> | null = null
   private compacting: Promise<CompactResult | null> | null = null
-  /** packs written by the last compaction check (`written`) */
+  /** bytes the pack writer had written at the last compaction check (`written`) */
   private writtenAtCheck = -1
   /** packs merged since the daemon started */
   readonly compacted = { runs: 0, packs: 0 }
