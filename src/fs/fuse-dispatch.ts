@@ -58,7 +58,6 @@ function setDouble (ints: Uint32Array, at: number, n: number): void {
   ints[at + 1] = (n - lo) / TWO_32
 }
 
-
 /** Fills `ints` as fuse-native's getStatArray does (its zero stat when `st` is undefined). */
 export function fillStat (ints: Uint32Array, st: FuseStat | undefined): Uint32Array {
   ints.fill(0)

@@ -89,20 +89,19 @@ export function makeFuseOps (view: TreeView, opts: OpsOptions): { ops: FuseOps, 
   }
 
   function readWith (handles: PathHandles, k: PathHandle, buf: Buffer, len: number, pos: number, cb: (n: number) => void): void {
-    const h = k.handle
-    const done = (n: number): void => {
+    stats.openFiles = handles.size
+    readHandle(k.handle, k.path, buf, len, pos, n => {
       handles.release(k, pos + n)
       stats.openFiles = handles.size
-      stats.reads++
-      stats.bytesRead += n
       cb(n)
-    }
-    if (h.readNow !== undefined) { done(h.readNow(buf, len, pos)); return }
-    stats.openFiles = handles.size
-    withDeadline(opts.readDeadlineMs, `read ${k.path}@${pos}`, async signal => await h.read(buf, len, pos, { signal })).then(
-      done,
-      err => { handles.release(k, 0); stats.openFiles = handles.size; cb(fail(err, 'read', k.path)) }
-    )
+    }, err => { handles.release(k, 0); stats.openFiles = handles.size; cb(fail(err, 'read', k.path)) })
+  }
+
+  /** One read of `h`: at once when it answers from memory (readNow), else under the read deadline; counted when it succeeds. */
+  function readHandle (h: FileHandle, path: string, buf: Buffer, len: number, pos: number, done: (n: number) => void, failed: (err: unknown) => void): void {
+    const counted = (n: number): void => { stats.reads++; stats.bytesRead += n; done(n) }
+    if (h.readNow !== undefined) { counted(h.readNow(buf, len, pos)); return }
+    withDeadline(opts.readDeadlineMs, `read ${path}@${pos}`, async signal => await h.read(buf, len, pos, { signal })).then(counted, failed)
   }
 
   function fail (err: unknown, op: string, path: string): number {
@@ -154,17 +153,7 @@ export function makeFuseOps (view: TreeView, opts: OpsOptions): { ops: FuseOps, 
       if (paths !== null) { readByPath(paths, path, buf, len, pos, cb); return }
       const handle = files.get(fd)
       if (handle === undefined) { cb(-ERRNO.EBADF); return }
-      if (handle.readNow !== undefined) {
-        const n = handle.readNow(buf, len, pos)
-        stats.reads++
-        stats.bytesRead += n
-        cb(n)
-        return
-      }
-      withDeadline(opts.readDeadlineMs, `read ${path}@${pos}`, async signal => await handle.read(buf, len, pos, { signal })).then(
-        n => { stats.reads++; stats.bytesRead += n; cb(n) },
-        err => { cb(fail(err, 'read', path)) }
-      )
+      readHandle(handle, path, buf, len, pos, cb, err => { cb(fail(err, 'read', path)) })
     },
 
     release (path, fd, cb) {
