@@ -31,7 +31,6 @@ import { PARTIAL_DIR } from './partial-blob.ts'
 import { STALE_MS, TMP_PREFIX } from './pack-writer.ts'
 
 const log = logger('gtfs:store:eviction')
-let evictCounter = 0
 
 type Unit =
   | { kind: 'loose', id: ObjectId, bytes: number, lastUse: number, pinned: boolean }
@@ -204,21 +203,14 @@ export async function collectGarbage (store: GitObjectStore, o: GcOptions): Prom
       log('keeping %s: %s', u.pack.path, (err as Error).message)
       continue
     }
-    // Out of sight first, the .idx before the .pack (without it neither git nor a
-    // rescan reads the pack), then out of the store's list: a pack of the kept
-    // objects may get the very same name. A crash from here leaves temp files
-    // that the next open removes.
-    const gone = join(dirname(u.pack.path), `${TMP_PREFIX}${process.pid}-evict-${evictCounter++}`)
-    await rename(u.pack.path.slice(0, -5) + '.idx', `${gone}-idx`).catch(() => {})
-    await rename(u.pack.path, `${gone}-pack`).catch(() => {})
-    store.retirePack(u.pack, graceMs)
+    // Withdrawn before the kept objects are written: a pack of them may get the very same name.
+    const drop = await withdrawPack(store, u.pack, graceMs)
     if (keep.length > 0) {
       await store.writeBatch(keep.map(([id, obj]) => ({ id, type: obj.type, data: obj.data })))
       await store.flush()
       result.kept += keep.length
     }
-    await unlink(`${gone}-idx`).catch(() => {})
-    await unlink(`${gone}-pack`).catch(() => {})
+    await drop()
     total -= u.bytes
     result.freedBytes += u.bytes
     result.evicted.packs++
@@ -227,6 +219,26 @@ export async function collectGarbage (store: GitObjectStore, o: GcOptions): Prom
   result.overQuota = result.after.totalBytes > o.maxBytes
   log('gc: %d -> %d bytes (quota %d): %d loose objects, %d packs evicted, %d pinned objects kept', before.totalBytes, result.after.totalBytes, o.maxBytes, result.evicted.looseObjects, result.evicted.packs, result.kept)
   return result
+}
+
+let withdrawn = 0
+
+/**
+ * Takes `pack` out of the store: out of sight first, the .idx before the
+ * .pack (without it neither git nor a rescan reads the pack), then out of the
+ * store's list (its handle closes after `graceMs`, for reads under way).
+ * Returns the removal of its files, for once what replaces its objects is
+ * written. A crash in between leaves temp files that the next open removes.
+ */
+export async function withdrawPack (store: GitObjectStore, pack: PackFile, graceMs: number): Promise<() => Promise<void>> {
+  const gone = join(dirname(pack.path), `${TMP_PREFIX}${process.pid}-withdrawn-${withdrawn++}`)
+  await rename(pack.path.slice(0, -5) + '.idx', `${gone}-idx`).catch(() => {})
+  await rename(pack.path, `${gone}-pack`).catch(() => {})
+  store.retirePack(pack, graceMs)
+  return async () => {
+    await unlink(`${gone}-idx`).catch(() => {})
+    await unlink(`${gone}-pack`).catch(() => {})
+  }
 }
 
 /** cap on the persisted recency file, bytes (a million loose objects ~ 60 MB; beyond that mtimes do) */

@@ -17,22 +17,23 @@
  * - Crash safety as the pack writer's (installPack): the new pack and its
  *   index are durable and readable before the old ones leave. A crash in
  *   between leaves objects twice, which costs disk, not correctness.
- * - The old packs leave as eviction removes a pack: out of sight (.idx first),
- *   out of the store's list, their file handles closed after `graceMs` so
- *   that reads under way finish. The new pack's recency is the newest of theirs.
+ * - The old packs leave as eviction removes a pack (eviction.ts's
+ *   withdrawPack): out of sight (.idx first), out of the store's list, their
+ *   file handles closed after `graceMs` so that reads under way finish. The new pack's recency is the newest of theirs.
  */
 import { createHash } from 'node:crypto'
-import { open, rename, unlink } from 'node:fs/promises'
-import { basename, dirname } from 'node:path'
+import { open, unlink } from 'node:fs/promises'
+import { basename } from 'node:path'
 import { writevAll } from '../atomic-file.ts'
 import { IntegrityError } from '../errors.ts'
 import { crc32 } from '../git/crc32.ts'
 import { parsePackEntryHeader } from '../git/pack-entry.ts'
 import { buildIndex, packHeader, type IndexEntry } from '../git/pack-write.ts'
 import { logger } from '../log.ts'
+import { withdrawPack } from './eviction.ts'
 import type { GitObjectStore } from './object-store.ts'
 import type { PackFile } from './pack-file.ts'
-import { installPack, tempPackName, TMP_PREFIX } from './pack-writer.ts'
+import { installPack, tempPackName } from './pack-writer.ts'
 
 const log = logger('gtfs:store:pack-compact')
 
@@ -164,12 +165,7 @@ export async function compactPacks (store: GitObjectStore, o: CompactOptions = {
   for (const p of chosen) {
     // the same entries in the same order make the same pack: that one stays
     if (p.path === packPath) continue
-    const gone = `${dirname(p.path)}/${TMP_PREFIX}${process.pid}-compact-${basename(p.path, '.pack')}`
-    await rename(p.path.slice(0, -5) + '.idx', `${gone}-idx`).catch(() => {})
-    await rename(p.path, `${gone}-pack`).catch(() => {})
-    store.retirePack(p, o.graceMs ?? 120_000)
-    await unlink(`${gone}-idx`).catch(() => {})
-    await unlink(`${gone}-pack`).catch(() => {})
+    await (await withdrawPack(store, p, o.graceMs ?? 120_000))()
   }
   if (recent > 0) store.lastUse.set(basename(packPath), recent)
   const bytes = at + 20
