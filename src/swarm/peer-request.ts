@@ -113,15 +113,13 @@ export class WantAssembly {
       if (m.zsize !== undefined && m.total > zlibBound(m.zsize)) throw new ProtocolError('ECAP', `object ${m.id}: zlib stream of ${m.total} bytes for ${m.zsize}`)
       const size = this.sizeOf?.(m.id)
       if (size !== undefined && size !== announced) throw new IntegrityError(`peer sent object ${m.id} as ${announced} bytes; it has ${size}`, { code: 'EBADSIZE' })
-      if (m.zsize !== undefined && m.data.length === m.total && !(m.type === 'tree' && (this.expected.get(m.id) ?? 0) > 0)) {
-        // A whole zlib stream in one message, for the worker: its batch copies
-        // the view before this returns, so no buffer of its own (one allocation
+      if (m.data.length === m.total && this.forWorker(m.id, m.type, m.zsize)) {
+        // A whole zlib stream in one message: the worker's batch copies the
+        // view before this returns, so no buffer of its own (one allocation
         // and copy per object less; each was external memory that V8 counts
         // toward its next full collection)
         this.bytes += m.total
-        this.received.add(m.id)
-        const { id, type } = m
-        return inflateAndHash(type, id, m.data, m.zsize, `${type} ${id}`).then(r => ({ id, type, data: r.data, deflated: r.stream }))
+        return this.toWorker(m.id, m.type, m.data, m.zsize)
       }
       cur = this.current = { id: m.id, type: m.type, total: m.total, got: 0, data: Buffer.allocUnsafeSlow(m.total), zsize: m.zsize }
     } else if (m.id !== cur.id || m.type !== cur.type || m.total !== cur.total || m.zsize !== cur.zsize) {
@@ -137,12 +135,7 @@ export class WantAssembly {
     if (cur.got < cur.total) return null
 
     this.current = null
-    if (cur.zsize !== undefined && !(cur.type === 'tree' && (this.expected.get(cur.id) ?? 0) > 0)) {
-      // inflated and hashed on a worker; a tree whose children come next is done here, below
-      this.received.add(cur.id)
-      const { id, type } = cur
-      return inflateAndHash(type, id, cur.data, cur.zsize, `${type} ${id}`).then(r => ({ id, type, data: r.data, deflated: r.stream }))
-    }
+    if (this.forWorker(cur.id, cur.type, cur.zsize)) return this.toWorker(cur.id, cur.type, cur.data, cur.zsize)
     const deflated = cur.zsize === undefined ? undefined : cur.data
     const data = cur.zsize === undefined ? cur.data : inflateExact(cur.data, cur.zsize, `${cur.type} ${cur.id}`)
     const got = hashObject(cur.type, data)
@@ -157,6 +150,20 @@ export class WantAssembly {
       }
     }
     return deflated === undefined ? { id: cur.id, type: cur.type, data } : { id: cur.id, type: cur.type, data, deflated }
+  }
+
+  /**
+   * Whether an object is inflated and hashed on the worker: one sent as a zlib
+   * stream, except a tree whose children come next (done here, in accept).
+   */
+  private forWorker (id: ObjectId, type: ObjectType, zsize: number | undefined): zsize is number {
+    return zsize !== undefined && !(type === 'tree' && (this.expected.get(id) ?? 0) > 0)
+  }
+
+  private async toWorker (id: ObjectId, type: ObjectType, stream: Buffer, zsize: number): Promise<ReceivedObject> {
+    this.received.add(id)
+    const r = await inflateAndHash(type, id, stream, zsize, `${type} ${id}`)
+    return { id, type, data: r.data, deflated: r.stream }
   }
 
   dontHave (ids: readonly ObjectId[]): void {
