@@ -9,7 +9,8 @@ import { spawnBackground } from '../daemon/background.ts'
 import { isNoDaemon, request } from '../daemon/control-client.ts'
 import { socketPath } from '../daemon/control-protocol.ts'
 
-const BIN = fileURLToPath(new URL('../../bin/gtfs', import.meta.url))
+/** the daemon's own entry (cli/daemon-main.ts); `daemon` stays in its argv, which is how mount-registry knows the process */
+const DAEMON_BIN = fileURLToPath(new URL('../../bin/gtfs-daemon.js', import.meta.url))
 
 /**
  * How the daemon's process runs (its memory is the `rss` figure, target 200
@@ -24,10 +25,19 @@ const BIN = fileURLToPath(new URL('../../bin/gtfs', import.meta.url))
  *   a peak of 171 / 183 / 188-192 / 214 MiB, a mount's first byte 1.38 /
  *   1.32 / 1.31 / 1.30 s (GC was 30% of the mounting daemon's CPU at 1) and
  *   a cold read of the wide tree 17.7 / 16.7 / 17.0 s: 2 is the knee.
- * - `--heap-growing-percent=30`: without it V8 let the old generation grow
+ * - `--heap-growing-percent=45`: without it V8 let the old generation grow
  *   to 104 MiB (35 MiB alive) before its first full GC once pack blocks
  *   stopped being garbage (store/pack-file.ts). `--optimize-for-size`
- *   (127 MiB) does the same and more, at a cost in compiled code.
+ *   (127 MiB) does the same and more, at a cost in compiled code. It was 30
+ *   until a reader fetching the wide tree from a swarm was measured doing a
+ *   mark-compact every 150 ms (about 85 in a 14.5 s cold read; V8's helper
+ *   threads alone used 5 s of CPU on two cores): each frees 2-3 MiB of a
+ *   40-50 MiB heap, the per-object state of fetches in flight that outlives
+ *   two scavenges. Cold reads of the wide tree (`/work/notes/prof-swarm.sh`,
+ *   medians): at 30, 14.6 s, about 85 mark-compacts, peak RSS 224 MiB; at
+ *   45, 13.5 s, 54-65, 231-233 MiB; at 60, 13.5 s, 50, 234-237 MiB. The
+ *   `rss` figure (a --git-dir mount serving 2.4 GiB) did not move: 186.2 MiB
+ *   at 30, 186.3 at 60.
  * - `MALLOC_ARENA_MAX=2`: libuv's thread pool (file reads, inflate) and
  *   libfuse's threads would each get a glibc arena that keeps what it freed.
  * - `MALLOC_MMAP_THRESHOLD_`: glibc raises its mmap threshold to the largest
@@ -40,7 +50,7 @@ const BIN = fileURLToPath(new URL('../../bin/gtfs', import.meta.url))
  * runs with whatever its environment says. systemd/gtfs-daemon.service sets
  * the same (a unit test holds the two together).
  */
-export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=2', '--heap-growing-percent=30']
+export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=2', '--heap-growing-percent=45']
 export const DAEMON_ENV = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: String(128 * 1024) }
 
 export function daemonLogFile (paths: Paths): string {
@@ -55,7 +65,7 @@ export async function ensureDaemon (paths: Paths, settings: Settings): Promise<n
     if (!isNoDaemon(err)) throw err
   }
   try {
-    const ready = await spawnBackground({ args: [...DAEMON_NODE_FLAGS, BIN, 'daemon'], env: { ...DAEMON_ENV, ...process.env }, logFile: daemonLogFile(paths), timeoutMs: settings.mountReadyMs })
+    const ready = await spawnBackground({ args: [...DAEMON_NODE_FLAGS, DAEMON_BIN, 'daemon'], env: { ...DAEMON_ENV, ...process.env }, logFile: daemonLogFile(paths), timeoutMs: settings.mountReadyMs })
     return ready.pid
   } catch (err) {
     // Another command started it at the same moment: use that one.
