@@ -24,6 +24,7 @@ const HEAVY = [
   /\/node_modules\/fuse-native\//
 ]
 
+const YARGS = /\/node_modules\/yargs(-parser)?\//
 const src = (p: string): string => pathToFileURL(join(ROOT, 'src', p)).href
 const tmp = await tempDir('cli-startup')
 after(async () => { await tmp.remove() })
@@ -57,7 +58,14 @@ test('importing the CLI and gtfs --version load none of the daemon, publishing, 
 process.exitCode = await main(['--version'])`)
   assert.equal(r.stdout.trim(), version)
   assert.ok(r.loads.includes(src('cli/commands/mount.ts')), 'the hook saw the command modules')
+  assert.ok(r.loads.some(u => YARGS.test(u)), 'the hook saw yargs')
   assert.deepEqual(heavyIn(r.loads), [])
+})
+
+test('the daemon entry that gtfs mount spawns (bin/gtfs-daemon.js) loads neither yargs nor another command', async () => {
+  const r = await recorded('daemon-entry', `await import(${JSON.stringify(src('cli/daemon-main.ts'))})`)
+  assert.ok(r.loads.includes(src('cli/commands/daemon.ts')), 'the hook saw the entry load runDaemon')
+  assert.deepEqual(r.loads.filter(u => YARGS.test(u) || (u.includes('/src/cli/commands/') && !u.endsWith('/daemon.ts'))), [])
 })
 
 test('gtfs mount --help and gtfs daemon --help load no heavy module either', async () => {

@@ -1,0 +1,6 @@
+// The daemon that `gtfs mount` starts when none runs (src/cli/daemon-main.ts):
+// `gtfs daemon` without loading the CLI. Not a command of its own.
+import { load } from './load.js'
+
+const { daemonMain } = await load('cli/daemon-main')
+process.exitCode = await daemonMain(process.argv.slice(2))
