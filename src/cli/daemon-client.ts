@@ -33,11 +33,13 @@ const DAEMON_BIN = fileURLToPath(new URL('../../bin/gtfs-daemon.js', import.meta
  *   mark-compact every 150 ms (about 85 in a 14.5 s cold read; V8's helper
  *   threads alone used 5 s of CPU on two cores): each frees 2-3 MiB of a
  *   40-50 MiB heap, the per-object state of fetches in flight that outlives
- *   two scavenges. Cold reads of the wide tree (`/work/notes/prof-swarm.sh`,
- *   medians): at 30, 14.6 s, about 85 mark-compacts, peak RSS 224 MiB; at
- *   45, 13.5 s, 54-65, 231-233 MiB; at 60, 13.5 s, 50, 234-237 MiB. The
- *   `rss` figure (a --git-dir mount serving 2.4 GiB) did not move: 186.2 MiB
- *   at 30, 186.3 at 60.
+ *   two scavenges. Cold reads of the wide tree from one seeder, run in
+ *   pairs: 45 was faster in 7 of 7 pairs, by 0.2-2.0 s (medians 14.6 -> 13.5 s
+ *   in one series, 15.6 -> 15.0 s in another), with 1-2 s less user CPU and
+ *   54-65 mark-compacts instead of 76-92; peak RSS 218-235 MiB at 30,
+ *   221-233 at 45. At 60: 50 mark-compacts, no faster than 45, 234-237 MiB.
+ *   The `rss` figure (a --git-dir mount serving 2.4 GiB) did not move:
+ *   186.2 MiB at 30, 186.3 at 60.
  * - `MALLOC_ARENA_MAX=2`: libuv's thread pool (file reads, inflate) and
  *   libfuse's threads would each get a glibc arena that keeps what it freed.
  * - `MALLOC_MMAP_THRESHOLD_`: glibc raises its mmap threshold to the largest
