@@ -9,7 +9,7 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { GtfsError, isGtfsError, NotFoundError } from '../errors.ts'
 import { decodeCatalog, type Catalog } from '../git/catalog.ts'
 import { parseCommit } from '../git/commit.ts'
-import { parseTree } from '../git/tree.ts'
+import { subtreeIds } from '../git/tree.ts'
 import { logger } from '../log.ts'
 import type { Bundle } from '../publish/bundle.ts'
 import { importDecodedBundle } from '../publish/exchange.ts'
@@ -225,8 +225,8 @@ export async function fetchStructure (source: SwarmSource, commit: ObjectId, opt
     await source.ensure(level, { ...opts, nonBlobs: true })
     const next: ObjectId[] = []
     for (const id of level) {
-      for (const e of parseTree((await source.read(id, opts)).data, id).entries) {
-        if (e.kind === 'dir' && !seen.has(e.id)) { seen.add(e.id); next.push(e.id) }
+      for (const sub of subtreeIds((await source.read(id, opts)).data, id)) {
+        if (!seen.has(sub)) { seen.add(sub); next.push(sub) }
       }
     }
     level = next

@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { encodeCatalog, decodeCatalog, type Catalog, type CatalogEntry } from '../../src/git/catalog.ts'
-import { parseTree } from '../../src/git/tree.ts'
+import { parseTree, subtreeIds } from '../../src/git/tree.ts'
 import { decodeBundle, encodeBundle } from '../../src/publish/bundle.ts'
 import { bdecode } from '../../src/swarm/codec.ts'
 import { decodeMessage, decodeState, encodeMessage, encodeState, type Message } from '../../src/swarm/messages.ts'
@@ -90,7 +90,9 @@ test('fuzz: every parser of untrusted bytes accepts or refuses with its code, ne
     { name: 'catalog', samples: [d.catalog], parse: b => decodeCatalog(b), codes: ['EMALFORMED', 'ETOOLARGE'] },
     { name: 'bundle', samples: [d.bundle], parse: b => decodeBundle(b), codes: ['EMALFORMED', 'ETOOLARGE', 'ECATALOG'] },
     { name: 'pointer', samples: [bencode(encodePointerValue({ manifestHash: '78'.repeat(32), seq: 4 }))], parse: b => decodePointerValue(bdecode(b)), codes: ['EPROTO', 'EBADPOINTER'] },
-    { name: 'tree', samples: trees, parse: b => parseTree(b, ID), codes: ['EMALFORMED'] }
+    { name: 'tree', samples: trees, parse: b => parseTree(b, ID), codes: ['EMALFORMED'] },
+    // the directory walk's scan agrees with parseTree on every input it accepts
+    { name: 'subtrees', samples: trees, parse: b => { const ids = subtreeIds(b, ID); assert.deepEqual(ids, parseTree(b, ID).entries.filter(e => e.kind === 'dir').map(e => e.id)); return ids }, codes: ['EMALFORMED'] }
   ], { seed, count, ms, alphabet: json })
   let inputs = 0
   let refused = 0

@@ -5,7 +5,7 @@ import { applyDelta, deltaSizes } from '../../src/git/delta.ts'
 import { hashObject, parseObjectHeader, verifyObject } from '../../src/git/object-id.ts'
 import { parsePackEntryHeader } from '../../src/git/pack-entry.ts'
 import { isSafeEntryName, unsafeNameReason } from '../../src/git/path-safety.ts'
-import { parseTree } from '../../src/git/tree.ts'
+import { parseTree, subtreeIds } from '../../src/git/tree.ts'
 import { parseCommit } from '../../src/git/commit.ts'
 
 const ZERO = '0'.repeat(40)
@@ -51,6 +51,20 @@ test('parseTree keeps safe entries and reports the rest', () => {
   ])
   assert.deepEqual(t.rejected.map(r => r.reason), ['bad mode 100600', 'unsafe name (dotdot)', 'unsafe name (dotgit)', 'name is not valid UTF-8'])
   assert.throws(() => parseTree(Buffer.from('100644 a\0abc')), { code: 'EMALFORMED' })
+})
+
+test('subtreeIds lists the directories parseTree lists, and nothing else', () => {
+  const ids = Array.from({ length: 8 }, (_, i) => String(i + 1).repeat(40))
+  const tree = treeBytes([
+    ['40000', 'a', ids[0]], ['100644', 'f', ids[1]], ['40000', '.git', ids[2]], ['040000', 'zero', ids[3]],
+    ['40000', Buffer.from([0xff]), ids[4]], ['4000', 'short', ids[5]], ['40000', 'b c', ids[6]], ['160000', 'sub', ids[7]]
+  ])
+  assert.deepEqual(subtreeIds(tree), [ids[0], ids[6]])
+  assert.deepEqual(subtreeIds(tree), parseTree(tree).entries.filter(e => e.kind === 'dir').map(e => e.id))
+  assert.deepEqual(subtreeIds(Buffer.alloc(0)), [])
+  for (const bad of ['40000 a\0abc', '4000000000 a\0' + 'x'.repeat(20), 'no space here']) {
+    assert.throws(() => subtreeIds(Buffer.from(bad, 'latin1')), { code: 'EMALFORMED' }, bad)
+  }
 })
 
 test('parseCommit reads tree, parents and committer time', () => {
