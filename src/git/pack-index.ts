@@ -62,6 +62,11 @@ export class PackIndex {
     return -1
   }
 
+  /** The sorted table of raw 20-byte ids, entry i at i * 20 (a view of the index, not a copy). */
+  idTable (): Buffer {
+    return this.buf.subarray(this.idsAt, this.idsAt + this.count * 20)
+  }
+
   idAt (i: number): ObjectId {
     const at = this.idsAt + i * 20
     return this.buf.toString('hex', at, at + 20)

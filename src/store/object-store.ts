@@ -22,6 +22,7 @@ import type { AbortOptions, DeflatedObject, GitObject, ObjectId, ObjectSource, O
 import { inBatchMemory } from '../zlib-worker.ts'
 import { loosePath, looseHeader, readLoose, removeLoose, writeLoose } from './loose.ts'
 import { newBlockCache, PackFile, type BlockCache } from './pack-file.ts'
+import { PackIdFilter } from './pack-filter.ts'
 import { cleanPackDir, PackWriter, type FlushStats, type HeldObject } from './pack-writer.ts'
 import { PartialBlob, type PartialSpec } from './partial-blob.ts'
 import { openSeekableLoose, writeSeekableLoose } from './seekable-loose.ts'
@@ -116,6 +117,9 @@ function compact (o: GitObject): GitObject {
 
 export class GitObjectStore implements ObjectSource {
   private packs: PackFile[] = []
+  /** which ids may be in `packs` (pack-filter.ts), and how many ids those packs hold */
+  private readonly packIds = new PackIdFilter()
+  private packIdsLive = 0
   private readonly cache: LRUCache<ObjectId, GitObject>
   private readonly deltaBases: LRUCache<string, GitObject>
   private readonly blocks: BlockCache
@@ -217,6 +221,8 @@ export class GitObjectStore implements ObjectSource {
     }
     // Newest first: what was just fetched is what is read next.
     this.packs.unshift(pack)
+    this.packIdsLive += pack.index.count
+    if (!this.packIds.add(pack.index)) this.packIds.rebuild(this.packs.map(p => p.index), this.packIdsLive)
   }
 
   /** Makes a pack just put in objects/pack readable now (pack-compact.ts), as a rescan would. */
@@ -232,7 +238,13 @@ export class GitObjectStore implements ObjectSource {
    * handle closes after `graceMs`, so reads already under way finish.
    */
   retirePack (pack: PackFile, graceMs: number): void {
+    const listed = this.packs.length
     this.packs = this.packs.filter(p => p !== pack)
+    if (this.packs.length < listed) {
+      this.packIdsLive -= pack.index.count
+      // Its ids' bits stay set (false positives only) until most of the filter is of packs gone.
+      if (this.packIds.stale(this.packIdsLive)) this.packIds.rebuild(this.packs.map(p => p.index), this.packIdsLive)
+    }
     for (const key of this.deltaBases.keys()) if (key.startsWith(pack.path + ':')) this.deltaBases.delete(key)
     this.lastUse.delete(basename(pack.path))
     const t = setTimeout(() => { pack.close().catch(() => {}) }, graceMs)
@@ -599,6 +611,7 @@ export class GitObjectStore implements ObjectSource {
   private findPacked (id: ObjectId): { pack: PackFile, offset: number } | null {
     if (this.packs.length === 0) return null
     const key = Buffer.from(id, 'hex')
+    if (key.length !== 20 || !this.packIds.mightHave(key)) return null
     for (const pack of this.packs) {
       const offset = pack.index.findKey(key)
       if (offset >= 0) return { pack, offset }
