@@ -217,7 +217,10 @@ let turn: { batch: InflateBatch, waiting: Array<{ resolve: (r: Inflated) => void
  * objects of one turn of the event loop travel in one batch. `stream` is
  * copied at once.
  */
-export async function inflateHash (item: InflateItem): Promise<Inflated> {
+export function inflateHash (item: InflateItem): Promise<Inflated> {
+  // Not async, nor awaited by an async caller (zlib-object.ts): each object
+  // waits here for the worker's round trip, long enough that its async
+  // frames outlived two scavenges (14 MiB of a cold read's promoted heap).
   if (turn === null) {
     const t = turn = { batch: new InflateBatch(), waiting: [] as Array<{ resolve: (r: Inflated) => void, reject: (err: Error) => void }> }
     setImmediate(() => {
@@ -226,6 +229,10 @@ export async function inflateHash (item: InflateItem): Promise<Inflated> {
     })
   }
   const t = turn
-  t.batch.add(item)
-  return await new Promise<Inflated>((resolve, reject) => { t.waiting.push({ resolve, reject }) })
+  try {
+    t.batch.add(item)
+  } catch (err) {
+    return Promise.reject(err)
+  }
+  return new Promise<Inflated>((resolve, reject) => { t.waiting.push({ resolve, reject }) })
 }

@@ -160,10 +160,9 @@ export class WantAssembly {
     return zsize !== undefined && !(type === 'tree' && (this.expected.get(id) ?? 0) > 0)
   }
 
-  private async toWorker (id: ObjectId, type: ObjectType, stream: Buffer, zsize: number): Promise<ReceivedObject> {
+  private toWorker (id: ObjectId, type: ObjectType, stream: Buffer, zsize: number): Promise<ReceivedObject> {
     this.received.add(id)
-    const r = await inflateAndHash(type, id, stream, zsize, `${type} ${id}`)
-    return { id, type, data: r.data, deflated: r.stream }
+    return inflateAndHash(type, id, stream, zsize).then(r => ({ id, type, data: r.data, deflated: r.stream }))
   }
 
   dontHave (ids: readonly ObjectId[]): void {

@@ -57,12 +57,15 @@ function checkInflated (got: number, used: number, streamBytes: number, size: nu
  * reader's main thread spent ~15% of a cold walk inflating streams there.
  * `stream` is copied to the worker and comes back as `stream` of the result
  * (the one to keep); `data` is the object. Fails as inflateExact does, and
- * with EBADHASH (after the size checks) for bytes that hash to another id.
+ * with EBADHASH (after the size checks) for bytes that hash to another id;
+ * errors name the object as "<type> <id>". A promise chain, not an async
+ * function: see inflateHash.
  */
-export async function inflateAndHash (type: ObjectType, id: ObjectId, stream: Buffer, size: number, what: string): Promise<{ data: Buffer, stream: Buffer }> {
-  const r = await inflateHash({ stream, size, type, id })
-  if (r.data === null) throw inflateError(r.code, r.message ?? 'no data', size, what)
-  checkInflated(r.data.length, r.used, r.stream.length, size, what)
-  if (r.hash !== undefined) throw new IntegrityError(`peer sent ${what} whose bytes hash to ${r.hash}`, { code: 'EBADHASH' })
-  return { data: r.data, stream: r.stream }
+export function inflateAndHash (type: ObjectType, id: ObjectId, stream: Buffer, size: number): Promise<{ data: Buffer, stream: Buffer }> {
+  return inflateHash({ stream, size, type, id }).then(r => {
+    if (r.data === null) throw inflateError(r.code, r.message ?? 'no data', size, `${type} ${id}`)
+    checkInflated(r.data.length, r.used, r.stream.length, size, `${type} ${id}`)
+    if (r.hash !== undefined) throw new IntegrityError(`peer sent ${type} ${id} whose bytes hash to ${r.hash}`, { code: 'EBADHASH' })
+    return r as { data: Buffer, stream: Buffer }
+  })
 }
