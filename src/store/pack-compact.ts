@@ -19,7 +19,8 @@
  *   between leaves objects twice, which costs disk, not correctness.
  * - The old packs leave as eviction removes a pack (eviction.ts's
  *   withdrawPack): out of sight (.idx first), out of the store's list, their
- *   file handles closed after `graceMs` so that reads under way finish. The new pack's recency is the newest of theirs.
+ *   file handles closed after `graceMs` so that reads under way finish. The
+ *   new pack's recency is the newest of theirs.
  */
 import { createHash } from 'node:crypto'
 import { open, unlink } from 'node:fs/promises'

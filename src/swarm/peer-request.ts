@@ -116,8 +116,7 @@ export class WantAssembly {
       if (m.data.length === m.total && this.forWorker(m.id, m.type, m.zsize)) {
         // A whole zlib stream in one message: the worker's batch copies the
         // view before this returns, so no buffer of its own (one allocation
-        // and copy per object less; each was external memory that V8 counts
-        // toward its next full collection)
+        // and one copy per object less)
         this.bytes += m.total
         return this.toWorker(m.id, m.type, m.data, m.zsize)
       }
