@@ -149,17 +149,24 @@ export function catalogPathProblem (path: string, safeNames?: Set<string>, safeD
   if (typeof path !== 'string' || !path.startsWith('/')) return 'must start with "/"'
   if (path === '/') return null
   if (LONE_SURROGATE.test(path)) return 'holds a lone surrogate'
-  if (Buffer.byteLength(path) > MAX_PATH_BYTES) return `is longer than ${MAX_PATH_BYTES} bytes`
+  // UTF-8 takes at most 3 bytes per UTF-16 unit: most paths need no count.
+  if (path.length * 3 > MAX_PATH_BYTES && Buffer.byteLength(path) > MAX_PATH_BYTES) return `is longer than ${MAX_PATH_BYTES} bytes`
   // A sibling of the path checked before: only the last name is new.
   const last = path.lastIndexOf('/')
-  const names = safeDir !== undefined && last > 0 && last === safeDir.length && path.startsWith(safeDir) ? [path.slice(last + 1)] : path.slice(1).split('/')
-  for (const name of names) {
-    if (safeNames?.has(name) === true) continue
-    const why = unsafeNameReason(name)
-    if (why !== null) return `has an unsafe component (${why})`
-    if (Buffer.byteLength(name) > MAX_NAME_BYTES) return `has a component longer than ${MAX_NAME_BYTES} bytes`
-    safeNames?.add(name)
+  if (safeDir !== undefined && last > 0 && last === safeDir.length && path.startsWith(safeDir)) return nameProblem(path.slice(last + 1), safeNames)
+  for (const name of path.slice(1).split('/')) {
+    const why = nameProblem(name, safeNames)
+    if (why !== null) return why
   }
+  return null
+}
+
+function nameProblem (name: string, safeNames: Set<string> | undefined): string | null {
+  if (safeNames?.has(name) === true) return null
+  const why = unsafeNameReason(name)
+  if (why !== null) return `has an unsafe component (${why})`
+  if (name.length * 3 > MAX_NAME_BYTES && Buffer.byteLength(name) > MAX_NAME_BYTES) return `has a component longer than ${MAX_NAME_BYTES} bytes`
+  safeNames?.add(name)
   return null
 }
 
@@ -336,56 +343,104 @@ export function canonicalLinkGroups (entries: Map<string, CatalogEntry>): void {
 
 /** `"key":` of each entry key, in encoding order */
 const KEY_PREFIXES = ENTRY_KEYS.map(k => `${JSON.stringify(k)}:`)
+/** each kind as a JSON string */
+const QUOTED_KINDS = new Map([...KINDS].map(k => [k, JSON.stringify(k)]))
+
+/**
+ * Where the canonical encoding goes, piece by piece: `raw` takes text as is,
+ * `json` a string to be written as a JSON string. Encoding collects the
+ * pieces; decoding compares each at its place in the text it was given, so a
+ * 50,000-entry catalog is checked without building its text again (that
+ * string and its ~100,000 pieces were most of a decode's garbage).
+ */
+interface Sink {
+  raw: (piece: string) => void
+  json: (value: string) => void
+}
+
+/** What JSON.stringify escapes in a string (lone surrogates are refused before). */
+const NEEDS_ESCAPE = /["\\\u0000-\u001f]/
+
+/** A sink that checks `text` against the pieces; `end()` says whether all of it matched. */
+function matcher (text: string): Sink & { end: () => boolean } {
+  let pos = 0
+  let ok = true
+  const raw = (piece: string): void => {
+    if (ok && text.startsWith(piece, pos)) pos += piece.length
+    else ok = false
+  }
+  return {
+    raw,
+    json: (value: string): void => {
+      if (NEEDS_ESCAPE.test(value)) { raw(JSON.stringify(value)); return }
+      if (ok && text.charCodeAt(pos) === 34 && text.startsWith(value, pos + 1) && text.charCodeAt(pos + 1 + value.length) === 34) pos += value.length + 2
+      else ok = false
+    },
+    end: () => ok && pos === text.length
+  }
+}
 
 /** One validated entry (numbers are safe integers, `type` one of KINDS). */
-function encodeEntry (e: CatalogEntry): string {
-  let out = '{'
+function encodeEntry (e: CatalogEntry, out: Sink): void {
+  out.raw('{')
+  let first = true
   for (let i = 0; i < ENTRY_KEYS.length; i++) {
     const key = ENTRY_KEYS[i]
     const v = e[key]
     if (v === undefined) continue
-    if (out.length > 1) out += ','
-    out += KEY_PREFIXES[i]
+    if (!first) out.raw(',')
+    out.raw(KEY_PREFIXES[i])
+    first = false
     if (key === 'xattrs') {
       const x = v as Record<string, string>
-      out += '{' + Object.keys(x).sort(compare).map(n => `${JSON.stringify(n)}:${JSON.stringify(x[n])}`).join(',') + '}'
+      out.raw('{' + Object.keys(x).sort(compare).map(n => `${JSON.stringify(n)}:${JSON.stringify(x[n])}`).join(',') + '}')
     } else if (key === 'rdev') {
       const [major, minor] = v as [number, number]
-      out += `[${major},${minor}]`
+      out.raw(`[${major},${minor}]`)
     } else if (key === 'type') {
-      out += `"${v as string}"`
+      out.raw(QUOTED_KINDS.get(v as string)!)
     } else {
-      out += String(v)
+      out.raw(String(v))
     }
   }
-  return out + '}'
+  out.raw('}')
 }
 
 /** The canonical bytes of a catalog (validated first; EMALFORMED). */
 export function encodeCatalog (catalog: Catalog): Uint8Array {
-  const bytes = utf8.encode(canonicalText(catalog))
+  const out: string[] = []
+  canonical(catalog, { raw: piece => { out.push(piece) }, json: value => { out.push(JSON.stringify(value)) } })
+  const bytes = utf8.encode(out.join(''))
   if (bytes.byteLength > MAX_CATALOG_BYTES) {
     throw new ProtocolError('ETOOLARGE', `catalog is ${bytes.byteLength} bytes, over the ${MAX_CATALOG_BYTES}-byte cap`)
   }
   return bytes
 }
 
-/** The canonical encoding as a string (validated first; EMALFORMED). */
-function canonicalText (catalog: Catalog): string {
+/** The canonical encoding, into `out` (validated first; EMALFORMED). */
+function canonical (catalog: Catalog, out: Sink): void {
   const paths = checkCatalog(catalog)
-  const out: string[] = ['{']
+  out.raw('{')
   if (catalog.chunks !== undefined) {
     const h = catalog.chunks.hashes
-    out.push(`"chunkBytes":${catalog.chunks.bytes},"chunks":{`, [...h.keys()].sort(compare).map(id => `"${id}":"${h.get(id)!}"`).join(','), '},')
+    out.raw(`"chunkBytes":${catalog.chunks.bytes},"chunks":{`)
+    out.raw([...h.keys()].sort(compare).map(id => `"${id}":"${h.get(id)!}"`).join(','))
+    out.raw('},')
   }
-  out.push('"entries":{')
+  out.raw('"entries":{')
   for (let i = 0; i < paths.length; i++) {
-    out.push((i > 0 ? ',' : '') + JSON.stringify(paths[i]) + ':' + encodeEntry(catalog.entries.get(paths[i])!))
+    if (i > 0) out.raw(',')
+    out.json(paths[i])
+    out.raw(':')
+    encodeEntry(catalog.entries.get(paths[i])!, out)
   }
-  out.push(`},"format":${JSON.stringify(CATALOG_FORMAT)}`)
-  if (catalog.prefetch !== undefined) out.push(',"prefetch":[', catalog.prefetch.map(p => JSON.stringify(p)).join(','), ']')
-  out.push(`,"rootfs":${catalog.rootfs ? 'true' : 'false'},"tree":${JSON.stringify(catalog.tree)},"version":${CATALOG_VERSION}}`)
-  return out.join('')
+  out.raw(`},"format":${JSON.stringify(CATALOG_FORMAT)}`)
+  if (catalog.prefetch !== undefined) {
+    out.raw(',"prefetch":[')
+    catalog.prefetch.forEach((p, i) => { if (i > 0) out.raw(','); out.json(p) })
+    out.raw(']')
+  }
+  out.raw(`,"rootfs":${catalog.rootfs ? 'true' : 'false'},"tree":${JSON.stringify(catalog.tree)},"version":${CATALOG_VERSION}}`)
 }
 
 /**
@@ -426,7 +481,9 @@ export function decodeCatalog (bytes: Uint8Array, opts: { maxBytes?: number } = 
     catalog.chunks = { bytes: top.chunkBytes as number, hashes: new Map(Object.entries(object(top.chunks, 'chunks')) as Array<[string, string]>) }
   }
   // The same text is the same bytes: the decoding above was strict UTF-8.
-  if (canonicalText(catalog) !== text) {
+  const check = matcher(text)
+  canonical(catalog, check)
+  if (!check.end()) {
     throw malformed('not in canonical form (sorted keys, no whitespace, integers only, link groups in order)')
   }
   return catalog

@@ -142,3 +142,22 @@ test('an unsafe name is refused also among siblings of a checked path (only thei
     assert.throws(() => encodeCatalog(files(...paths)), { code: 'EMALFORMED' }, paths.join(' '))
   }
 })
+
+test('names that JSON escapes round-trip; the same names escaped another way, or bytes after the end, are refused', () => {
+  const names = ['/quo"te', '/back\\slash', '/tab\there', '/caf\u00e9', '/emoji\u{1f600}', '/plain']
+  const cat: Catalog = { tree: TREE, rootfs: false, entries: new Map(names.map(n => [n, { type: 'file', size: 2 }])), prefetch: ['/quo"te', '/plain'] }
+  const text = Buffer.from(encodeCatalog(cat)).toString()
+  assert.ok(text.includes('"/quo\\"te"') && text.includes('"/tab\\there"') && text.includes('"/caf\u00e9"'), text)
+  const back = decodeCatalog(Buffer.from(text))
+  assert.deepEqual([...back.entries.keys()].sort(), [...names].sort())
+  assert.deepEqual(back.prefetch, cat.prefetch)
+  const bad = [
+    text.replace('"/plain"', '"\\/plain"'), // an escape JSON.stringify does not write
+    text.replace('"/plain"', '"/pl\\u0061in"'),
+    text.replace('"/caf\u00e9"', '"/caf\\u00e9"'),
+    text.replace('"/tab\\there"', '"/tab\\u0009here"'),
+    text + ' ',
+    text + '{}'
+  ]
+  for (const b of bad) assert.throws(() => decodeCatalog(Buffer.from(b)), { code: 'EMALFORMED' }, b.slice(0, 120))
+})
