@@ -19,6 +19,7 @@ import { openLocalMount, type ActiveMount } from './local-mount.ts'
 import { removeRecord, writeRecord } from './mount-registry.ts'
 import { Session } from '../publish/session.ts'
 import { parseRepoRef } from '../repo/repo-ref.ts'
+import { recordingsSettled } from '../repo/swarm-repo.ts'
 import { GitObjectStore } from '../store/object-store.ts'
 import { Prefetcher } from './prefetch.ts'
 import { StoreKeeper } from './store-keeper.ts'
@@ -312,6 +313,7 @@ export class Daemon {
       if (swarm != null) await swarm.node.stop().catch((err: Error) => { log('swarm stop: %s', err.message) })
       const storage = await this.storage?.catch(() => null)
       if (storage != null) {
+        await recordingsSettled()
         await storage.keeper.stop()
         await storage.store.close()
         await storage.session.close()

@@ -14,6 +14,7 @@ import { FollowingView } from '../repo/following-view.ts'
 import { fetchStructure, resolveSwarmRepo, type ResolvedRepo } from '../repo/swarm-repo.ts'
 import { SwarmSource } from '../repo/swarm-source.ts'
 import type { GitObjectStore } from '../store/object-store.ts'
+import { startZlibWorker } from '../zlib-worker.ts'
 import type { ActiveMount } from './local-mount.ts'
 import type { SwarmNode } from './swarm-node.ts'
 
@@ -68,11 +69,12 @@ export interface SwarmRepoView {
 }
 
 export async function openSwarmRepoView (o: SwarmRepoViewOptions): Promise<SwarmRepoView> {
+  startZlibWorker()
   const source = new SwarmSource(o.store, o.node.fetcherFor(o.repo))
   let wantRef = o.ref
-  const resolve = async (ms: number): Promise<ResolvedRepo> =>
+  const resolve = async (ms: number, recordAfter?: Promise<void>): Promise<ResolvedRepo> =>
     await resolveSwarmRepo({
-      repo: o.repo, ref: wantRef, session: o.session, source, state: o.node, allowExpired: o.allowExpired, signal: AbortSignal.timeout(ms),
+      repo: o.repo, ref: wantRef, session: o.session, source, state: o.node, allowExpired: o.allowExpired, signal: AbortSignal.timeout(ms), recordAfter,
       onLateNote: note => { warn(`${o.repo.slice(0, 12)}: ${note}`) },
       onClaimedCommit: commit => {
         void fetchStructure(source, commit, { signal: AbortSignal.timeout(ms) }).catch((err: Error) => { log('%s: early structure of %s: %s', o.repo, commit, err.message) })
@@ -94,14 +96,24 @@ export async function openSwarmRepoView (o: SwarmRepoViewOptions): Promise<Swarm
   }
   const firstMs = o.resolveMs ?? o.settings.mountReadyMs
   const started = Date.now()
-  let current = await resolve(firstMs)
-  for (const n of current.notes) warn(`${o.repo.slice(0, 12)}: ${n}`)
-  let commitView = await viewOf(current, Math.max(1, firstMs - (Date.now() - started)))
+  // What peers served is recorded once the view is ready, not while its trees arrive.
+  let ready = (): void => {}
+  const shown = new Promise<void>(resolve => { ready = resolve })
+  let current: ResolvedRepo
+  let commitView: CommitView
+  try {
+    current = await resolve(firstMs, shown)
+    for (const n of current.notes) warn(`${o.repo.slice(0, 12)}: ${n}`)
+    commitView = await viewOf(current, Math.max(1, firstMs - (Date.now() - started)))
+  } finally {
+    ready()
+  }
   const view = new FollowingView(commitView)
-  // What we hold, we serve: at once, while the DHT announce (round trips to the
-  // nodes closest to the repo, each up to the DHT's query timeout when a node is
-  // gone) runs beside the mount instead of before it.
-  void o.node.seed(o.repo).catch((err: Error) => { warn(`seeding ${o.repo.slice(0, 12)}: ${err.message}`) })
+  // What we hold, we serve: as soon as it is recorded (seeding serves the records),
+  // while the DHT announce (round trips to the nodes closest to the repo, each up
+  // to the DHT's query timeout when a node is gone) runs beside the mount instead
+  // of before it.
+  void current.recorded.then(async () => await o.node.seed(o.repo)).catch((err: Error) => { warn(`seeding ${o.repo.slice(0, 12)}: ${err.message}`) })
 
   let checks = 0
   /** Whether the DHT pointer still names the manifest shown (false when it names another, or none was found). */
@@ -123,6 +135,7 @@ export async function openSwarmRepoView (o: SwarmRepoViewOptions): Promise<Swarm
     log('%s: now at seq %d, %s %s', o.repo, next.manifest.seq, next.ref, next.commit)
     process.stderr.write(`${new Date().toISOString()} ${o.label}: moved to manifest seq ${next.manifest.seq} (${next.ref} ${next.commit})\n`)
     current = next
+    await next.recorded
     await o.node.seed(o.repo).catch(() => {})
   }
   // One move at a time: the follow timer and an explicit switch share this chain.

@@ -36,6 +36,8 @@ export interface VerifyResult {
   localTrust: boolean
   /** primary fingerprints whose valid signatures the manifest carries */
   signers: string[]
+  /** the DHT pointer key (hex) of the policy the manifest was verified under */
+  pointerKey: string
 }
 
 interface Docs {
@@ -119,7 +121,8 @@ async function verifyDocs (s: Session, d: Docs, now: Date): Promise<VerifyResult
     if (!verified.unchanged) await saveAcceptedState(s.home.state, verified.state)
     return {
       repo: d.repo, policyVersion: policy.version, seq: verified.manifest.seq, manifestHash: verified.hash, manifest: verified.manifest,
-      unchanged: verified.unchanged, catalogs, localTrust: localTrust !== null, signers: verified.signers
+      unchanged: verified.unchanged, catalogs, localTrust: localTrust !== null, signers: verified.signers,
+      pointerKey: policy.policy.pointerKey
     }
   } finally {
     await source?.close()

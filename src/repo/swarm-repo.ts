@@ -2,15 +2,16 @@
  * From a repo key to a verified snapshot: the newest signed state a peer
  * serves, checked by trust/ exactly as `gtfs verify` checks it (policy chain
  * from the genesis that hashes to the key, thresholds, seq, prev, expiry,
- * fast-forward, catalogs), and only then recorded; or, with no peer, the last
- * state this machine accepted. Nothing a peer says is believed before that.
+ * fast-forward, catalogs), its acceptance saved, and recorded on this
+ * machine behind the mount; or, with no peer, the last state this machine
+ * accepted. Nothing a peer says is believed before that.
  */
 import { setTimeout as delay } from 'node:timers/promises'
 import { GtfsError, isGtfsError, NotFoundError } from '../errors.ts'
 import { decodeCatalog, type Catalog } from '../git/catalog.ts'
 import { parseCommit } from '../git/commit.ts'
 import { subtreeIds } from '../git/tree.ts'
-import { logger } from '../log.ts'
+import { logger, warn } from '../log.ts'
 import type { Bundle } from '../publish/bundle.ts'
 import { importDecodedBundle } from '../publish/exchange.ts'
 import { getCatalog } from '../publish/records.ts'
@@ -64,6 +65,13 @@ export interface ResolvedRepo {
   notes: string[]
   /** the current policy's DHT pointer key (hex), under which the publisher announces new manifests */
   pointerKey: string
+  /**
+   * Settles once what peers served is recorded on this machine (at once
+   * offline); never rejects. What is shown is verified and its acceptance
+   * saved before resolveSwarmRepo returns; only the records (documents for
+   * serving and for offline mounts) are written after.
+   */
+  recorded: Promise<void>
 }
 
 export interface ResolveOptions extends AbortOptions {
@@ -78,6 +86,30 @@ export interface ResolveOptions extends AbortOptions {
   onLateNote?: (note: string) => void
   /** the commit the peers' (not yet verified) manifest names for the ref: its structure may be fetched meanwhile */
   onClaimedCommit?: (commit: ObjectId) => void
+  /** recording waits for this (a mount being shown: recording's CPU would delay it); must settle */
+  recordAfter?: Promise<unknown>
+}
+
+/**
+ * Records being written, by repo. Recording a peer's bundle (documents into
+ * the store, the records file: 150-200 ms for a 50,000-path catalog) came
+ * after verification and before the mount appeared; it now runs behind it.
+ * One at a time per repo, and every resolve of the repo waits for the last.
+ */
+const recording = new Map<string, Promise<void>>()
+
+function record (repo: string, after: Promise<unknown> | undefined, write: () => Promise<unknown>): Promise<void> {
+  const p = (recording.get(repo) ?? Promise.resolve()).then(async () => { await after?.catch(() => {}) }).then(write).then(() => {}, (err: Error) => {
+    warn(`${repo.slice(0, 12)}: what peers served was verified and shown, but recording it on this machine failed: ${err.message}`)
+  })
+  recording.set(repo, p)
+  void p.then(() => { if (recording.get(repo) === p) recording.delete(repo) })
+  return p
+}
+
+/** Settles when every recording started so far has (before the daemon stops). */
+export async function recordingsSettled (): Promise<void> {
+  await Promise.all([...recording.values()])
 }
 
 /** Fetches the commits between `from` and `to` (exclusive), so that ancestry can be judged locally. */
@@ -109,12 +141,16 @@ export async function resolveSwarmRepo (o: ResolveOptions): Promise<ResolvedRepo
   const now = o.now ?? new Date()
   const s = o.session
   const notes: string[] = []
+  await recording.get(o.repo)
   const accepted = await loadAcceptedState(s.home.state, o.repo)
   let bundle = await o.state.fetchState(o.repo, o)
   let manifest: Manifest
   let manifestHash: string
   let signers: string[] = []
   let offline = false
+  let pointerKey: string
+  let recorded = Promise.resolve()
+  let catalogBytes: (hash: string) => Promise<Uint8Array | null>
   // Learn which commits the claimed manifest names, so that catalogs can be checked
   // against their trees and moves judged as fast-forwards; the claim itself is judged below.
   const claimed = bundle
@@ -147,10 +183,14 @@ export async function resolveSwarmRepo (o: ResolveOptions): Promise<ResolvedRepo
     await o.source.flush()
     await s.store.objects.rescanPacks()
     const verified = await verifyBundle(s, bundle, now)
-    await importDecodedBundle(s, bundle, now)
+    const served = bundle
+    recorded = record(o.repo, o.recordAfter, async () => await importDecodedBundle(s, served, now))
     manifest = verified.manifest
     manifestHash = verified.manifestHash
     signers = verified.signers
+    pointerKey = verified.pointerKey
+    // hash-checked by the verification
+    catalogBytes = async hash => served.catalogs.get(hash) ?? null
   } else {
     offline = true
     const records = await s.records(o.repo).catch((err: unknown) => {
@@ -177,15 +217,15 @@ export async function resolveSwarmRepo (o: ResolveOptions): Promise<ResolvedRepo
       notes.push(`manifest seq ${manifest.seq} expired at ${new Date(manifest.expires * 1000).toISOString()}; mounted because of --allow-expired`)
     }
     log('offline: using the accepted manifest seq %d of %s', manifest.seq, o.repo)
+    pointerKey = parsePolicy(records.policy[records.policy.length - 1].bytes).pointerKey
+    catalogBytes = async hash => await getCatalog(s.store, records, hash)
   }
 
-  const records = await s.records(o.repo)
-  const policy = parsePolicy(records.policy[records.policy.length - 1].bytes)
   // The pointer is only a freshness hint: it gets a short look, never the mount's whole
   // deadline, and the mount does not wait for it. A DHT get lasts until its slowest node
   // answers or times out; waiting held every mount up by up to POINTER_LOOK_MS.
   const seq = manifest.seq
-  const judged = o.state.pointer(policy.pointerKey, { signal: AbortSignal.any([...(o.signal !== undefined ? [o.signal] : []), AbortSignal.timeout(POINTER_LOOK_MS)]) })
+  const judged = o.state.pointer(pointerKey, { signal: AbortSignal.any([...(o.signal !== undefined ? [o.signal] : []), AbortSignal.timeout(POINTER_LOOK_MS)]) })
     .then(pointer => pointerNote(pointer, seq), () => null)
   const early = await Promise.race([judged, delay(POINTER_WAIT_MS).then(() => undefined)])
   if (early === undefined) {
@@ -201,12 +241,12 @@ export async function resolveSwarmRepo (o: ResolveOptions): Promise<ResolvedRepo
     // decoded by the verification just above, unless evicted since
     catalog = verifiedCatalog(entry.catalog)
     if (catalog === undefined) {
-      const bytes = await getCatalog(s.store, records, entry.catalog)
+      const bytes = await catalogBytes(entry.catalog)
       if (bytes === null) throw new GtfsError('ECATALOG', `catalog ${entry.catalog} of ${ref} is not on this machine`)
       catalog = decodeCatalog(bytes)
     }
   }
-  return { repo: o.repo, manifest, manifestHash, ref, commit: entry.commit, catalog, signers, offline, notes, pointerKey: policy.pointerKey }
+  return { repo: o.repo, manifest, manifestHash, ref, commit: entry.commit, catalog, signers, offline, notes, pointerKey, recorded }
 }
 
 /**
