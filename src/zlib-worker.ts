@@ -108,6 +108,9 @@ function start (): Worker {
   // the heap); V8's default young generation alone would be 16 MiB of RSS.
   const w = new Worker(WORKER, { eval: true, resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 } })
   w.unref()
+  // An unref before the thread is up does not hold: a worker started ahead of
+  // its first job (startZlibWorker) kept the daemon alive after it stopped.
+  w.once('online', () => { if (waiting.size === 0) w.unref() })
   w.on('message', (m: Answer) => {
     const p = waiting.get(m.id)
     if (p === undefined) return

@@ -28,7 +28,14 @@ export async function forceUnmount (home: string, dir: string): Promise<void> {
   if (await isMountpoint(dir)) await run('fusermount', ['-uz', dir]).catch(() => {})
 }
 
-/** Stops the daemon of `home`, if one runs. */
+/**
+ * Stops the daemon of `home`, if one runs. A daemon whose process outlives its
+ * stop (ETIMEOUT) is killed, and the test fails: a leak every run would repeat.
+ */
 export async function stopDaemon (home: string): Promise<void> {
-  await gtfs(home, ['stop'], {}, 60_000).catch(() => {})
+  const r = await gtfs(home, ['stop', '--json'], {}, 60_000).catch(() => null)
+  if (r === null || r.code === 0 || errorCode(r) !== 'ETIMEOUT') return
+  const pid = Number(/pid (\d+)/.exec(r.stderr)?.[1])
+  if (pid > 0) try { process.kill(pid, 'SIGKILL') } catch {}
+  throw new Error(`the daemon of ${home} did not exit when stopped: ${r.stderr.trim()}`)
 }

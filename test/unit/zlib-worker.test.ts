@@ -4,6 +4,7 @@ import { deflateSync } from 'node:zlib'
 import { hashObject } from '../../src/git/object-id.ts'
 import { InflateBatch, inflateHash } from '../../src/zlib-worker.ts'
 import { inflateAndHash } from '../../src/swarm/zlib-object.ts'
+import { run } from '../helpers/run.ts'
 
 const blob = (s: string): { data: Buffer, id: string, stream: Buffer } => {
   const data = Buffer.from(s)
@@ -58,4 +59,13 @@ test('inflateAndHash: size checks first, then the hash (EBADSIZE, EBADZLIB, EBAD
   await assert.rejects(inflateAndHash('blob', a.id, a.stream, a.data.length - 1), { code: 'EBADSIZE' })
   await assert.rejects(inflateAndHash('blob', a.id, Buffer.concat([a.stream, Buffer.from('junk')]), a.data.length), { code: 'EBADZLIB' })
   await assert.rejects(inflateAndHash('blob', '0'.repeat(40), a.stream, a.data.length), { code: 'EBADHASH', message: /blob 0{40} whose bytes hash to/ })
+})
+
+test('a worker started ahead of its first job does not keep the process alive', async () => {
+  // It did: a daemon that had mounted logged "stopped" and never exited.
+  const code = `const z = await import(${JSON.stringify(new URL('../../src/zlib-worker.ts', import.meta.url).href)})
+z.startZlibWorker()
+setTimeout(() => { console.log('still alive'); process.exit(3) }, 5000).unref()`
+  const r = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { timeoutMs: 20_000 })
+  assert.equal(r.code, 0, r.stdout + r.stderr)
 })

@@ -3,11 +3,14 @@
  */
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs'
 import { paths } from '../../config.ts'
-import { UsageError } from '../../errors.ts'
+import { TimeoutError, UsageError } from '../../errors.ts'
 import { isNoDaemon } from '../../daemon/control-client.ts'
 import { isAlive } from '../../daemon/mount-registry.ts'
 import { askDaemon } from '../daemon-client.ts'
 import { printJson } from '../output.ts'
+
+/** ms the daemon's process is given to exit once asked */
+const STOP_WAIT_MS = 30_000
 
 export const stopCommand: CommandModule<object, { json?: boolean }> = {
   command: 'stop',
@@ -24,9 +27,13 @@ export const stopCommand: CommandModule<object, { json?: boolean }> = {
       if (isNoDaemon(err)) throw new UsageError('ENODAEMON', 'the gtfs daemon is not running')
       throw err
     }
-    const until = Date.now() + 30_000
+    const until = Date.now() + STOP_WAIT_MS
     while (isAlive(pid) && Date.now() < until) await new Promise(resolve => setTimeout(resolve, 50))
-    if (argv.json) printJson({ stopped: !isAlive(pid), pid })
+    if (isAlive(pid)) {
+      throw new TimeoutError(`the gtfs daemon (pid ${pid}) unmounted and stopped its work, but its process has not exited after ${STOP_WAIT_MS / 1000} s`,
+        { hint: `end it with: kill ${pid}; and report it (gtfs status --json showed what it held)` })
+    }
+    if (argv.json) printJson({ stopped: true, pid })
     else process.stdout.write(`stopped the gtfs daemon (pid ${pid})\n`)
   }
 }
