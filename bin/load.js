@@ -19,13 +19,16 @@ function newest (dir) {
   return t
 }
 
+let fresh
+
 function distIsFresh () {
   if (process.env.GTFS_NO_DIST === '1') return false
   try {
-    return statSync(`${root}dist/.stamp`).mtimeMs >= newest(`${root}src`)
+    fresh ??= statSync(`${root}dist/.stamp`).mtimeMs >= newest(`${root}src`)
   } catch {
-    return false
+    fresh = false
   }
+  return fresh
 }
 
 /** `path` relative to src/, without extension: 'cli/main'. */

@@ -59,16 +59,54 @@ export function daemonLogFile (paths: Paths): string {
   return join(paths.state, 'logs', 'daemon.log')
 }
 
+/** A daemon this process started ahead of its command (startDaemonEarly), by socket. */
+const early = new Map<string, Promise<number>>()
+
+async function spawnDaemon (paths: Paths, settings: Settings): Promise<number> {
+  const ready = await spawnBackground({ args: [...DAEMON_NODE_FLAGS, DAEMON_BIN, 'daemon'], env: { ...DAEMON_ENV, ...process.env }, logFile: daemonLogFile(paths), timeoutMs: settings.mountReadyMs })
+  return ready.pid
+}
+
+/**
+ * Starts the daemon now, unless one answers, without waiting for it: the
+ * command that needs it calls ensureDaemon once it has loaded and checked its
+ * arguments, and finds this start under way. A failed start is ensureDaemon's
+ * to report.
+ */
+export async function startDaemonEarly (paths: Paths, settings: Settings): Promise<void> {
+  const sock = socketPath(paths)
+  if (early.has(sock)) return
+  try {
+    await request<{ pid: number }>(sock, 'ping', {}, 5_000)
+    return
+  } catch (err) {
+    if (!isNoDaemon(err)) return
+  }
+  const started = spawnDaemon(paths, settings)
+  started.catch(() => {})
+  early.set(sock, started)
+}
+
 /** Starts the daemon unless one answers already. Returns its pid. */
 export async function ensureDaemon (paths: Paths, settings: Settings): Promise<number> {
+  const started = early.get(socketPath(paths))
+  if (started !== undefined) {
+    early.delete(socketPath(paths))
+    try {
+      return await started
+    } catch (err) {
+      // Another command started one at the same moment: use that one.
+      if (isGtfsError(err, 'EDAEMONRUNNING')) return (await request<{ pid: number }>(socketPath(paths), 'ping', {}, 5_000)).pid
+      throw err
+    }
+  }
   try {
     return (await request<{ pid: number }>(socketPath(paths), 'ping', {}, 5_000)).pid
   } catch (err) {
     if (!isNoDaemon(err)) throw err
   }
   try {
-    const ready = await spawnBackground({ args: [...DAEMON_NODE_FLAGS, DAEMON_BIN, 'daemon'], env: { ...DAEMON_ENV, ...process.env }, logFile: daemonLogFile(paths), timeoutMs: settings.mountReadyMs })
-    return ready.pid
+    return await spawnDaemon(paths, settings)
   } catch (err) {
     // Another command started it at the same moment: use that one.
     if (isGtfsError(err, 'EDAEMONRUNNING')) return (await request<{ pid: number }>(socketPath(paths), 'ping', {}, 5_000)).pid
