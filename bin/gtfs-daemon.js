@@ -2,5 +2,5 @@
 // `gtfs daemon` without loading the CLI. Not a command of its own.
 import { load } from './load.js'
 
-const { daemonMain } = await load('cli/daemon-main')
+const { daemonMain } = await load('cli/daemon-main', 'daemon-main')
 process.exitCode = await daemonMain(process.argv.slice(2))

@@ -4,7 +4,7 @@
 // code. Only .ts files count: a README edit under src/ changes no code.
 // Compiled, a process starts faster and uses about 35 MiB less memory (tsx's
 // transpiler is not loaded). GTFS_NO_DIST=1 always takes the sources.
-import { readdirSync, statSync } from 'node:fs'
+import { existsSync, readdirSync, statSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -31,9 +31,15 @@ function distIsFresh () {
   return fresh
 }
 
-/** `path` relative to src/, without extension: 'cli/main'. */
-export async function load (path) {
-  if (distIsFresh()) return await import(`${root}dist/${path}.js`)
+/**
+ * `path` relative to src/, without extension: 'cli/main'. `bundle`: the name
+ * of its bundle in dist/bundle/ (scripts/bundle.mjs), taken when dist/ is fresh.
+ */
+export async function load (path, bundle) {
+  if (distIsFresh()) {
+    if (bundle !== undefined && existsSync(`${root}dist/bundle/${bundle}.js`)) return await import(`${root}dist/bundle/${bundle}.js`)
+    return await import(`${root}dist/${path}.js`)
+  }
   const { register } = await import('tsx/esm/api')
   register()
   return await import(`${root}src/${path}.ts`)
