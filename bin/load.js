@@ -20,6 +20,8 @@ function newest (dir) {
 }
 
 let fresh
+/** tsx's loader, registered once per process */
+let registered
 
 function distIsFresh () {
   if (process.env.GTFS_NO_DIST === '1') return false
@@ -40,7 +42,7 @@ export async function load (path, bundle) {
     if (bundle !== undefined && existsSync(`${root}dist/bundle/${bundle}.js`)) return await import(`${root}dist/bundle/${bundle}.js`)
     return await import(`${root}dist/${path}.js`)
   }
-  const { register } = await import('tsx/esm/api')
-  register()
+  registered ??= import('tsx/esm/api').then(({ register }) => { register() })
+  await registered
   return await import(`${root}src/${path}.ts`)
 }
