@@ -2,10 +2,11 @@
 // one module, dist/bundle/daemon-main.js, that bin/gtfs-daemon.js loads when
 // dist/ is fresh (bin/load.js). Node's ES module loader costs about half a
 // millisecond per module; the daemon loads about a hundred of gtfs's own, and
-// every `gtfs mount` that starts a daemon waits for it: measured, spawn to
-// listening 228 -> 175 ms. Packages stay outside (resolved from node_modules
-// as before). The bundle sits two directories below the root, as the modules
-// it holds did, so their paths relative to import.meta.url still hold.
+// every `gtfs mount` that starts a daemon waits for it: measured in pairs,
+// spawn to listening 228-236 -> 188-197 ms. Packages stay outside (resolved
+// from node_modules as before). The bundle sits two directories below the
+// root, as the modules it holds did, so their paths relative to
+// import.meta.url still hold.
 import { build } from 'esbuild'
 import { fileURLToPath } from 'node:url'
 

@@ -62,6 +62,21 @@ export function daemonLogFile (paths: Paths): string {
 /** A daemon this process started ahead of its command (startDaemonEarly), by socket. */
 const early = new Map<string, Promise<number>>()
 
+/** The pid of the daemon answering at `sock`; fails as `request` does (isNoDaemon: none runs). */
+async function pingDaemon (sock: string): Promise<number> {
+  return (await request<{ pid: number }>(sock, 'ping', {}, 5_000)).pid
+}
+
+/** The pid of the daemon answering at `sock`, or null when none does. */
+async function runningDaemon (sock: string): Promise<number | null> {
+  try {
+    return await pingDaemon(sock)
+  } catch (err) {
+    if (isNoDaemon(err)) return null
+    throw err
+  }
+}
+
 async function spawnDaemon (paths: Paths, settings: Settings): Promise<number> {
   const ready = await spawnBackground({ args: [...DAEMON_NODE_FLAGS, DAEMON_BIN, 'daemon'], env: { ...DAEMON_ENV, ...process.env }, logFile: daemonLogFile(paths), timeoutMs: settings.mountReadyMs })
   return ready.pid
@@ -75,41 +90,22 @@ async function spawnDaemon (paths: Paths, settings: Settings): Promise<number> {
  */
 export async function startDaemonEarly (paths: Paths, settings: Settings): Promise<void> {
   const sock = socketPath(paths)
-  if (early.has(sock)) return
-  try {
-    await request<{ pid: number }>(sock, 'ping', {}, 5_000)
-    return
-  } catch (err) {
-    if (!isNoDaemon(err)) return
-  }
+  if (early.has(sock) || await runningDaemon(sock).catch(() => 0) !== null) return
   const started = spawnDaemon(paths, settings)
   started.catch(() => {})
   early.set(sock, started)
 }
 
-/** Starts the daemon unless one answers already. Returns its pid. */
+/** Starts the daemon unless one answers already (or takes over startDaemonEarly's start). Returns its pid. */
 export async function ensureDaemon (paths: Paths, settings: Settings): Promise<number> {
-  const started = early.get(socketPath(paths))
-  if (started !== undefined) {
-    early.delete(socketPath(paths))
-    try {
-      return await started
-    } catch (err) {
-      // Another command started one at the same moment: use that one.
-      if (isGtfsError(err, 'EDAEMONRUNNING')) return (await request<{ pid: number }>(socketPath(paths), 'ping', {}, 5_000)).pid
-      throw err
-    }
-  }
+  const sock = socketPath(paths)
+  const started = early.get(sock)
+  early.delete(sock)
   try {
-    return (await request<{ pid: number }>(socketPath(paths), 'ping', {}, 5_000)).pid
-  } catch (err) {
-    if (!isNoDaemon(err)) throw err
-  }
-  try {
-    return await spawnDaemon(paths, settings)
+    return await (started ?? runningDaemon(sock)) ?? await spawnDaemon(paths, settings)
   } catch (err) {
     // Another command started it at the same moment: use that one.
-    if (isGtfsError(err, 'EDAEMONRUNNING')) return (await request<{ pid: number }>(socketPath(paths), 'ping', {}, 5_000)).pid
+    if (isGtfsError(err, 'EDAEMONRUNNING')) return await pingDaemon(sock)
     throw err
   }
 }
