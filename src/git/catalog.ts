@@ -46,6 +46,7 @@
  */
 import { ProtocolError } from '../errors.ts'
 import type { ObjectId } from '../types.ts'
+import { scanCatalog } from './catalog-scan.ts'
 import { unsafeNameReason } from './path-safety.ts'
 
 export const CATALOG_FORMAT = 'gtfs-catalog'
@@ -252,15 +253,18 @@ export function validateCatalog (catalog: Catalog): void {
   checkCatalog(catalog)
 }
 
-/** validateCatalog; returns the paths sorted, as the encoding lists them. */
-function checkCatalog (catalog: Catalog): string[] {
+/**
+ * validateCatalog; returns the paths sorted, as the encoding lists them.
+ * `sorted`: the entries' paths already in that order, strictly increasing.
+ */
+function checkCatalog (catalog: Catalog, sorted?: string[]): string[] {
   if (typeof catalog.tree !== 'string' || !HEX40.test(catalog.tree)) throw malformed('tree must be a 40-hex tree id')
   if (typeof catalog.rootfs !== 'boolean') throw malformed('rootfs must be a boolean')
   if (!(catalog.entries instanceof Map)) throw malformed('entries must be a Map')
   if (catalog.entries.size > MAX_CATALOG_ENTRIES) throw malformed(`more than ${MAX_CATALOG_ENTRIES} entries`)
   const groups = new Map<number, { type: CatalogKind, count: number }>()
   let nextGroup = 1
-  const paths = [...catalog.entries.keys()].sort(compare)
+  const paths = sorted ?? [...catalog.entries.keys()].sort(compare)
   const safeNames = new Set<string>()
   let safeDir = ''
   for (const path of paths) {
@@ -446,15 +450,27 @@ function canonical (catalog: Catalog, out: Sink): void {
 /**
  * Decodes catalog bytes: size cap first (ETOOLARGE, nothing decoded), then
  * strict UTF-8, JSON, field checks and the canonical re-encoding (EMALFORMED).
+ * Canonical text in the fast grammar is read in one pass (catalog-scan.ts)
+ * and gets the same checks; anything else takes the general path, which also
+ * words the errors.
  */
-export function decodeCatalog (bytes: Uint8Array, opts: { maxBytes?: number } = {}): Catalog {
+export function decodeCatalog (bytes: Uint8Array, opts: { maxBytes?: number, /** the general path only (a test compares the two) */ general?: boolean } = {}): Catalog {
   const cap = opts.maxBytes ?? MAX_CATALOG_BYTES
   if (!(bytes instanceof Uint8Array)) throw malformed('expected bytes')
   if (bytes.byteLength > cap) throw new ProtocolError('ETOOLARGE', `catalog is ${bytes.byteLength} bytes, over the ${cap}-byte cap`)
   let text: string
-  let value: unknown
   try {
     text = utf8Strict.decode(bytes)
+  } catch (err) {
+    throw malformed(`not UTF-8 (${(err as Error).message})`)
+  }
+  const scanned = opts.general === true ? null : scanCatalog(text)
+  if (scanned !== null) {
+    checkCatalog(scanned.catalog, scanned.paths)
+    return scanned.catalog
+  }
+  let value: unknown
+  try {
     value = JSON.parse(text)
   } catch (err) {
     throw malformed(`not UTF-8 JSON (${(err as Error).message})`)

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { scanCatalog } from '../../src/git/catalog-scan.ts'
+import { rng } from '../helpers/rng.ts'
 import {
   chunkHash, decodeCatalog, encodeCatalog, makeDev, MAX_CATALOG_BYTES, splitDev, type Catalog, type CatalogEntry
 } from '../../src/git/catalog.ts'
@@ -160,4 +162,53 @@ test('names that JSON escapes round-trip; the same names escaped another way, or
     text + '{}'
   ]
   for (const b of bad) assert.throws(() => decodeCatalog(Buffer.from(b)), { code: 'EMALFORMED' }, b.slice(0, 120))
+})
+
+test('the one-pass reading of canonical text and the general path give the same answer on every mutation', () => {
+  const rand = rng(Number(process.env.GTFS_FUZZ_SEED ?? 20261206))
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]
+  const names = ['a', 'b.txt', 'caf\u00e9', 'quo"te', 'tab\there', 'e\u{1f600}', 'z', 'bin', 'x y', 'back\\slash']
+  const sizes = (n: number): Catalog => {
+    const entries = new Map<string, CatalogEntry>()
+    for (let i = 0; i < n; i++) entries.set(`/${pick(names)}/${pick(names)}${i}`, { type: rand() < 0.9 ? 'file' : 'symlink', size: Math.floor(rand() * 2 ** (rand() * 50)) })
+    const c: Catalog = { tree: TREE, rootfs: false, entries }
+    if (rand() < 0.5) c.prefetch = [...entries.keys()].filter(p => entries.get(p)!.type === 'file').slice(0, 3)
+    if (rand() < 0.4) c.chunks = { bytes: 1 << 20, hashes: new Map([['c'.repeat(40), 'ab'.repeat(64)], ['1'.repeat(40), 'cd'.repeat(32)]]) }
+    return c
+  }
+  const root = (): Catalog => rootfs([
+    ['/', dir()], ['/bin', dir()], ['/bin/su', file(10, { mode: 0o4755 })], ['/dev', dir()],
+    ['/dev/null', { type: 'chardev', mode: 0o666, uid: 0, gid: 0, mtime: -5, rdev: [1, 3] }],
+    ['/a', file(3, { link: 1, xattrs: { 'user.t': 'aGVsbG8=', 'security.capability': 'AQAAAgAgAAAAAAAAAAAAAAAAAAA=' } })],
+    ['/b', file(3, { link: 1 })], ['/run', dir(0o1777)], ['/run/fifo', { type: 'fifo', mode: 0o600, uid: 1000, gid: 1000, mtime: 0 }]
+  ])
+  const samples = [root(), sizes(1), sizes(8), sizes(30), { tree: TREE, rootfs: false, entries: new Map() }].map(c => Buffer.from(encodeCatalog(c)).toString())
+  const plain = samples.filter(t => !t.includes('\\'))
+  for (const t of plain) assert.notEqual(scanCatalog(t), null, `the one-pass reading takes canonical text without escapes: ${t.slice(0, 100)}`)
+  const alphabet = ['0', '1', '9', '-', '"', '\\', '{', '}', '[', ']', ',', ':', '.', '/', ' ', 'e', 'a', 't', 'u', '\u0000', '\u00e9', '"size":', '"type":"file"', ',"x":1', '"/', 'true', '-0', '00']
+  const answer = (text: string, general: boolean): unknown => {
+    try {
+      const c = decodeCatalog(Buffer.from(text), { general })
+      return { tree: c.tree, rootfs: c.rootfs, entries: [...c.entries], prefetch: c.prefetch, chunks: c.chunks === undefined ? undefined : [c.chunks.bytes, [...c.chunks.hashes]] }
+    } catch (err) {
+      return { code: (err as { code?: string }).code, message: (err as Error).message }
+    }
+  }
+  let accepted = 0
+  for (let n = 0; n < 4000; n++) {
+    let text = pick(samples)
+    for (let e = 1 + Math.floor(rand() * 3); e > 0; e--) {
+      const at = Math.floor(rand() * (text.length + 1))
+      const op = rand()
+      const piece = pick(alphabet)
+      if (op < 0.4) text = text.slice(0, at) + piece + text.slice(at + 1)
+      else if (op < 0.7) text = text.slice(0, at) + piece + text.slice(at)
+      else if (op < 0.85) text = text.slice(0, at) + text.slice(at + 1 + Math.floor(rand() * 8))
+      else text = text.slice(0, at) + text.slice(Math.max(0, at - 12), at) + text.slice(at)
+    }
+    const fast = answer(text, false)
+    assert.deepEqual(fast, answer(text, true), text)
+    if (!('code' in (fast as object))) accepted++
+  }
+  assert.ok(accepted > 20, `some mutations stay valid (${accepted})`)
 })
