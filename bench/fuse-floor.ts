@@ -7,7 +7,7 @@
  */
 import type { FuseOps } from 'fuse-native'
 import { spawn } from 'node:child_process'
-import { GtfsFuse } from '../src/fs/mount.ts'
+import { gtfsFuse } from '../src/fs/mount.ts'
 
 interface Node { dir: boolean, size: number, ino: number, children?: string[] }
 
@@ -49,6 +49,7 @@ export async function mountFloor (nodes: Map<string, Node>, dir: string): Promis
     },
     release: (_p, _fd, cb) => { cb(0) }
   }
+  const GtfsFuse = await gtfsFuse()
   const fuse = new GtfsFuse(dir, ops, { fsname: 'gtfs-floor,ro,use_ino,negative_timeout=86400', subtype: 'gtfs', kernelCache: true, entryTimeout: 86400, attrTimeout: 86400, timeout: false })
   await new Promise<void>((resolve, reject) => { fuse.mount(err => { err === null ? resolve() : reject(err) }) })
   return async () => { await new Promise<void>(resolve => { fuse.unmount(() => { resolve() }) }) }

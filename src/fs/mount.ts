@@ -4,7 +4,8 @@
  * entries, attributes and misses for a long time; the mount is read-only (`ro`),
  * so the kernel itself answers every write syscall with EROFS.
  */
-import Fuse, { type FuseOps, type FuseOptions } from 'fuse-native'
+import type Fuse from 'fuse-native'
+import type { FuseOps, FuseOptions } from 'fuse-native'
 import { EnvironmentError } from '../errors.ts'
 import { logger } from '../log.ts'
 import type { TreeView } from '../types.ts'
@@ -75,14 +76,7 @@ function fuseOptions (opts: MountOptions): FuseOptions {
   }
 }
 
-// fuse-native unmounts through `exec("fusermount -uz " + JSON.stringify(dir))`:
-// a shell would expand `$(...)` in a directory name. Route it through execFile.
-;(Fuse as unknown as { unmount: (dir: string, cb: (err: Error | null) => void) => void }).unmount = (dir, cb) => {
-  // Already gone (fusermount -u from outside): only the native side is left to clean up.
-  isMounted(dir)
-    .then(async m => { if (m !== null) await unmountDir(dir) })
-    .then(() => { cb(null) }, err => { cb(err as Error) })
-}
+type FuseClass = typeof Fuse
 
 /**
  * fuse-native with two changes. Its libfuse debug output (every request, on
@@ -90,23 +84,51 @@ function fuseOptions (opts: MountOptions): FuseOptions {
  * would flood the log: only --fuse-debug (MountOptions.debug) turns it on
  * here. And the operations of every file read go through fuse-dispatch.ts's
  * lean handlers. (bench/fuse-floor.ts mounts its floor with it too.)
+ *
+ * Loaded on first use (a daemon preloads it when it starts listening, see
+ * preloadFuse): fuse-native and its native module were ~35 ms of a daemon's
+ * start before it could answer, and a mount needs them only at its end.
  */
-export class GtfsFuse extends Fuse {
-  _fuseOptions (): string {
-    const saved = process.env.DEBUG
-    delete process.env.DEBUG
-    try {
-      return (Fuse.prototype as unknown as { _fuseOptions: () => string })._fuseOptions.call(this)
-    } finally {
-      if (saved !== undefined) process.env.DEBUG = saved
+function makeGtfsFuse (Base: FuseClass): FuseClass {
+  // fuse-native unmounts through `exec("fusermount -uz " + JSON.stringify(dir))`:
+  // a shell would expand `$(...)` in a directory name. Route it through execFile.
+  ;(Base as unknown as { unmount: (dir: string, cb: (err: Error | null) => void) => void }).unmount = (dir, cb) => {
+    // Already gone (fusermount -u from outside): only the native side is left to clean up.
+    isMounted(dir)
+      .then(async m => { if (m !== null) await unmountDir(dir) })
+      .then(() => { cb(null) }, err => { cb(err as Error) })
+  }
+  return class GtfsFuse extends Base {
+    _fuseOptions (): string {
+      const saved = process.env.DEBUG
+      delete process.env.DEBUG
+      try {
+        return (Base.prototype as unknown as { _fuseOptions: () => string })._fuseOptions.call(this)
+      } finally {
+        if (saved !== undefined) process.env.DEBUG = saved
+      }
+    }
+
+    /** called by fuse-native's constructor, after it set `ops` */
+    _makeHandlerArray (): Handler[] {
+      const stock = (Base.prototype as unknown as { _makeHandlerArray: () => Handler[] })._makeHandlerArray.call(this)
+      return leanHandlers(stock, () => (this as unknown as { ops: FuseOps }).ops)
     }
   }
+}
 
-  /** called by fuse-native's constructor, after it set `ops` */
-  _makeHandlerArray (): Handler[] {
-    const stock = (Fuse.prototype as unknown as { _makeHandlerArray: () => Handler[] })._makeHandlerArray.call(this)
-    return leanHandlers(stock, () => (this as unknown as { ops: FuseOps }).ops)
-  }
+let loading: Promise<FuseClass> | undefined
+
+/** gtfs's fuse-native class (see makeGtfsFuse), loading fuse-native on first use. */
+export async function gtfsFuse (): Promise<FuseClass> {
+  loading ??= import('fuse-native').then(m => makeGtfsFuse(m.default))
+  loading.catch(() => { loading = undefined })
+  return await loading
+}
+
+/** Starts loading fuse-native; never fails (a failure is gtfsFuse()'s to report). */
+export function preloadFuse (): void {
+  gtfsFuse().catch(() => {})
 }
 
 /**
@@ -116,13 +138,13 @@ export class GtfsFuse extends Fuse {
  * ~27 MiB for each `--git-dir` mount (the `rss` figure mounts 33 times). An
  * unmounted Fuse is handed ops that answer EIO and hold nothing.
  */
-function detachOps (fuse: Fuse): void {
+function detachOps (fuse: Fuse, eio: number): void {
   const f = fuse as unknown as { ops: Record<string, unknown> }
   const gone: Record<string, (...args: unknown[]) => void> = {}
   for (const name of Object.keys(f.ops)) {
     gone[name] = (...args) => {
       const cb = args[args.length - 1]
-      if (typeof cb === 'function') cb(Fuse.EIO)
+      if (typeof cb === 'function') cb(eio)
     }
   }
   f.ops = gone
@@ -137,6 +159,7 @@ export async function mountView (view: TreeView, dir: string, opts: MountOptions
     metaDeadlineMs: opts.metaDeadlineMs ?? 30_000,
     perOpen: opts.follow === true
   })
+  const GtfsFuse = await gtfsFuse()
   const fuse = new GtfsFuse(abs, ops, fuseOptions(opts))
   await new Promise<void>((resolve, reject) => {
     fuse.mount(err => {
@@ -152,7 +175,7 @@ export async function mountView (view: TreeView, dir: string, opts: MountOptions
     unmount: async () => {
       unmounting ??= new Promise<void>((resolve, reject) => {
         fuse.unmount(err => { if (err === null) resolve(); else reject(err) })
-      }).finally(closeAll).then(() => { detachOps(fuse) })
+      }).finally(closeAll).then(() => { detachOps(fuse, GtfsFuse.EIO) })
       await unmounting
     }
   }

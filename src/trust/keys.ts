@@ -6,10 +6,10 @@
  * (40 characters for v4 keys, 64 for v6). Key ids (16 hex) are never used to
  * name a signer: they collide cheaply.
  */
-import * as openpgp from 'openpgp'
-import type { Key, PrivateKey, PublicKey } from 'openpgp'
+import type { AlgorithmInfo, Key, PartialConfig, PrivateKey, PublicKey, UserID } from 'openpgp'
 import { EKEYALGO, EMALFORMED, EPASSPHRASE, ETOOLARGE, EWEAKKEY, malformed, tooLarge } from './codes.ts'
 import { MAX_KEY_BYTES, MAX_KEYS_PER_IMPORT } from './limits.ts'
+import { pgp } from './openpgp.ts'
 import { ProtocolError, UntrustedError } from '../errors.ts'
 
 export const FINGERPRINT = /^(?:[0-9A-F]{40}|[0-9A-F]{64})$/
@@ -22,7 +22,7 @@ export const MIN_RSA_BITS = 2048
  * by openpgp itself too (its default is 2047), as a second line behind
  * checkKeyStrength.
  */
-export const VERIFY_CONFIG: openpgp.PartialConfig = { minRSABits: MIN_RSA_BITS }
+export const VERIFY_CONFIG: PartialConfig = { minRSABits: MIN_RSA_BITS }
 
 /** Uppercase, spaces removed; throws EMALFORMED unless it is a full fingerprint. */
 export function normalizeFingerprint (input: string): string {
@@ -60,7 +60,8 @@ export interface GeneratedSigner {
  * verifies those and cannot read RFC 9580 v6 ed25519 keys.
  */
 export async function generateSigner (opts: GenerateSignerOptions): Promise<GeneratedSigner> {
-  const userID: openpgp.UserID = {}
+  const openpgp = await pgp()
+  const userID: UserID = {}
   if (opts.name !== undefined) userID.name = opts.name
   if (opts.email !== undefined) userID.email = opts.email
   if (userID.name === undefined && userID.email === undefined) throw malformed('user ID', 'a new key needs a name or an email')
@@ -104,6 +105,7 @@ export async function readKeys (data: string | Uint8Array): Promise<Key[]> {
   const armored = typeof data === 'string'
     ? data
     : looksArmored(data) ? new TextDecoder().decode(data) : null
+  const openpgp = await pgp()
   let keys: Key[]
   try {
     keys = armored !== null
@@ -141,7 +143,7 @@ export function checkKeyStrength (key: Key): void {
   }
 }
 
-function checkPacket (info: openpgp.AlgorithmInfo, name: string, primary: boolean): void {
+function checkPacket (info: AlgorithmInfo, name: string, primary: boolean): void {
   const algo = String(info.algorithm)
   if (RSA.has(algo) && (info.bits ?? 0) < MIN_RSA_BITS) {
     if (!primary && algo === 'rsaEncrypt') return
@@ -158,6 +160,7 @@ export async function unlockPrivateKey (key: PrivateKey, passphrase?: string): P
   if (passphrase === undefined) {
     throw new UntrustedError(EPASSPHRASE, `secret key ${fingerprintOf(key)} is protected by a passphrase`, { hint: 'give the passphrase' })
   }
+  const openpgp = await pgp()
   try {
     return await openpgp.decryptKey({ privateKey: key, passphrase })
   } catch (err) {

@@ -18,7 +18,6 @@
  * - only binary-document signatures (type 0x00) count: `gpg --detach-sign` and
  *   signDetached() make those.
  */
-import * as openpgp from 'openpgp'
 import type { PrivateKey, PublicKey, SignaturePacket } from 'openpgp'
 import {
   EBADSIG, EKEYALGO, EKEYEXPIRED, EKEYREVOKED, EMALFORMED, ETHRESHOLD, ETOOLARGE, EUNKNOWNSIGNER, EWEAKKEY,
@@ -27,9 +26,11 @@ import {
 import { ProtocolError, type GtfsError } from '../errors.ts'
 import { checkKeyStrength, VERIFY_CONFIG } from './keys.ts'
 import { MAX_SIGNATURE_BYTES, MAX_SIGNATURE_PACKETS } from './limits.ts'
+import { pgp } from './openpgp.ts'
 
 /** Signs `data` with one key; returns one binary detached signature. */
 export async function signDetached (data: Uint8Array, key: PrivateKey, opts: { date?: Date } = {}): Promise<Uint8Array> {
+  const openpgp = await pgp()
   const message = await openpgp.createMessage({ binary: data })
   return await openpgp.sign({
     message,
@@ -81,6 +82,7 @@ export async function verifySignatures (
   data: Uint8Array, signatures: readonly Uint8Array[], keys: ReadonlyMap<string, PublicKey>, date: Date,
   opts: VerifyOptions = {}
 ): Promise<SignatureCheck> {
+  const openpgp = await pgp()
   const check: SignatureCheck = { signers: new Set(), problems: [] }
   const packets: SignaturePacket[] = []
   if (signatures.length > MAX_SIGNATURE_PACKETS) {
@@ -148,6 +150,7 @@ function issuedBy (key: PublicKey, packet: SignaturePacket): boolean {
 async function verifyPacket (
   data: Uint8Array, packet: SignaturePacket, key: PublicKey, date: Date, historical: boolean
 ): Promise<{ code: string, reason: string } | null> {
+  const openpgp = await pgp()
   try {
     checkKeyStrength(key)
   } catch (err) {

@@ -78,7 +78,10 @@ process.exitCode = await main([${JSON.stringify(cmd)}, '--help'])`)
 })
 
 test('control: each heavy pattern catches a module when it is loaded', async () => {
+  // openpgp and fuse-native load on first use (the daemon preloads them once it listens)
   const r = await recorded('control', `await import(${JSON.stringify(src('daemon/daemon.ts'))})
+await (await import(${JSON.stringify(src('trust/openpgp.ts'))})).pgp()
+await (await import(${JSON.stringify(src('fs/mount.ts'))})).gtfsFuse()
 await import('isomorphic-git')`)
   for (const re of HEAVY) assert.ok(r.loads.some(u => re.test(u)), `${String(re)} matched nothing`)
 })

@@ -1,0 +1,20 @@
+/**
+ * openpgp, loaded on first use. Evaluating it (AES tables, curves) took ~80 ms
+ * of a daemon's start before its control socket listened, and a mount needs
+ * it only once a peer's signed state has arrived: the daemon starts loading it
+ * when it listens (preloadOpenpgp), so it loads while the first mount waits on
+ * the network.
+ */
+type Openpgp = typeof import('openpgp')
+
+let loading: Promise<Openpgp> | undefined
+
+export async function pgp (): Promise<Openpgp> {
+  loading ??= import('openpgp')
+  return await loading
+}
+
+/** Starts loading openpgp; never fails (a failure is pgp()'s to report). */
+export function preloadOpenpgp (): void {
+  pgp().catch(() => { loading = undefined })
+}
