@@ -59,9 +59,6 @@ export function daemonLogFile (paths: Paths): string {
   return join(paths.state, 'logs', 'daemon.log')
 }
 
-/** A daemon this process started ahead of its command (startDaemonEarly), by socket. */
-const early = new Map<string, Promise<number>>()
-
 /** The pid of the daemon answering at `sock`; fails as `request` does (isNoDaemon: none runs). */
 async function pingDaemon (sock: string): Promise<number> {
   return (await request<{ pid: number }>(sock, 'ping', {}, 5_000)).pid
@@ -82,27 +79,11 @@ async function spawnDaemon (paths: Paths, settings: Settings): Promise<number> {
   return ready.pid
 }
 
-/**
- * Starts the daemon now, unless one answers, without waiting for it: the
- * command that needs it calls ensureDaemon once it has loaded and checked its
- * arguments, and finds this start under way. A failed start is ensureDaemon's
- * to report.
- */
-export async function startDaemonEarly (paths: Paths, settings: Settings): Promise<void> {
-  const sock = socketPath(paths)
-  if (early.has(sock) || await runningDaemon(sock).catch(() => 0) !== null) return
-  const started = spawnDaemon(paths, settings)
-  started.catch(() => {})
-  early.set(sock, started)
-}
-
-/** Starts the daemon unless one answers already (or takes over startDaemonEarly's start). Returns its pid. */
+/** Starts the daemon unless one answers already. Returns its pid. */
 export async function ensureDaemon (paths: Paths, settings: Settings): Promise<number> {
   const sock = socketPath(paths)
-  const started = early.get(sock)
-  early.delete(sock)
   try {
-    return await (started ?? runningDaemon(sock)) ?? await spawnDaemon(paths, settings)
+    return await runningDaemon(sock) ?? await spawnDaemon(paths, settings)
   } catch (err) {
     // Another command started it at the same moment: use that one.
     if (isGtfsError(err, 'EDAEMONRUNNING')) return await pingDaemon(sock)

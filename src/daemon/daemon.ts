@@ -9,7 +9,6 @@ import type { Server } from 'node:net'
 import { join, resolve } from 'node:path'
 import type { Paths, Settings } from '../config.ts'
 import { GtfsError, UsageError } from '../errors.ts'
-import { preloadFuse } from '../fs/mount.ts'
 import { checkMountpoint, isMounted } from '../fs/preflight.ts'
 import { logger, setWarnSink } from '../log.ts'
 import { socketPath } from './control-protocol.ts'
@@ -22,7 +21,6 @@ import { Session } from '../publish/session.ts'
 import { parseRepoRef } from '../repo/repo-ref.ts'
 import { recordingsSettled } from '../repo/swarm-repo.ts'
 import { GitObjectStore } from '../store/object-store.ts'
-import { preloadOpenpgp } from '../trust/openpgp.ts'
 import { Prefetcher } from './prefetch.ts'
 import { StoreKeeper } from './store-keeper.ts'
 import { openSwarmMount, type SwarmMount } from './swarm-mount.ts'
@@ -173,9 +171,6 @@ export class Daemon {
     this.watch = setInterval(() => { void this.reap() }, 2000)
     this.watch.unref()
     log('listening on %s', socketPath(this.paths))
-    // Loaded now, behind the answer that the daemon is ready: the first mount
-    // needs them once its peers' state has arrived, and they load while it waits.
-    setImmediate(() => { preloadOpenpgp(); preloadFuse() })
   }
 
   async mount (req: MountRequest): Promise<unknown> {

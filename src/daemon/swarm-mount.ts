@@ -5,7 +5,7 @@
  * without the mount: the automount namespace serves such views as its subtrees.
  */
 import type { Settings } from '../config.ts'
-import { mountView, type Mounted } from '../fs/mount.ts'
+import { mountView, preloadFuse, type Mounted } from '../fs/mount.ts'
 import { UsageError } from '../errors.ts'
 import { logger, warn } from '../log.ts'
 import type { Session } from '../publish/session.ts'
@@ -102,7 +102,10 @@ export async function openSwarmRepoView (o: SwarmRepoViewOptions): Promise<Swarm
   let current: ResolvedRepo
   let commitView: CommitView
   try {
-    current = await resolve(firstMs, shown)
+    const resolving = resolve(firstMs, shown)
+    // The mount needs fuse-native at its end: a first one loads it while its peers' state travels.
+    preloadFuse()
+    current = await resolving
     for (const n of current.notes) warn(`${o.repo.slice(0, 12)}: ${n}`)
     commitView = await viewOf(current, Math.max(1, firstMs - (Date.now() - started)))
   } finally {

@@ -85,9 +85,9 @@ type FuseClass = typeof Fuse
  * here. And the operations of every file read go through fuse-dispatch.ts's
  * lean handlers. (bench/fuse-floor.ts mounts its floor with it too.)
  *
- * Loaded on first use (a daemon preloads it when it starts listening, see
- * preloadFuse): fuse-native and its native module were ~35 ms of a daemon's
- * start before it could answer, and a mount needs them only at its end.
+ * Loaded on first use: fuse-native and its native module were ~35 ms of a
+ * daemon's start before it could answer, and a mount needs them only at its
+ * end. A swarm mount preloads it (preloadFuse) while its peers' state travels.
  */
 function makeGtfsFuse (Base: FuseClass): FuseClass {
   // fuse-native unmounts through `exec("fusermount -uz " + JSON.stringify(dir))`:

@@ -18,6 +18,7 @@ import { getCatalog } from '../publish/records.ts'
 import type { Session } from '../publish/session.ts'
 import { verifiedCatalog, verifyBundle, verifyRepo } from '../publish/verify-local.ts'
 import { loadAcceptedState, parseManifest, parsePolicy, type Manifest } from '../trust/index.ts'
+import { preloadOpenpgp } from '../trust/openpgp.ts'
 import type { AbortOptions, ObjectId } from '../types.ts'
 import type { SwarmSource } from './swarm-source.ts'
 
@@ -25,8 +26,15 @@ const log = logger('gtfs:repo:swarm-repo')
 
 /** ms the DHT pointer is looked for while mounting */
 const POINTER_LOOK_MS = 1500
-/** ms a mount waits for that look before it goes on (the rest reaches `onLateNote`) */
-const POINTER_WAIT_MS = 100
+/**
+ * ms a mount waits for that look before it goes on (the rest reaches
+ * `onLateNote`). None: the look starts when the peers' state arrives and runs
+ * beside its verification (a few hundred ms for a 50,000-path catalog), so a
+ * mount takes what it said by then. Waiting 100 ms more held each first mount
+ * of the bench by those 100 ms, as DHT nodes of readers gone make every get
+ * last until they time out.
+ */
+const POINTER_WAIT_MS = 0
 
 /** What a pointer says about the manifest served by peers, when it disagrees. */
 function pointerNote (pointer: { seq: number } | null, seq: number): string | null {
@@ -34,6 +42,17 @@ function pointerNote (pointer: { seq: number } | null, seq: number): string | nu
   // A replayed pointer, or nodes that missed the newer one: a hint only, never a rollback.
   if (pointer !== null && pointer.seq < seq) return `the DHT pointer names manifest seq ${pointer.seq}, older than seq ${seq}; ignored (a replay or stale DHT nodes)`
   return null
+}
+
+/** The pointer key of the newest policy a bundle claims (not verified yet), or null when it names none readable. */
+function claimedPointerKey (b: Bundle): string | null {
+  const last = b.policy[b.policy.length - 1]
+  if (last === undefined) return null
+  try {
+    return parsePolicy(last.bytes).pointerKey
+  } catch {
+    return null
+  }
 }
 
 /** directory levels fetchStructure walks at most */
@@ -143,7 +162,10 @@ export async function resolveSwarmRepo (o: ResolveOptions): Promise<ResolvedRepo
   const notes: string[] = []
   await recording.get(o.repo)
   const accepted = await loadAcceptedState(s.home.state, o.repo)
-  let bundle = await o.state.fetchState(o.repo, o)
+  const fetching = o.state.fetchState(o.repo, o)
+  // The verification needs openpgp: a first mount loads it while the state travels.
+  preloadOpenpgp()
+  let bundle = await fetching
   let manifest: Manifest
   let manifestHash: string
   let signers: string[] = []
@@ -162,7 +184,18 @@ export async function resolveSwarmRepo (o: ResolveOptions): Promise<ResolvedRepo
     notes.push(`peers serve manifest seq ${claimedSeq}, older than seq ${accepted.seq} accepted here; using this machine's`)
     bundle = null
   }
+  // The DHT pointer is looked for now, under the key the claimed policy names, so
+  // that the look runs beside the verification instead of after it; a verified
+  // policy that names another key looks again below.
+  const lookFor = (key: string): Promise<{ manifestHash: string, seq: number } | null> =>
+    o.state.pointer(key, { signal: AbortSignal.any([...(o.signal !== undefined ? [o.signal] : []), AbortSignal.timeout(POINTER_LOOK_MS)]) })
+  let claimedPointer: { key: string, look: ReturnType<typeof lookFor> } | null = null
   if (bundle !== null && claimedManifest !== null) {
+    const claimedKey = claimedPointerKey(bundle)
+    if (claimedKey !== null) {
+      claimedPointer = { key: claimedKey, look: lookFor(claimedKey) }
+      claimedPointer.look.catch(() => {})
+    }
     const refs = claimedManifest.refs
     await o.source.ensure(Object.values(refs).map(e => e.commit), { signal: o.signal, nonBlobs: true })
     // The claimed commit's trees can travel while the claim is judged (verifying
@@ -222,10 +255,11 @@ export async function resolveSwarmRepo (o: ResolveOptions): Promise<ResolvedRepo
   }
 
   // The pointer is only a freshness hint: it gets a short look, never the mount's whole
-  // deadline, and the mount does not wait for it. A DHT get lasts until its slowest node
-  // answers or times out; waiting held every mount up by up to POINTER_LOOK_MS.
+  // deadline, and the mount does not wait for it (POINTER_WAIT_MS). A DHT get lasts
+  // until its slowest node answers or times out; waiting held every mount up by up to
+  // POINTER_LOOK_MS.
   const seq = manifest.seq
-  const judged = o.state.pointer(pointerKey, { signal: AbortSignal.any([...(o.signal !== undefined ? [o.signal] : []), AbortSignal.timeout(POINTER_LOOK_MS)]) })
+  const judged = (claimedPointer?.key === pointerKey ? claimedPointer.look : lookFor(pointerKey))
     .then(pointer => pointerNote(pointer, seq), () => null)
   const early = await Promise.race([judged, delay(POINTER_WAIT_MS).then(() => undefined)])
   if (early === undefined) {

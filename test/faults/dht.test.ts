@@ -59,7 +59,8 @@ test('a forged pointer, a replayed older one, one at a manifest nobody serves: t
   const daemonLog = join(s.home('r'), 'state', 'logs', 'daemon.log')
   /**
    * Mounts, then waits (up to 5 s) for what the pointer's look should say: a
-   * mount waits at most 100 ms for it, and the rest is reported when it comes.
+   * mount takes what it said by the time the state is verified, and the rest
+   * is reported when it comes.
    */
   const mountOnce = async (expect?: (warning: string) => boolean, logged?: RegExp): Promise<{ seq: number, warnings: string[] }> => {
     const before = (await s.status('r')).daemon?.warnings.length ?? 0

@@ -68,6 +68,14 @@ test('the daemon entry that gtfs mount spawns (bin/gtfs-daemon.js) loads neither
   assert.deepEqual(r.loads.filter(u => YARGS.test(u) || (u.includes('/src/cli/commands/') && !u.endsWith('/daemon.ts'))), [])
 })
 
+test('gtfs mount <key> <dir> in its plain form (cli/mount-plain.ts) loads neither yargs nor another command', async () => {
+  const r = await recorded('mount-plain', `await import(${JSON.stringify(src('cli/mount-plain.ts'))})
+await import(${JSON.stringify(src('cli/commands/mount.ts'))})`)
+  assert.ok(r.loads.includes(src('cli/commands/mount.ts')), 'the hook saw the mount command')
+  assert.deepEqual(r.loads.filter(u => YARGS.test(u) || (u.includes('/src/cli/commands/') && !u.endsWith('/mount.ts'))), [])
+  assert.deepEqual(heavyIn(r.loads), [])
+})
+
 test('gtfs mount --help and gtfs daemon --help load no heavy module either', async () => {
   await Promise.all(['mount', 'daemon'].map(async cmd => {
     const r = await recorded(`${cmd}-help`, `const { main } = await import(${JSON.stringify(src('cli/main.ts'))})

@@ -103,31 +103,66 @@ export const mountCommand: CommandModule<object, MountArgs> = {
   }
 }
 
-/** `gtfs mount <key> <dir>`: the daemon resolves, verifies, mounts and seeds. */
+/** `gtfs mount <key> <dir>` from the command line. */
 async function mountKey (argv: ArgumentsCamelCase<MountArgs>): Promise<void> {
   if (argv.gitDir !== undefined || argv.commit !== undefined) throw new UsageError('EUSAGE', 'a repo key mounts signed refs: --git-dir and --commit do not apply', { hint: 'gtfs mount <key> [--ref <ref>] <dir>' })
   if (argv.foreground === true) throw new UsageError('EUSAGE', 'a repo is mounted by the gtfs daemon, which seeds it too: -f does not apply', { hint: 'run `gtfs daemon` in the foreground instead' })
-  const p = paths()
-  const settings = loadSettings()
-  const dir = resolve(argv.args[1])
-  await assertFuseUsable()
-  // A gtfs mount there already: the daemon switches it to --ref if it serves the same repo.
-  const there = await isMounted(dir)
-  if (there === null || !there.fstype.startsWith('fuse.gtfs')) await checkMountpoint(dir)
-  const pid = await ensureDaemon(p, settings)
-  const m = await askDaemon<{ dir: string, repo: string, commit: string, ref: string, seq: number, offline: boolean, switched: boolean, from?: string }>(p, 'mount', {
+  await mountRepoKey({
     key: argv.args[0],
+    dir: argv.args[1],
     ref: argv.ref,
-    dir,
     pin: argv.pin === true,
     allowExpired: argv.allowExpired === true,
     allowOther: argv.allowOther === true,
     suid: argv.suid === true,
     dev: argv.dev === true,
     bootstrap: argv.bootstrap,
-    port: swarmPort(argv)
+    port: argv.port,
+    json: argv.json === true
+  })
+}
+
+export interface RepoKeyMount {
+  /** repo key, gtfs:// URL or alias */
+  key: string
+  dir: string
+  ref?: string
+  pin: boolean
+  allowExpired: boolean
+  allowOther: boolean
+  suid: boolean
+  dev: boolean
+  bootstrap?: string
+  port?: number
+  json: boolean
+}
+
+/**
+ * `gtfs mount <key> <dir>`: the daemon resolves, verifies, mounts and seeds.
+ * bin/gtfs runs the plain form straight here, without the CLI (mount-plain.ts).
+ */
+export async function mountRepoKey (o: RepoKeyMount): Promise<void> {
+  const p = paths()
+  const settings = loadSettings()
+  const dir = resolve(o.dir)
+  await assertFuseUsable()
+  // A gtfs mount there already: the daemon switches it to --ref if it serves the same repo.
+  const there = await isMounted(dir)
+  if (there === null || !there.fstype.startsWith('fuse.gtfs')) await checkMountpoint(dir)
+  const pid = await ensureDaemon(p, settings)
+  const m = await askDaemon<{ dir: string, repo: string, commit: string, ref: string, seq: number, offline: boolean, switched: boolean, from?: string }>(p, 'mount', {
+    key: o.key,
+    ref: o.ref,
+    dir,
+    pin: o.pin,
+    allowExpired: o.allowExpired,
+    allowOther: o.allowOther,
+    suid: o.suid,
+    dev: o.dev,
+    bootstrap: o.bootstrap,
+    port: swarmPort({ port: o.port })
   }, settings.mountReadyMs + 5_000)
-  if (argv.json) printJson({ ...m, pid })
+  if (o.json) printJson({ ...m, pid })
   else if (m.switched) {
     process.stdout.write(`switched ${m.dir} to ${m.ref} at ${m.commit.slice(0, 12)} (seq ${m.seq}; was ${(m.from ?? '').slice(0, 12)})\n`)
   } else {
