@@ -252,7 +252,9 @@ export class Daemon {
     })
     this.mounts.set(m.dir, m)
     await writeRecord(this.paths.runtime, { pid: process.pid, dir: m.dir, source: m.source, commit: m.commit, ref: m.ref, started: m.started.toISOString() })
-    process.stderr.write(`${new Date().toISOString()} mounted ${m.repo} seq ${m.seq} (${m.ref} ${m.commit}${m.offline ? ', offline' : ''}) at ${m.dir}\n`)
+    const t = m.timings
+    process.stderr.write(`${new Date().toISOString()} mounted ${m.repo} seq ${m.seq} (${m.ref} ${m.commit}${m.offline ? ', offline' : ''}) at ${m.dir} in ${t.mountedMs} ms ` +
+      `(peers' state ${t.stateMs ?? '-'}, verified ${t.verifiedMs}, trees ${t.treesMs}, view ${t.viewMs})\n`)
     return { ...this.describe(m) as object, switched: false }
   }
 
@@ -328,7 +330,7 @@ export class Daemon {
     const auto = m as Partial<Automount>
     if (auto.kind === 'automount') return { ...base, automount: auto.details!() }
     if (!isSwarmMount(m)) return base
-    return { ...base, repo: m.repo, seq: m.seq, offline: m.offline, pinned: m.pinned, options: { allowOther: m.allowOther, suid: m.suid, dev: m.dev } }
+    return { ...base, repo: m.repo, seq: m.seq, offline: m.offline, pinned: m.pinned, options: { allowOther: m.allowOther, suid: m.suid, dev: m.dev }, timings: m.timings }
   }
 
   private async reap (): Promise<void> {

@@ -57,6 +57,8 @@ export interface SwarmRepoView {
   readonly current: ResolvedRepo
   /** the commit view the view shows now */
   readonly commitView: CommitView
+  /** how the first view came to be: ms from the start until the peers' state was here (null: offline), it was verified, every tree was here, the view was open */
+  readonly timings: MountTimings
   /**
    * Moves the view to another signed ref (an upgrade of a mounted root), by
    * the same path as following a newer manifest: only trees the store lacks
@@ -68,7 +70,19 @@ export interface SwarmRepoView {
   close (): void
 }
 
+export interface MountTimings {
+  stateMs: number | null
+  verifiedMs: number
+  treesMs: number
+  viewMs: number
+  /** set by a mount: the mount is there */
+  mountedMs?: number
+}
+
 export async function openSwarmRepoView (o: SwarmRepoViewOptions): Promise<SwarmRepoView> {
+  const t0 = performance.now()
+  const since = (mark: number): number => Math.round(mark - t0)
+  let treesAt = 0
   startZlibWorker()
   const source = new SwarmSource(o.store, o.node.fetcherFor(o.repo))
   let wantRef = o.ref
@@ -83,6 +97,7 @@ export async function openSwarmRepoView (o: SwarmRepoViewOptions): Promise<Swarm
   const viewOf = async (r: ResolvedRepo, ms: number): Promise<CommitView> => {
     const signal = AbortSignal.timeout(ms)
     await fetchStructure(source, r.commit, { signal })
+    treesAt = performance.now()
     const v = await CommitView.open(source, r.commit, { catalog: r.catalog })
     const traced = r.catalog?.prefetch
     if (traced !== undefined) {
@@ -112,6 +127,12 @@ export async function openSwarmRepoView (o: SwarmRepoViewOptions): Promise<Swarm
     ready()
   }
   const view = new FollowingView(commitView)
+  const timings: MountTimings = {
+    stateMs: current.marks.state === null ? null : since(current.marks.state),
+    verifiedMs: since(current.marks.verified),
+    treesMs: since(treesAt),
+    viewMs: since(performance.now())
+  }
   // What we hold, we serve: as soon as it is recorded (seeding serves the records),
   // while the DHT announce (round trips to the nodes closest to the repo, each up
   // to the DHT's query timeout when a node is gone) runs beside the mount instead
@@ -165,6 +186,7 @@ export async function openSwarmRepoView (o: SwarmRepoViewOptions): Promise<Swarm
     view,
     get current () { return current },
     get commitView () { return commitView },
+    timings,
     switchRef: async (ref: string | undefined) => {
       await serialized(async () => {
         const before = wantRef
@@ -202,9 +224,12 @@ export interface SwarmMount extends ActiveMount {
    * tree (EPINNED).
    */
   switchRef (ref: string | undefined): Promise<void>
+  /** how the mount came to be (SwarmRepoView.timings, and when it was mounted) */
+  readonly timings: MountTimings
 }
 
 export async function openSwarmMount (o: SwarmMountOptions): Promise<SwarmMount> {
+  const t0 = performance.now()
   const repo = await openSwarmRepoView({ ...o, label: o.dir })
   let mounted: Mounted
   try {
@@ -222,6 +247,7 @@ export async function openSwarmMount (o: SwarmMountOptions): Promise<SwarmMount>
     repo.close()
     throw err
   }
+  const timings: MountTimings = { ...repo.timings, mountedMs: Math.round(performance.now() - t0) }
   let closing: Promise<void> | undefined
   const started = new Date()
   return {
@@ -241,6 +267,7 @@ export async function openSwarmMount (o: SwarmMountOptions): Promise<SwarmMount>
       await repo.switchRef(ref)
     },
     started,
+    timings,
     stats: mounted.stats,
     close: async () => {
       closing ??= (async () => {

@@ -84,6 +84,8 @@ export interface ResolvedRepo {
   notes: string[]
   /** the current policy's DHT pointer key (hex), under which the publisher announces new manifests */
   pointerKey: string
+  /** when (performance.now()) the peers' state was here (null: offline) and when it was verified */
+  marks: { state: number | null, verified: number }
   /**
    * Settles once what peers served is recorded on this machine (at once
    * offline); never rejects. What is shown is verified and its acceptance
@@ -166,6 +168,7 @@ export async function resolveSwarmRepo (o: ResolveOptions): Promise<ResolvedRepo
   // The verification needs openpgp: a first mount loads it while the state travels.
   preloadOpenpgp()
   let bundle = await fetching
+  const stateMark = bundle === null ? null : performance.now()
   let manifest: Manifest
   let manifestHash: string
   let signers: string[] = []
@@ -254,6 +257,7 @@ export async function resolveSwarmRepo (o: ResolveOptions): Promise<ResolvedRepo
     catalogBytes = async hash => await getCatalog(s.store, records, hash)
   }
 
+  const verifiedMark = performance.now()
   // The pointer is only a freshness hint: it gets a short look, never the mount's whole
   // deadline, and the mount does not wait for it (POINTER_WAIT_MS). A DHT get lasts
   // until its slowest node answers or times out; waiting held every mount up by up to
@@ -280,7 +284,7 @@ export async function resolveSwarmRepo (o: ResolveOptions): Promise<ResolvedRepo
       catalog = decodeCatalog(bytes)
     }
   }
-  return { repo: o.repo, manifest, manifestHash, ref, commit: entry.commit, catalog, signers, offline, notes, pointerKey, recorded }
+  return { repo: o.repo, manifest, manifestHash, ref, commit: entry.commit, catalog, signers, offline, notes, pointerKey, recorded, marks: { state: stateMark, verified: verifiedMark } }
 }
 
 /**

@@ -105,6 +105,10 @@ test('A publishes; B mounts by key with an empty cache and reads it all; C gets 
   const mb = join(tmp.path, 'mb')
   const m = await mountKey('b', mb)
   assert.equal(m.repo, key)
+  // how the mount came to be, in order: state, verified, trees, view, mounted (ms)
+  const t = m.timings as Record<string, number>
+  const steps = [t.stateMs, t.verifiedMs, t.treesMs, t.viewMs, t.mountedMs]
+  assert.ok(steps.every(ms => Number.isInteger(ms) && ms >= 0) && steps.every((ms, i) => i === 0 || ms >= steps[i - 1]), `timings in order: ${JSON.stringify(t)}`)
   assert.deepEqual(await contents(mb), await archive('HEAD'), 'B reads every file byte for byte')
   assert.equal((await run(join(mb, 'bin', 'hello'), [])).stdout, 'hello from the swarm\n')
 

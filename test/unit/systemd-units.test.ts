@@ -3,7 +3,7 @@
  * say what gtfs needs, and the example mount's name matches its Where= (which
  * systemd requires). `systemd-analyze verify` is not assumed to exist.
  */
-import { DAEMON_ENV, DAEMON_NODE_FLAGS } from '../../src/cli/daemon-client.ts'
+import { DAEMON_ENV, DAEMON_NODE_FLAGS, daemonEnv } from '../../src/cli/daemon-client.ts'
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { readFile } from 'node:fs/promises'
@@ -47,6 +47,11 @@ test('gtfs-daemon.service runs `gtfs daemon` with its state in one place', async
   assert.ok((one(u, 'Service', 'ExecStart') ?? '').includes(` ${DAEMON_NODE_FLAGS.join(' ')} `), 'ExecStart has the node flags')
   assert.equal(one(u, 'Service', 'KillSignal'), 'SIGTERM')
   assert.match(one(u, 'Unit', 'Documentation') ?? '', /man:gtfs-daemon\(1\)/)
+})
+
+test('a daemon started by gtfs mount gets the memory settings as defaults, and no CA bundle to load', () => {
+  const env = daemonEnv({ PATH: '/bin', GTFS_HOME: '/h', MALLOC_ARENA_MAX: '4', NODE_EXTRA_CA_CERTS: '/etc/ssl/certs/ca-certificates.crt' })
+  assert.deepEqual(env, { ...DAEMON_ENV, PATH: '/bin', GTFS_HOME: '/h', MALLOC_ARENA_MAX: '4' })
 })
 
 test('the example .mount and .automount: names match Where=, options reach the mount helper', async () => {
