@@ -90,8 +90,8 @@ export async function openSwarmRepoView (o: SwarmRepoViewOptions): Promise<Swarm
     await resolveSwarmRepo({
       repo: o.repo, ref: wantRef, session: o.session, source, state: o.node, allowExpired: o.allowExpired, signal: AbortSignal.timeout(ms), recordAfter,
       onLateNote: note => { warn(`${o.repo.slice(0, 12)}: ${note}`) },
-      onClaimedCommit: commit => {
-        void fetchStructure(source, commit, { signal: AbortSignal.timeout(ms) }).catch((err: Error) => { log('%s: early structure of %s: %s', o.repo, commit, err.message) })
+      onClaimedCommit: (commit, firstSeen) => {
+        void fetchStructure(source, commit, { signal: AbortSignal.timeout(ms), whole: firstSeen }).catch((err: Error) => { log('%s: early structure of %s: %s', o.repo, commit, err.message) })
       }
     })
   const viewOf = async (r: ResolvedRepo, ms: number): Promise<CommitView> => {

@@ -55,6 +55,9 @@ function claimedPointerKey (b: Bundle): string | null {
   }
 }
 
+/** tree levels one closure request asks for (the wire's cap, swarm/messages.ts MAX_DEPTH) */
+const MAX_WIRE_DEPTH = 64
+
 /** directory levels fetchStructure walks at most */
 const MAX_TREE_DEPTH = 256
 
@@ -105,8 +108,12 @@ export interface ResolveOptions extends AbortOptions {
   now?: Date
   /** a note that arrives after the repo was resolved (the DHT pointer's look outlasted POINTER_WAIT_MS) */
   onLateNote?: (note: string) => void
-  /** the commit the peers' (not yet verified) manifest names for the ref: its structure may be fetched meanwhile */
-  onClaimedCommit?: (commit: ObjectId) => void
+  /**
+   * the commit the peers' (not yet verified) manifest names for the ref: its
+   * structure may be fetched meanwhile; `firstSeen`: this machine had accepted
+   * no state of the repo (none of its trees are here)
+   */
+  onClaimedCommit?: (commit: ObjectId, firstSeen: boolean) => void
   /** recording waits for this (a mount being shown: recording's CPU would delay it); must settle */
   recordAfter?: Promise<unknown>
 }
@@ -207,7 +214,7 @@ export async function resolveSwarmRepo (o: ResolveOptions): Promise<ResolvedRepo
     if (o.onClaimedCommit !== undefined) {
       let claimedRef: string | null = null
       try { claimedRef = pickRef(claimedManifest, o.ref) } catch {}
-      if (claimedRef !== null) o.onClaimedCommit(refs[claimedRef].commit)
+      if (claimedRef !== null) o.onClaimedCommit(refs[claimedRef].commit, accepted === null)
     }
     for (const [ref, e] of Object.entries(refs)) {
       const old = accepted?.refs[ref]
@@ -295,9 +302,53 @@ export async function resolveSwarmRepo (o: ResolveOptions): Promise<ResolvedRepo
  * out in batches over every peer at once. Trees held locally are read, not
  * trusted to be complete: their subtrees are checked too.
  */
-export async function fetchStructure (source: SwarmSource, commit: ObjectId, opts: AbortOptions = {}): Promise<void> {
+export async function fetchStructure (source: SwarmSource, commit: ObjectId, opts: StructureOptions = {}): Promise<void> {
+  let bySource = walks.get(source)
+  if (bySource === undefined) walks.set(source, bySource = new Map())
+  const under = bySource.get(commit)
+  if (under !== undefined) {
+    try {
+      await under
+      return
+    } catch {} // walked again below, under this caller's deadline
+  }
+  const walk = walkStructure(source, commit, opts)
+  bySource.set(commit, walk)
+  try {
+    await walk
+  } finally {
+    if (bySource.get(commit) === walk) bySource.delete(commit)
+  }
+}
+
+export interface StructureOptions extends AbortOptions {
+  /**
+   * None of the repo's trees are on this machine (its first mount here): the
+   * whole structure is asked for in one request instead of level by level.
+   */
+  whole?: boolean
+}
+
+/**
+ * Structure walks under way, by source and commit: a mount starts one when the
+ * peers' claim arrives and waits for the same walk once the claim is verified.
+ */
+const walks = new WeakMap<SwarmSource, Map<ObjectId, Promise<void>>>()
+
+async function walkStructure (source: SwarmSource, commit: ObjectId, opts: StructureOptions): Promise<void> {
   await source.ensure([commit], { ...opts, nonBlobs: true })
-  let level = [parseCommit((await source.read(commit, opts)).data, commit).tree]
+  const root = parseCommit((await source.read(commit, opts)).data, commit).tree
+  if (opts.whole === true && !(await source.has(root))) {
+    // Nothing of this tree can be sent twice, so it is asked for at once, a
+    // trees-only closure that streams while the mount verifies. Walked level by
+    // level, each level waited for the one before, and for the main thread
+    // between them (verifying a 50,000-path catalog holds it 100-200 ms). The
+    // walk below then finds the trees here, or fetches what the peer left out.
+    await source.ensure([root], { ...opts, depth: MAX_WIRE_DEPTH, treesOnly: true, nonBlobs: true }).catch((err: Error) => {
+      log('structure of %s in one request: %s; level by level', commit, err.message)
+    })
+  }
+  let level = [root]
   const seen = new Set<ObjectId>(level)
   for (let depth = 0; level.length > 0 && depth <= MAX_TREE_DEPTH; depth++) {
     await source.ensure(level, { ...opts, nonBlobs: true })

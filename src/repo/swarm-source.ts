@@ -50,10 +50,15 @@ export class SwarmSource implements ViewSource {
     this.chunked.set(id, { bytes: chunks.bytes, hashes })
   }
 
+  /** Whether the store holds `id`. */
+  async has (id: ObjectId): Promise<boolean> {
+    return this.store.hasIndexed(id) || await this.store.has(id)
+  }
+
   /** Of `ids`, those not in the store; what its in-memory index knows costs no await. */
   private async missing (ids: ObjectId[]): Promise<ObjectId[]> {
     const out: ObjectId[] = []
-    for (const id of ids) if (!this.store.hasIndexed(id) && !(await this.store.has(id))) out.push(id)
+    for (const id of ids) if (!(await this.has(id))) out.push(id)
     return out
   }
 
