@@ -57,8 +57,14 @@ export async function swarmFigures (ctx: Ctx): Promise<void> {
       return st.daemon.memory.peakRss / 2 ** 20
     }
     const coldPeaks: number[] = []
+    // What one run wrote is still being written back when the next starts (the
+    // disk here is ext4 with online discard, at ~12 MB/s of small files): clones
+    // one after another took 13, 35, 46 and 57 s by hand, each slowed by the
+    // ones before. Each timed run, gtfs's and git's, starts after a sync.
+    const settled = async (): Promise<void> => { await ctx.sh('sync') }
     const timedMount = async (reader: string, mnt: string, then: string, after?: () => Promise<void>): Promise<number> => {
       swarm.mounted(reader, mnt)
+      await settled()
       const t = await ctx.timed(`${swarm.command(`mount ${key} "${mnt}"`)} >/dev/null && ${then}`, swarm.envOf(reader))
       await after?.()
       await swarm.umount(reader, mnt)
@@ -71,11 +77,13 @@ export async function swarmFigures (ctx: Ctx): Promise<void> {
       // "Empty cache" is gtfs's: a new GTFS_HOME. The page cache stays warm on both
       // sides, as on a machine where gtfs and git are in use.
       const g1 = await timedMount(join(base, `reader-${i}`), mnt, `head -c 1 "${mnt}/${probe}" >/dev/null`)
+      await settled()
       const b1 = await ctx.timed(`rm -rf "${base}/clone-${i}" && git clone -q ${url} "${base}/clone-${i}" && test -e "${base}/clone-${i}/${probe}"`)
       fb.push({ gtfs: g1, baseline: b1 })
 
       const cold = join(base, `cold-${i}`)
       const g2 = await timedMount(cold, mnt, readAll(mnt), async () => { coldPeaks.push(await peakRss(cold)) })
+      await settled()
       const b2 = await ctx.timed(`rm -rf "${base}/shallow-${i}" && git clone -q --depth 1 ${url} "${base}/shallow-${i}"`)
       ct.push({ gtfs: g2, baseline: b2 })
     }
