@@ -300,7 +300,9 @@ export async function resolveSwarmRepo (o: ResolveOptions): Promise<ResolvedRepo
  * machine lacks (a closure request would have the peer send every subtree
  * again, also those we hold from an earlier commit); each level's trees go
  * out in batches over every peer at once. Trees held locally are read, not
- * trusted to be complete: their subtrees are checked too.
+ * trusted to be complete: their subtrees are checked too. With `whole` (a
+ * repo's first mount here) one closure request comes first. A walk of the
+ * same commit by the same source under way is joined.
  */
 export async function fetchStructure (source: SwarmSource, commit: ObjectId, opts: StructureOptions = {}): Promise<void> {
   let bySource = walks.get(source)
