@@ -10,11 +10,12 @@ import { createPrivateKey } from 'node:crypto'
 import { setMaxListeners } from 'node:events'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { LRUCache } from 'lru-cache'
 import type { Paths, Settings } from '../config.ts'
 import { GtfsError, isGtfsError } from '../errors.ts'
 import { logger, warn } from '../log.ts'
 import { decodeBundle, type Bundle } from '../publish/bundle.ts'
-import { exportBundle } from '../publish/exchange.ts'
+import { exportBundle, exportToken } from '../publish/exchange.ts'
 import { listRepos, repoDir } from '../publish/records.ts'
 import type { Session } from '../publish/session.ts'
 import type { StateProvider } from '../repo/swarm-repo.ts'
@@ -36,6 +37,9 @@ import { manifestHash, parseManifest } from '../trust/index.ts'
 import type { AbortOptions, ObjectId } from '../types.ts'
 
 const log = logger('gtfs:daemon:swarm-node')
+
+/** bytes of state bundles kept for serving (the wide repo's is 3.4 MB; a distro root's catalog makes one of tens of MB) */
+const STATE_CACHE_BYTES = 64 * 2 ** 20
 
 export interface SwarmNodeOptions {
   paths: Paths
@@ -72,6 +76,8 @@ export class SwarmNode implements StateProvider {
   private readonly swarms = new Map<string, RepoSwarm>()
   private readonly byInfoHash = new Map<string, RepoSwarm>()
   private readonly published = new Map<string, GitObjectStore>()
+  /** state bundles served, by repo (stateOf), bounded by bytes: STATE_CACHE_BYTES */
+  private readonly states = new LRUCache<string, { token: string, bundle: Buffer }>({ maxSize: STATE_CACHE_BYTES, sizeCalculation: v => Math.max(1, v.bundle.length) })
   private readonly source: UnionSource
   private dht?: SwarmDht
   private transport?: Transport
@@ -287,10 +293,21 @@ export class SwarmNode implements StateProvider {
     return jwk.d === undefined ? null : keypairFromSeed(Buffer.from(jwk.d, 'base64url'))
   }
 
+  /**
+   * The state bundle this node serves for `repo`, exported again only when
+   * what it is made of changed (exportToken): exporting the bench's wide repo
+   * (its 2.5 MB catalog read, base64, JSON) cost the seeder ~40 ms of every
+   * reader's first mount, and a popular seeder as much per reader.
+   */
   private async stateOf (repo: string): Promise<{ bundle: Buffer } | null> {
+    const token = await exportToken(this.o.session, repo).catch(() => null)
+    const kept = token === null ? undefined : this.states.get(repo)
+    if (kept !== undefined && kept.token === token) return { bundle: kept.bundle }
     const rec = await this.o.session.records(repo).catch(() => null)
     if (rec === null || rec.manifest === null || rec.policy.length === 0) return null
-    return { bundle: Buffer.from(await exportBundle(this.o.session, repo, { completeOnly: true })) }
+    const bundle = Buffer.from(await exportBundle(this.o.session, repo, { completeOnly: true }))
+    if (token !== null) this.states.set(repo, { token, bundle })
+    return { bundle }
   }
 
   /** Looks the repo up in the DHT (at most every few seconds) and dials peers it does not know yet. */

@@ -15,6 +15,7 @@
  * - public keys are added to the keyring only for signers the policies name
  *   (a key in the keyring grants nothing by itself).
  */
+import { stat } from 'node:fs/promises'
 import { GtfsError } from '../errors.ts'
 import {
   EPOLICYROTATION, EREPLAY, ESEQCONFLICT, manifestHash, parseManifest, parsePolicy, readKeyBundle, sha256Hex, untrusted,
@@ -23,8 +24,27 @@ import {
 import type { Key } from 'openpgp'
 import { decodeBundle, encodeBundle, type Bundle } from './bundle.ts'
 import { settle, type PendingStatus } from './pending.ts'
-import { emptyRecords, getCatalog, loadRecords, mergeSignatures, saveRecords, type RepoRecords } from './records.ts'
+import { emptyRecords, getCatalog, loadRecords, mergeSignatures, recordsBytes, saveRecords, type RepoRecords } from './records.ts'
 import type { Session } from './session.ts'
+
+/**
+ * A token that changes whenever what `exportBundle(s, repo, { completeOnly:
+ * true })` makes may change: the records file's bytes (they name every
+ * document by blob id) and the keyring directory's change time (keys are
+ * written atomically, by rename, so every key stored moves it). null when the
+ * keyring changed too recently to tell a second write within the same clock
+ * tick apart, or when there are no records.
+ */
+export async function exportToken (s: Session, repo: string, now = Date.now()): Promise<string | null> {
+  const records = await recordsBytes(s.home, repo)
+  if (records === null) return null
+  const keys = await stat(s.keyring.dir).catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return null; throw err })
+  if (keys !== null && now - keys.ctimeMs < KEYRING_SETTLE_MS) return null
+  return `${keys === null ? '-' : `${keys.ino}:${keys.ctimeMs}`}\n${records.toString('latin1')}`
+}
+
+/** ms after a keyring change during which exportToken gives no token */
+const KEYRING_SETTLE_MS = 2000
 
 /**
  * The bundle of `repo` as this machine has it. `completeOnly` leaves out what

@@ -75,9 +75,9 @@ interface RawRecords {
 }
 
 async function readRaw (home: Home, repo: string): Promise<RawRecords | null> {
-  const file = recordsFile(home, repo)
-  const bytes = await readFileCapped(file, MAX_STATE_BYTES, file)
+  const bytes = await recordsBytes(home, repo)
   if (bytes === null) return null
+  const file = recordsFile(home, repo)
   try {
     return checkRaw(parseCanonical(bytes, MAX_STATE_BYTES, 'records'), repo)
   } catch (err) {
@@ -113,6 +113,15 @@ function checkRaw (v: JsonValue, repo: string): RawRecords {
     history: map(o.history, /^[1-9][0-9]{0,15}$/),
     catalogs: map(o.catalogs, REPO_KEY)
   }
+}
+
+/**
+ * The bytes of `repo`'s records file, or null when there is none. The file
+ * names every document by its blob id, so the same bytes are the same records.
+ */
+export async function recordsBytes (home: Home, repo: string): Promise<Buffer | null> {
+  const file = recordsFile(home, repo)
+  return await readFileCapped(file, MAX_STATE_BYTES, file)
 }
 
 /** The records of `repo`, documents read from the store (caps checked first); null when none. */
