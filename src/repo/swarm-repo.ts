@@ -310,9 +310,12 @@ export async function fetchStructure (source: SwarmSource, commit: ObjectId, opt
   const under = bySource.get(commit)
   if (under !== undefined) {
     try {
-      await under
+      await untilAborted(under, opts.signal)
       return
-    } catch {} // walked again below, under this caller's deadline
+    } catch (err) {
+      opts.signal?.throwIfAborted()
+      log('joined structure walk of %s: %s; walking again', commit, (err as Error).message)
+    }
   }
   const walk = walkStructure(source, commit, opts)
   bySource.set(commit, walk)
@@ -320,6 +323,20 @@ export async function fetchStructure (source: SwarmSource, commit: ObjectId, opt
     await walk
   } finally {
     if (bySource.get(commit) === walk) bySource.delete(commit)
+  }
+}
+
+/** `p`, or the abort of `signal` if that comes first. */
+async function untilAborted<T> (p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return await p
+  signal.throwIfAborted()
+  let onAbort!: () => void
+  const aborted = new Promise<never>((_resolve, reject) => { onAbort = () => { reject(signal.reason) } })
+  signal.addEventListener('abort', onAbort, { once: true })
+  try {
+    return await Promise.race([p, aborted])
+  } finally {
+    signal.removeEventListener('abort', onAbort)
   }
 }
 

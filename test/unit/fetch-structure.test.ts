@@ -104,3 +104,15 @@ test('a walk under way is joined, not started again', async () => {
   assert.deepEqual(r.asked, [{ ids: 1, depth: 0 }, { ids: 1, depth: 64 }])
   await r.store.close()
 })
+
+test('a caller that joins a walk still stops at its own deadline', async () => {
+  const r = await fresh('deadline', 3)
+  const slow: ObjectFetcher = { fetch: async () => { await new Promise(resolve => setTimeout(resolve, 300)) } }
+  const source = new SwarmSource(r.store, slow)
+  const first = fetchStructure(source, r.commit).catch(() => {})
+  const t0 = Date.now()
+  await assert.rejects(fetchStructure(source, r.commit, { signal: AbortSignal.timeout(30) }), { name: 'TimeoutError' })
+  assert.ok(Date.now() - t0 < 250, 'it did not wait for the walk it joined')
+  await first
+  await r.store.close()
+})
