@@ -24,6 +24,8 @@ interface MountInfo {
   seq?: number
   pinned?: boolean
   options?: { allowOther: boolean, suid: boolean, dev: boolean }
+  /** how the mount came to be, ms (daemon/swarm-mount.ts MountTimings) */
+  timings?: { stateMs: number | null, verifiedMs: number, treesMs: number, viewMs: number, mountedMs?: number }
 }
 interface PeerInfo { address: string, incoming: boolean, ready: boolean, bytesIn: number, bytesOut: number, objectsIn: number, objectsOut: number }
 interface SwarmInfo {
@@ -70,6 +72,10 @@ export const statusCommand: CommandModule<object, { json?: boolean }> = {
           const how = m.pinned === undefined ? '' : `, seq ${m.seq ?? '?'}, ${m.pinned ? 'pinned' : 'following'}`
           const opts = m.options === undefined ? [] : Object.entries({ allow_other: m.options.allowOther, suid: m.options.suid, dev: m.options.dev }).filter(([, on]) => on).map(([k]) => k)
           process.stdout.write(`${m.dir}\n  ${m.commit}${m.ref !== null ? ` (${m.ref})` : ''} from ${m.source}${how}${opts.length > 0 ? `; ${opts.join(',')}` : ''}\n`)
+          const t = m.timings
+          if (t?.mountedMs !== undefined) {
+            process.stdout.write(`  mounted in ${t.mountedMs} ms: ${t.stateMs === null ? 'offline' : `peers' state at ${t.stateMs}`}, verified at ${t.verifiedMs}, every tree at ${t.treesMs}\n`)
+          }
         }
         process.stdout.write(`  ${m.stats.reads} reads, ${m.stats.bytesRead} bytes, ${m.stats.openFiles} open files, ${m.stats.errors} errors\n`)
       }
