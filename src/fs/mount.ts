@@ -121,8 +121,10 @@ let loading: Promise<FuseClass> | undefined
 
 /** gtfs's fuse-native class (see makeGtfsFuse), loading fuse-native on first use. */
 export async function gtfsFuse (): Promise<FuseClass> {
-  loading ??= import('fuse-native').then(m => makeGtfsFuse(m.default))
-  loading.catch(() => { loading = undefined })
+  if (loading === undefined) {
+    loading = import('fuse-native').then(m => makeGtfsFuse(m.default))
+    loading.catch(() => { loading = undefined }) // the next call tries again
+  }
   return await loading
 }
 

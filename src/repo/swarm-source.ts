@@ -58,7 +58,7 @@ export class SwarmSource implements ViewSource {
   /** Of `ids`, those not in the store; what its in-memory index knows costs no await. */
   private async missing (ids: ObjectId[]): Promise<ObjectId[]> {
     const out: ObjectId[] = []
-    for (const id of ids) if (!(await this.has(id))) out.push(id)
+    for (const id of ids) if (!this.store.hasIndexed(id) && !(await this.store.has(id))) out.push(id)
     return out
   }
 

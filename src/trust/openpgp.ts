@@ -11,11 +11,14 @@ type Openpgp = typeof import('openpgp')
 let loading: Promise<Openpgp> | undefined
 
 export async function pgp (): Promise<Openpgp> {
-  loading ??= import('openpgp')
+  if (loading === undefined) {
+    loading = import('openpgp')
+    loading.catch(() => { loading = undefined }) // the next call tries again
+  }
   return await loading
 }
 
 /** Starts loading openpgp; never fails (a failure is pgp()'s to report). */
 export function preloadOpenpgp (): void {
-  pgp().catch(() => { loading = undefined })
+  pgp().catch(() => {})
 }
