@@ -1,6 +1,7 @@
 /**
  * The Fetcher's scheduling over in-memory peer pairs: all peers pull at once,
- * the origin is asked last, a slow peer's batch is stolen by an idle one, and a
+ * the origin is asked last (but adds its upload where the others' is the
+ * limit), a slow peer's batch is stolen by an idle one, and a
  * peer that dies mid-batch has its ids asked elsewhere.
  */
 import assert from 'node:assert/strict'
@@ -111,6 +112,46 @@ test('a reader waiting goes to the origin once the other peers are full, not int
   await f.fetch(ids)
   const fromOrigin = origin.server.stats.objectsOut
   assert.ok(fromOrigin >= 20 && fromOrigin <= 180, `the origin sent ${fromOrigin} of 200`)
+  closeAll(pool, [origin, reader])
+})
+
+/**
+ * A reader's walk: `dirs` fetches of `per` 8 KiB blobs each, as prefetches, at
+ * most `ahead` out at once, the next one asked as soon as one is in (one
+ * directory hinted per directory read).
+ */
+async function walk (f: Fetcher, src: MemorySource, dirs: number, per: number, ahead: number, seed: number): Promise<void> {
+  const batches = Array.from({ length: dirs }, (_, d) => Array.from({ length: per }, (_, i) => src.add('blob', bytes(8 * 1024, seed + d * per + i))))
+  let next = 0
+  const lane = async (): Promise<void> => {
+    while (next < batches.length) await f.fetch(batches[next++], { background: true })
+  }
+  await Promise.all(Array.from({ length: ahead }, lane))
+}
+
+test('the origin adds its upload when the readers that hold a copy are the limit, one directory at a time', async () => {
+  const src = new MemorySource()
+  const rate = 2 * 1024 * 1024
+  const origin = await pair({ source: src, origin: true, limiter: new TokenBucket(rate, 64 * 1024) }, {}, 'origin:1')
+  const reader = await pair({ source: src, limiter: new TokenBucket(rate, 64 * 1024) }, {}, 'reader:1')
+  const pool = poolOf([origin, reader])
+  const f = new Fetcher({ pool, sink: new Sink(), stealAfterMs: 60_000 })
+  // 6 directories of 20 out at once: under the reader's room (1 MiB), so it
+  // never looks full, but ~0.5 s of work at its rate
+  await walk(f, src, 24, 20, 6, 5000)
+  const fromOrigin = origin.server.stats.objectsOut
+  assert.ok(fromOrigin >= 480 / 4, `the origin sent ${fromOrigin} of 480`)
+  closeAll(pool, [origin, reader])
+})
+
+test('the origin stays idle when a reader that holds a copy keeps up with the same walk', async () => {
+  const src = new MemorySource()
+  const origin = await pair({ source: src, origin: true }, {}, 'origin:1')
+  const reader = await pair({ source: src }, {}, 'reader:1')
+  const pool = poolOf([origin, reader])
+  await walk(new Fetcher({ pool, sink: new Sink(), stealAfterMs: 60_000 }), src, 24, 20, 6, 9000)
+  assert.equal(origin.server.stats.objectsOut, 0)
+  assert.equal(reader.server.stats.objectsOut, 480)
   closeAll(pool, [origin, reader])
 })
 
