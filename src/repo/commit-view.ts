@@ -445,7 +445,10 @@ export class CommitView implements TreeView {
         if (e.kind !== 'file' && e.kind !== 'exec') continue
         // As for siblings: a file the catalog says is big is fetched when opened, not on a guess.
         const size = this.catalog?.entries.get(childPath(d.path, name))?.size
-        if (size === undefined || size <= PREFETCH_SIBLING_MAX_BYTES) ids.push(e.id)
+        if (size !== undefined && size > PREFETCH_SIBLING_MAX_BYTES) continue
+        // the source bounds what a peer may send by it, and counts a peer's backlog in it
+        if (size !== undefined) this.source.expectSize?.(e.id, size)
+        ids.push(e.id)
       }
     }
     w.until = Math.max(w.until, to)

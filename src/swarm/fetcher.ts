@@ -114,8 +114,8 @@ const MEASURED_BYTES = 256 * 1024
 interface PeerStat {
   /** requests open */
   load: number
-  /** requested objects not yet received */
-  objects: number
+  /** bytes of requested objects not yet received: each as the catalog gives it (`sizeOf`), else a guess (`estimate`) */
+  objectBytes: number
   /** when load last went from 0 to 1 */
   since: number
   /** ms with at least one request open, up to `since` */
@@ -133,6 +133,8 @@ interface Batch {
   ids: ObjectId[]
   /** requested objects received */
   arrived: number
+  /** requested objects not yet received, with the bytes counted for each in the peer's `objectBytes` */
+  owed: Map<ObjectId, number>
   delivered: Set<ObjectId>
   started: number
   stolen: boolean
@@ -381,7 +383,7 @@ export class Fetcher {
 
   private stat (peer: Peer): PeerStat {
     let st = this.peerStats.get(peer)
-    if (st === undefined) { st = { load: 0, objects: 0, since: 0, busyMs: 0, bytes: 0, rangeBytes: 0 }; this.peerStats.set(peer, st) }
+    if (st === undefined) { st = { load: 0, objectBytes: 0, since: 0, busyMs: 0, bytes: 0, rangeBytes: 0 }; this.peerStats.set(peer, st) }
     return st
   }
 
@@ -398,6 +400,16 @@ export class Fetcher {
   }
 
   /**
+   * Bytes an id will take: the catalog's size when the job has it, else the
+   * mean so far. A mount's first objects are trees (~1 KiB): by the mean
+   * alone, the 16 request slots of one peer held ~1,000 blobs (8 MB, 4 s at
+   * 2 MiB/s) of the bench's wide tree that other peers could have sent.
+   */
+  private estimate (job: Job, id: ObjectId): number {
+    return job.sizeOf?.(id) ?? this.meanObject
+  }
+
+  /**
    * Bytes this peer may have outstanding: what it delivers in `horizonMs` at
    * its measured rate (so a rate-limited peer is not buried under work that
    * others could do), at least MIN_INFLIGHT_BYTES.
@@ -405,7 +417,7 @@ export class Fetcher {
   private roomAt (peer: Peer): number {
     const st = this.stat(peer)
     const cap = Math.min(MAX_INFLIGHT_BYTES, Math.max(MIN_INFLIGHT_BYTES, this.rateOf(st) * this.horizonMs))
-    return cap - st.objects * this.meanObject - st.rangeBytes
+    return cap - st.objectBytes - st.rangeBytes
   }
 
   /** A peer that may be asked for this job's items: one that answers ranges, for chunks. */
@@ -417,7 +429,7 @@ export class Fetcher {
   private backlogMs (p: Peer): number {
     const st = this.stat(p)
     const rate = this.rateOf(st)
-    return rate === 0 ? 0 : (st.objects * this.meanObject + st.rangeBytes) / rate
+    return rate === 0 ? 0 : (st.objectBytes + st.rangeBytes) / rate
   }
 
   /**
@@ -478,14 +490,20 @@ export class Fetcher {
     while (head < queue.length) {
       const peer = this.choose(hasWork, false, job.background)
       if (peer === null) break
-      const room = job.background ? Math.max(1, Math.floor(this.roomAt(peer) / this.meanObject)) : Infinity
-      // a chunk is one range request
-      const size = job.chunks !== undefined ? 1 : Math.min(this.batchSize, peer.maxBatch, room)
+      // a prefetch takes what fits the peer's room (at least one id); a chunk is one range request
+      let room = job.background && job.chunks === undefined ? this.roomAt(peer) : Infinity
+      const size = job.chunks !== undefined ? 1 : Math.min(this.batchSize, peer.maxBatch)
       const batch: ObjectId[] = []
       const skipped: ObjectId[] = []
       let i = head
       for (; i < queue.length && batch.length < size; i++) {
-        if (untried(queue[i], peer)) batch.push(queue[i]); else skipped.push(queue[i])
+        if (!untried(queue[i], peer)) { skipped.push(queue[i]); continue }
+        if (room !== Infinity) {
+          const bytes = this.estimate(job, queue[i])
+          if (batch.length > 0 && bytes > room) break
+          room -= bytes
+        }
+        batch.push(queue[i])
       }
       // what this peer was tried for goes back to the front, for the others
       if (skipped.length > 0) { queue = skipped.concat(queue.slice(i)); head = 0 } else head = i
@@ -537,11 +555,18 @@ export class Fetcher {
     if (st.load === 0) st.since = Date.now()
     st.load++
     const chunkLen = job.chunks === undefined ? 0 : this.chunkRange(job.chunks, ids[0]).len
-    if (job.chunks === undefined) st.objects += ids.length; else st.rangeBytes += chunkLen
+    const owed = new Map<ObjectId, number>()
+    if (job.chunks === undefined) {
+      for (const id of ids) {
+        const bytes = this.estimate(job, id)
+        owed.set(id, bytes)
+        st.objectBytes += bytes
+      }
+    } else st.rangeBytes += chunkLen
     this.stats.batches++
     const ac = new AbortController()
     setMaxListeners(0, ac.signal)
-    const b: Batch = { peer, ids, arrived: 0, delivered: new Set(), started: Date.now(), stolen: false, ac }
+    const b: Batch = { peer, ids, arrived: 0, owed, delivered: new Set(), started: Date.now(), stolen: false, ac }
     job.batches.add(b)
     for (const id of ids) job.outstanding.set(id, (job.outstanding.get(id) ?? 0) + 1)
     const signal = AbortSignal.any([job.ac.signal, ac.signal])
@@ -564,9 +589,12 @@ export class Fetcher {
         job.running--
         job.batches.delete(b)
         st.load--
-        if (job.chunks === undefined) st.objects = Math.max(0, st.objects - (ids.length - b.arrived))
-        else if (b.arrived === 0) st.rangeBytes = Math.max(0, st.rangeBytes - chunkLen)
-        if (st.load === 0) { st.busyMs += Date.now() - st.since; st.objects = 0; st.rangeBytes = 0 }
+        if (job.chunks === undefined) {
+          for (const bytes of b.owed.values()) st.objectBytes -= bytes
+          b.owed.clear()
+          st.objectBytes = Math.max(0, st.objectBytes)
+        } else if (b.arrived === 0) st.rangeBytes = Math.max(0, st.rangeBytes - chunkLen)
+        if (st.load === 0) { st.busyMs += Date.now() - st.since; st.objectBytes = 0; st.rangeBytes = 0 }
         for (const id of ids) {
           const n = (job.outstanding.get(id) ?? 1) - 1
           if (n > 0) job.outstanding.set(id, n); else job.outstanding.delete(id)
@@ -585,10 +613,14 @@ export class Fetcher {
 
   /** One `want` for the batch's ids; each verified object goes to the sink as it comes. Returns the ids the peer does not have. */
   private async askObjects (job: Job, b: Batch, st: PeerStat, signal: AbortSignal): Promise<ObjectId[]> {
-    const asked = new Set(b.ids)
     const store = async (obj: VerifiedObject): Promise<void> => {
       st.bytes += obj.data.length
-      if (asked.has(obj.id)) { b.arrived++; st.objects = Math.max(0, st.objects - 1) }
+      const owed = b.owed.get(obj.id)
+      if (owed !== undefined) {
+        b.arrived++
+        b.owed.delete(obj.id)
+        st.objectBytes = Math.max(0, st.objectBytes - owed)
+      }
       try {
         await this.sink.write(obj.type, obj.data, obj.id, obj.deflated)
       } catch (err) {

@@ -155,6 +155,30 @@ test('the origin stays idle when a reader that holds a copy keeps up with the sa
   closeAll(pool, [origin, reader])
 })
 
+test('a prefetch fills a peer only to its room in the catalog\'s bytes, not in a mean that small objects set', async () => {
+  const src = new MemorySource()
+  // 300 small objects first: the mean object size is ~100 bytes
+  const small = Array.from({ length: 300 }, (_, i) => src.add('blob', Buffer.from(`small object ${i} `.padEnd(100, '.'))))
+  const ids = Array.from({ length: 400 }, (_, i) => src.add('blob', bytes(8 * 1024, 7000 + i)))
+  const sizes = new Map(ids.map(id => [id, 8 * 1024]))
+  const rate = 2 * 1024 * 1024
+  const first = await pair({ source: src, limiter: new TokenBucket(rate, 64 * 1024) }, {}, 'first:1')
+  const late = await pair({ source: src, limiter: new TokenBucket(rate, 64 * 1024) }, {}, 'late:1')
+  const pool = poolOf([first], [late])
+  // no stealing: only the choice of peer spreads the work
+  const f = new Fetcher({ pool, sink: new Sink(), stealAfterMs: 60_000 })
+  await f.fetch(small)
+  // 3.2 MB, ~1.6 s from one peer; by the mean, all of it fit the first
+  // peer's room (16 requests of 64) before the second one was there
+  const all = f.fetch(ids, { background: true, sizeOf: id => sizes.get(id) })
+  await new Promise(resolve => setTimeout(resolve, 100))
+  pool.add(late.client)
+  await all
+  const fromLate = late.server.stats.objectsOut
+  assert.ok(fromLate >= 400 / 4, `the peer that came 100 ms later sent ${fromLate} of 400`)
+  closeAll(pool, [first, late])
+})
+
 test('a batch stuck at a slow peer is taken over by an idle one, without waiting for the timeout', async () => {
   const src = new MemorySource()
   const ids = Array.from({ length: 6 }, (_, i) => src.add('blob', Buffer.from(`slow ${i}\n`)))
