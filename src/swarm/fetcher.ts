@@ -131,7 +131,7 @@ interface Batch {
   peer: Peer
   /** object ids, or the key of one chunk */
   ids: ObjectId[]
-  /** requested objects received */
+  /** a chunk batch: its chunk was received (object batches go by `owed`) */
   arrived: number
   /** requested objects not yet received, with the bytes counted for each in the peer's `objectBytes` */
   owed: Map<ObjectId, number>
@@ -617,7 +617,6 @@ export class Fetcher {
       st.bytes += obj.data.length
       const owed = b.owed.get(obj.id)
       if (owed !== undefined) {
-        b.arrived++
         b.owed.delete(obj.id)
         st.objectBytes = Math.max(0, st.objectBytes - owed)
       }
