@@ -5,7 +5,7 @@
  * stop() stops every daemon it ran and the DHT node.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 
 export type Sh = (script: string, env?: NodeJS.ProcessEnv) => Promise<string>
 
@@ -40,8 +40,12 @@ export class LoopbackSwarm {
     return new LoopbackSwarm(gtfsBin, sh, { ...env, GTFS_BOOTSTRAP: `127.0.0.1:${port}` }, dht.child)
   }
 
-  /** The command line that runs gtfs (for timing it inside a shell script). */
-  command (args: string): string { return `"${process.execPath}" "${this.gtfsBin}" ${args}` }
+  /**
+   * The command line that runs gtfs (for timing it inside a shell script): the
+   * bin itself, as a user's `gtfs` runs, so its `#!` line counts (it drops
+   * NODE_EXTRA_CA_CERTS, see bin/gtfs), with this node first on PATH.
+   */
+  command (args: string): string { return `PATH="${dirname(process.execPath)}:$PATH" "${this.gtfsBin}" ${args}` }
 
   /** Environment of a gtfs process of `home`. */
   envOf (home: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {

@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { after, test } from 'node:test'
 import { pathToFileURL } from 'node:url'
 import { ROOT, run, tempDir } from '../helpers/run.ts'
@@ -92,4 +92,16 @@ await (await import(${JSON.stringify(src('trust/openpgp.ts'))})).pgp()
 await (await import(${JSON.stringify(src('fs/mount.ts'))})).gtfsFuse()
 await import('isomorphic-git')`)
   for (const re of HEAVY) assert.ok(r.loads.some(u => re.test(u)), `${String(re)} matched nothing`)
+})
+
+test('bin/gtfs run by its #! line starts node without NODE_EXTRA_CA_CERTS, and node bin/gtfs with it (the control)', async () => {
+  // node warns on stderr when the bundle the variable names cannot be read: the warning shows whether it was read.
+  const env = { ...process.env, GTFS_HOME: tmp.path, NODE_EXTRA_CA_CERTS: join(tmp.path, 'no-such-bundle.pem'), PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` }
+  const bin = join(ROOT, 'bin', 'gtfs')
+  const direct = await run(bin, ['--version'], { env, timeoutMs: 30_000 })
+  assert.equal(direct.code, 0, direct.stderr)
+  assert.doesNotMatch(direct.stderr, /extra certs/)
+  const control = await run(process.execPath, [bin, '--version'], { env, timeoutMs: 30_000 })
+  assert.equal(control.code, 0, control.stderr)
+  assert.match(control.stderr, /extra certs/)
 })

@@ -49,6 +49,15 @@ test('bundles refuse other formats and bad fields', () => {
   }
   const good = JSON.parse(Buffer.from(encodeBundle(bundle())).toString()) as Record<string, unknown>
   assert.throws(() => decodeBundle(Buffer.from(JSON.stringify({ ...good, keys: 'not base64!' }))), { code: 'EMALFORMED' })
+  // Whole quads, each with one flaw: a character outside the alphabet, base64url's, padding inside or too much of it.
+  for (const keys of ['AA==AAAA', 'AAA AAAA', 'AA\nAAAAA', 'AAAA!AAA', 'AAAA-AAA', 'AAAA_AAA', 'A===AAAA', 'AAAA====', 'AAAAAA=A', '====']) {
+    assert.throws(() => decodeBundle(Buffer.from(JSON.stringify({ ...good, keys }))), { code: 'EMALFORMED', message: /key bundle is not base64/ }, JSON.stringify(keys))
+  }
+  for (const keys of ['', 'AAAAAAA=', 'AAAAAA==', 'AA+/AA//']) {
+    const got = (() => { try { return decodeBundle(Buffer.from(JSON.stringify({ ...good, keys }))).keys } catch (err) { return err as Error } })()
+    if (got instanceof Error) assert.doesNotMatch(got.message, /not base64/, JSON.stringify(keys))
+    else assert.deepEqual(Buffer.from(got), Buffer.from(keys, 'base64'))
+  }
   assert.throws(() => decodeBundle(Buffer.from(JSON.stringify({ ...good, repo: 'short' }))), { code: 'EMALFORMED' })
 })
 
