@@ -67,8 +67,18 @@ interface RepoSwarm {
   stateFetches: number
 }
 
-/** peers dialled at most per lookup */
-const MAX_DIALS = 32
+/**
+ * A lookup dials what the DHT names, at most MAX_DIALING at once, until
+ * MAX_READY peers are ready or MAX_DIALS were tried. A DHT node keeps every
+ * announcement it was given (bittorrent-dht's default keeps them for good;
+ * mainline nodes for about 30 minutes) and names them all, in random order:
+ * readers that left, seeders restarted on another port. Dialling the first
+ * 32 named and stopping there, a bench reader found none of 40 alive and its
+ * mount failed (ENOPEERS) while the publisher was seeding.
+ */
+const MAX_DIALING = 32
+const MAX_READY = 32
+const MAX_DIALS = 1024
 /** a new DHT lookup for a repo at most this often, ms */
 const LOOKUP_EVERY_MS = 5_000
 
@@ -321,18 +331,40 @@ export class SwarmNode implements StateProvider {
       const dialOpts: AbortOptions = { signal: fan.signal }
       const tried = new Set(s.pool.all().map(p => p.address))
       const dials: Array<Promise<void>> = []
+      const waiting: Array<{ host: string, port: number }> = []
+      let dialing = 0
       let answered!: () => void
       const firstReady = new Promise<void>(resolve => { answered = resolve })
+      // Dials start as others end, while fewer than MAX_READY peers are ready (see MAX_DIALS).
+      const next = (): void => {
+        while (dialing < MAX_DIALING && waiting.length > 0 && s.pool.ready().length < MAX_READY) {
+          const p = waiting.shift()!
+          dialing++
+          dials.push(this.dial(s, [p], dialOpts).then(() => {
+            dialing--
+            if (s.pool.ready().length > 0) answered()
+            next()
+          }))
+        }
+      }
       // Peers are dialled as the lookup finds them: the DHT keeps announcements of
       // peers that are gone, and a full lookup waits on nodes that no longer answer.
       const onPeer = (p: { host: string, port: number }): void => {
         const id = `${p.host}:${p.port}`
         if (tried.has(id) || (p.port === this.wirePort && isLocal(p.host)) || tried.size >= MAX_DIALS) return
         tried.add(id)
-        dials.push(this.dial(s, [p], dialOpts).then(() => { if (s.pool.ready().length > 0) answered() }))
+        waiting.push(p)
+        next()
       }
       const lookup = this.running().lookup(s.infoHash, { ...dialOpts, max: MAX_DIALS, onPeer }).catch(() => [])
-      const finished = lookup.then(async () => { await Promise.allSettled(dials) })
+      // a dial that ends starts the next before it settles: wait until none was added
+      const finished = lookup.then(async () => {
+        for (let seen = 0; seen < dials.length;) {
+          const upTo = dials.length
+          await Promise.allSettled(dials.slice(seen))
+          seen = upTo
+        }
+      })
       s.lookupDone = finished
       void finished.finally(fan.release)
       await Promise.race([firstReady, finished])
