@@ -243,28 +243,26 @@ export async function openSwarmMount (o: SwarmMountOptions): Promise<SwarmMount>
   let shown = (): void => {}
   const mountShown = new Promise<void>(resolve => { shown = resolve })
   let repo: SwarmRepoView
-  try {
-    repo = await openSwarmRepoView({ ...o, label: o.dir, shown: mountShown })
-  } catch (err) {
-    shown()
-    throw err
-  }
   let mounted: Mounted
   try {
-    mounted = await mountView(repo.view, o.dir, {
-      label: `gtfs:${o.repo.slice(0, 12)}`,
-      readDeadlineMs: o.settings.readDeadlineMs,
-      metaDeadlineMs: o.settings.metaDeadlineMs,
-      cacheSeconds: o.pin ? o.settings.kernelCacheSeconds : 1,
-      follow: !o.pin,
-      allowOther: o.allowOther,
-      suid: o.suid,
-      dev: o.dev
-    })
-  } catch (err) {
-    repo.close()
-    throw err
+    repo = await openSwarmRepoView({ ...o, label: o.dir, shown: mountShown })
+    try {
+      mounted = await mountView(repo.view, o.dir, {
+        label: `gtfs:${o.repo.slice(0, 12)}`,
+        readDeadlineMs: o.settings.readDeadlineMs,
+        metaDeadlineMs: o.settings.metaDeadlineMs,
+        cacheSeconds: o.pin ? o.settings.kernelCacheSeconds : 1,
+        follow: !o.pin,
+        allowOther: o.allowOther,
+        suid: o.suid,
+        dev: o.dev
+      })
+    } catch (err) {
+      repo.close()
+      throw err
+    }
   } finally {
+    // mounted or failed, recording may go on (it must not wait for ever)
     shown()
   }
   const timings: MountTimings = { ...repo.timings, mountedMs: Math.round(performance.now() - t0) }
