@@ -112,15 +112,23 @@ export async function swarmFigures (ctx: Ctx): Promise<void> {
 
     // swarm-4: 4 seeders at the same upload rate against 1. The figure asks
     // whether the swarm adds up its seeders' uploads, so each seeder's rate must
-    // be what bounds a fetch, as a home uplink does (2 MiB/s is 17 Mbit/s), and
-    // four of them must stay well under what the reader can take in (cold-tree:
-    // about 16 MB/s of wire bytes on this 2-core machine, where reader and
-    // seeders share the cores). At 4 MiB/s four seeders gave 16.8 MB/s: the
-    // machine had 3.5 s idle of 43 s of CPU and the figure measured the
-    // reader's CPU (cold-tree's subject) instead of the swarm.
+    // be what bounds a fetch, as a home uplink does (1.5 MiB/s is 12.6 Mbit/s),
+    // and four of them must stay under what the reader can take in on this
+    // 2-core machine, where reader and seeders share the cores. Measured with a
+    // trace of the reader's fetcher every 250 ms (wide tree, 4 seeders):
+    // - at 4 MiB/s four seeders gave 16.8 MB/s: 3.5 s idle of 43 s of CPU;
+    // - at 2 MiB/s (until 2026-12) the reader was the bound: nothing queued at
+    //   it in 260 of 274 samples, each seeder without a request in 16-23% of
+    //   them, all through the run: its walk was behind what readahead had
+    //   fetched. It used ~41 s of CPU (GC ~14 s) in a ~37 s run, and runs
+    //   spread 32-44 s with the host's load (the figure 3.05-3.57);
+    // - at 1.5 MiB/s a seeder was without a request in 44 of 676 (4 x 169),
+    //   nearly all in the first 8 s (readahead's ramp) and after the last
+    //   file, and sent at its cap otherwise: 43.5-45.2 s in 5 runs against
+    //   164.0 s from 1 seeder (3.6-3.8).
     // Pairs as for every timed figure (3; 1 in a quick run), interleaved: a
     // fresh reader from 4 seeders, then one from the publisher alone.
-    const rate = 2 * 2 ** 20
+    const rate = 1.5 * 2 ** 20
     const pairs = ctx.quick ? 1 : 3
     ctx.say(`swarm-4: every seeder limited to ${rate} bytes/s (GTFS_UPLOAD_RATE), ${pairs} pair(s) of runs`)
     for (const h of seeders.slice(3)) await swarm.stopHome(h)
