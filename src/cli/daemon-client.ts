@@ -39,7 +39,11 @@ const DAEMON_BIN = fileURLToPath(new URL('../../bin/gtfs-daemon.js', import.meta
  *   54-65 mark-compacts instead of 76-92; peak RSS 218-235 MiB at 30,
  *   221-233 at 45. At 60: 50 mark-compacts, no faster than 45, 234-237 MiB.
  *   The `rss` figure (a --git-dir mount serving 2.4 GiB) did not move:
- *   186.2 MiB at 30, 186.3 at 60.
+ *   186.2 MiB at 30, 186.3 at 60. It does at 100 (2026-12, one hour):
+ *   171 MiB at 45, 198 at 100, and at 100 194 with semi-space 4, 203 with 8. At
+ *   100 with semi-space 8 the bench's swarm-4 reader (4 seeders at 2 MiB/s,
+ *   CPU-bound) used 4 s less CPU of ~41 and ran 35.7-38.3 s against
+ *   37.4-44.1; at 100 alone, no clear gain.
  * - `MALLOC_ARENA_MAX=2`: libuv's thread pool (file reads, inflate) and
  *   libfuse's threads would each get a glibc arena that keeps what it freed.
  * - `MALLOC_MMAP_THRESHOLD_`: glibc raises its mmap threshold to the largest
