@@ -285,7 +285,8 @@ export class SwarmNode implements StateProvider {
         fetched: { ...s.fetcher.stats },
         stateFetches: s.stateFetches,
         pending: s.fetcher.inflight,
-        peers: s.pool.all().map(p => ({ address: p.address, incoming: p.incoming, ready: p.ready, ...p.stats })),
+        backlog: s.fetcher.backlog,
+        peers: s.pool.all().map(p => ({ address: p.address, incoming: p.incoming, ready: p.ready, ...p.stats, fetch: s.fetcher.peerLoad(p) })),
         banned: s.pool.banned()
       }))
     }

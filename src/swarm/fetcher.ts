@@ -104,6 +104,13 @@ export interface FetcherStats {
   stolen: number
 }
 
+/** What a fetcher has out at one peer (see Fetcher.peerLoad). */
+export interface PeerLoad {
+  requests: number
+  owedBytes: number
+  bytesPerSec: number
+}
+
 /** bytes a peer may have outstanding before its rate is known, and at least after */
 const MIN_INFLIGHT_BYTES = 1024 * 1024
 const MAX_INFLIGHT_BYTES = 64 * 1024 * 1024
@@ -208,6 +215,36 @@ export class Fetcher {
 
   /** ids being fetched right now */
   get inflight (): number { return this.entries.size }
+
+  /**
+   * What this fetcher has out at `peer` now (`gtfs status`): requests open,
+   * bytes owed (catalog sizes, else estimates; inflated), and the inflated
+   * bytes per second it delivered while it had work from us (0 until
+   * MEASURED_BYTES). Whether the peers or this node bound a fetch shows here:
+   * requests at the peer's cap all the time, or peers without any.
+   */
+  peerLoad (peer: Peer): PeerLoad {
+    const st = this.peerStats.get(peer)
+    if (st === undefined) return { requests: 0, owedBytes: 0, bytesPerSec: 0 }
+    return { requests: st.load, owedBytes: st.objectBytes + st.rangeBytes, bytesPerSec: Math.round(this.rateOf(st) * 1000) }
+  }
+
+  /**
+   * Ids not yet received (`pending`) and, of those, waiting for a peer with
+   * room (`queued`): for callers that wait (`wait`) and for prefetch and
+   * readahead (`ahead`). Nothing queued ahead while peers have no requests:
+   * the reader, not the swarm, is the bound.
+   */
+  get backlog (): { wait: { queued: number, pending: number }, ahead: { queued: number, pending: number } } {
+    const wait = { queued: 0, pending: 0 }
+    const ahead = { queued: 0, pending: 0 }
+    for (const j of this.jobs) {
+      const b = j.background ? ahead : wait
+      for (const id of j.queue) if (j.pending.has(id)) b.queued++
+      b.pending += j.pending.size
+    }
+    return { wait, ahead }
+  }
 
   async fetch (ids: ObjectId[], opts: FetchOptions = {}): Promise<void> {
     const depth = opts.depth ?? 0

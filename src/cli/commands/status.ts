@@ -27,7 +27,7 @@ interface MountInfo {
   /** how the mount came to be, ms (daemon/swarm-mount.ts MountTimings) */
   timings?: { stateMs: number | null, verifiedMs: number, treesMs: number, viewMs: number, mountedMs?: number }
 }
-interface PeerInfo { address: string, incoming: boolean, ready: boolean, bytesIn: number, bytesOut: number, objectsIn: number, objectsOut: number }
+interface PeerInfo { address: string, incoming: boolean, ready: boolean, bytesIn: number, bytesOut: number, objectsIn: number, objectsOut: number, fetch?: { requests: number, owedBytes: number, bytesPerSec: number } }
 interface SwarmInfo {
   dht: { port: number, nodes: number } | null
   wirePort: number
@@ -85,7 +85,10 @@ export const statusCommand: CommandModule<object, { json?: boolean }> = {
         for (const r of sw.repos) {
           process.stdout.write(`repo ${r.repo}${r.seeding ? ' (seeding)' : ''}: fetched ${r.fetched.objects} objects, ${r.fetched.bytes} bytes; ${r.pending} fetches pending\n`)
           for (const peer of r.peers) {
-            process.stdout.write(`  peer ${peer.address}${peer.incoming ? ' (incoming)' : ''}: in ${peer.objectsIn} objects/${peer.bytesIn} bytes, out ${peer.objectsOut} objects/${peer.bytesOut} bytes\n`)
+            // what this node has asked of it now, while it has anything out (a daemon before 2026-12 says nothing)
+            const f = peer.fetch
+            const asked = f !== undefined && f.requests > 0 ? `; asked ${f.requests} requests, ${f.owedBytes} bytes owed, ${f.bytesPerSec} bytes/s` : ''
+            process.stdout.write(`  peer ${peer.address}${peer.incoming ? ' (incoming)' : ''}: in ${peer.objectsIn} objects/${peer.bytesIn} bytes, out ${peer.objectsOut} objects/${peer.bytesOut} bytes${asked}\n`)
           }
           for (const b of r.banned) process.stdout.write(`  banned ${b.key}: ${b.reason}\n`)
         }

@@ -253,3 +253,34 @@ test('a reader waiting for an object a prefetch has queued gets it at once, ahea
   await prefetch
   assert.equal(sink.got.size, ids.length)
 })
+
+test('what is out at each peer and what waits shows while a fetch runs (gtfs status), and clears after', async () => {
+  const src = new MemorySource()
+  // 40 x 8 KiB: past the bytes after which a peer's rate counts
+  const ids = Array.from({ length: 40 }, (_, i) => src.add('blob', bytes(8 * 1024, 500 + i)))
+  const later = src.add('blob', Buffer.from('ahead\n'))
+  const holding = new HoldingSource(src, new Set([ids[39], later]))
+  const p = await pair({ source: holding }, {}, 'held:1')
+  const pool = poolOf([p])
+  const f = new Fetcher({ pool, sink: new Sink(), batchSize: 40, stealAfterMs: 60_000 })
+  assert.deepEqual(f.peerLoad(p.client), { requests: 0, owedBytes: 0, bytesPerSec: 0 })
+  const done = f.fetch(ids)
+  const ahead = f.fetch([later], { background: true })
+  // every object but the held ones arrives; the requests stay open for them
+  for (let i = 0; i < 100 && f.stats.objects < 39; i++) await new Promise(resolve => setTimeout(resolve, 10))
+  assert.equal(f.stats.objects, 39)
+  const load = f.peerLoad(p.client)
+  assert.equal(load.requests, 2)
+  assert.ok(load.owedBytes > 0, `owed ${load.owedBytes}`)
+  assert.ok(load.bytesPerSec > 0, 'measured after 312 KiB')
+  assert.equal(f.backlog.wait.pending, 1)
+  assert.equal(f.backlog.wait.queued, 0)
+  assert.equal(f.backlog.ahead.pending, 1)
+  holding.free()
+  await Promise.all([done, ahead])
+  // an object settles as it arrives; its request closes when the peer's answer ends
+  for (let i = 0; i < 100 && f.peerLoad(p.client).requests > 0; i++) await new Promise(resolve => setTimeout(resolve, 10))
+  assert.deepEqual({ ...f.peerLoad(p.client), bytesPerSec: 0 }, { requests: 0, owedBytes: 0, bytesPerSec: 0 })
+  assert.deepEqual(f.backlog, { wait: { queued: 0, pending: 0 }, ahead: { queued: 0, pending: 0 } })
+  closeAll(pool, [p])
+})
