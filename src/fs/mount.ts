@@ -4,6 +4,7 @@
  * entries, attributes and misses for a long time; the mount is read-only (`ro`),
  * so the kernel itself answers every write syscall with EROFS.
  */
+import { createRequire } from 'node:module'
 import type Fuse from 'fuse-native'
 import type { FuseOps, FuseOptions } from 'fuse-native'
 import { EnvironmentError } from '../errors.ts'
@@ -122,7 +123,9 @@ let loading: Promise<FuseClass> | undefined
 /** gtfs's fuse-native class (see makeGtfsFuse), loading fuse-native on first use. */
 export async function gtfsFuse (): Promise<FuseClass> {
   if (loading === undefined) {
-    loading = import('fuse-native').then(m => makeGtfsFuse(m.default))
+    // required, not imported: fuse-native is CommonJS, and an import() in the
+    // daemon's bundle would need a loader that bin/load.js's runBundle does not give
+    loading = Promise.resolve().then(() => makeGtfsFuse(createRequire(import.meta.url)('fuse-native') as typeof Fuse))
     loading.catch(() => { loading = undefined }) // the next call tries again
   }
   return await loading

@@ -38,10 +38,19 @@ export async function load (url, context, next) {
   appendFileSync(${JSON.stringify(log)}, url + '\\n')
   return await next(url, context)
 }`
+  // require() (fuse-native is required, being CommonJS) does not reach those
+  // hooks in node 20: the CommonJS loader notes what it loads as well.
   const code = `import { appendFileSync } from 'node:fs'
-import { register } from 'node:module'
+import Module, { register } from 'node:module'
+import { pathToFileURL } from 'node:url'
 appendFileSync(${JSON.stringify(log)}, '')
 register(${JSON.stringify('data:text/javascript,' + encodeURIComponent(hook))})
+const cjsLoad = Module._load
+Module._load = function (request, parent, isMain) {
+  const out = cjsLoad.call(this, request, parent, isMain)
+  try { appendFileSync(${JSON.stringify(log)}, pathToFileURL(Module._resolveFilename(request, parent, isMain)).href + '\\n') } catch {}
+  return out
+}
 ${body}`
   const r = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
     cwd: ROOT, env: { ...process.env, GTFS_HOME: tmp.path }, timeoutMs: 30_000
