@@ -114,3 +114,28 @@ test('bin/gtfs run by its #! line starts node without NODE_EXTRA_CA_CERTS, and n
   assert.equal(control.code, 0, control.stderr)
   assert.match(control.stderr, /extra certs/)
 })
+
+test('the bundles bin/ runs when dist/ is fresh are strict, and compile from their code cache under the flags they run with', async () => {
+  // scripts/bundle.mjs writes them (npm run build; npm test builds first). A
+  // cache V8 refuses (made under other flags, or for another build) costs the
+  // daemon's start ~35 ms and says nothing: this is where it would show.
+  const { DAEMON_NODE_FLAGS } = await import('../../src/cli/daemon-client.ts')
+  for (const [name, flags, exported] of [['daemon-main', DAEMON_NODE_FLAGS, 'daemonMain'], ['mount-plain', [], 'mountPlain']] as const) {
+    const file = join(ROOT, 'dist', 'bundle', `${name}.cjs`)
+    const text = await readFile(file, 'utf8').catch(() => '')
+    assert.ok(text !== '', `${file} is missing: npm run build makes it`)
+    // a directive counts only before any statement: anything ahead of it makes the whole bundle sloppy
+    assert.ok(text.startsWith("'use strict';"), `${name}.cjs starts with the strict directive`)
+    const probe = `const { runBundle } = await import(${JSON.stringify(pathToFileURL(join(ROOT, 'bin', 'load.js')).href)})
+const { exports, script } = runBundle(${JSON.stringify(file)})
+console.log(JSON.stringify({ rejected: script.cachedDataRejected, exported: typeof exports[${JSON.stringify(exported)}] }))`
+    const r = await run(process.execPath, [...flags, '--input-type=module', '-e', probe], { cwd: ROOT, env: { ...process.env, GTFS_HOME: tmp.path }, timeoutMs: 30_000 })
+    assert.equal(r.code, 0, r.stderr)
+    assert.deepEqual(JSON.parse(r.stdout), { rejected: false, exported: 'function' }, name)
+    // the control: under other flags V8 refuses the same cache, so the probe can see a refusal
+    if (flags.length > 0) {
+      const other = await run(process.execPath, ['--input-type=module', '-e', probe], { cwd: ROOT, env: { ...process.env, GTFS_HOME: tmp.path }, timeoutMs: 30_000 })
+      assert.equal(JSON.parse(other.stdout).rejected, true, `${name} without its flags`)
+    }
+  }
+})
