@@ -81,11 +81,13 @@ export function runBundle (file) {
 
 /**
  * Writes `<file>.cache` for runBundle: the bundle compiled and its top level
- * run, in a process started with the node flags the bundle will run under
- * (V8 refuses a cache made under other flags).
+ * run, then its export `warm` (if named) awaited, in a process started with
+ * the node flags the bundle will run under (V8 refuses a cache made under
+ * other flags). What ran is compiled in the cache.
  */
-export function writeBundleCache (file) {
-  const { script } = runBundle(file)
+export async function writeBundleCache (file, warm) {
+  const { exports, script } = runBundle(file)
+  if (warm !== undefined) await exports[warm]()
   const tmp = `${file}.cache.${process.pid}`
   writeFileSync(tmp, script.createCachedData())
   renameSync(tmp, `${file}.cache`)

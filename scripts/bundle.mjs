@@ -25,13 +25,16 @@ import { fileURLToPath } from 'node:url'
 import { DAEMON_NODE_FLAGS } from '../dist/cli/daemon-client.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
-/** bundle name → the node flags it runs under (bin/gtfs starts node without any) */
-const FLAGS = { 'daemon-main': DAEMON_NODE_FLAGS, 'mount-plain': [] }
+/**
+ * bundle name → the node flags it runs under (bin/gtfs starts node without
+ * any), and the export that loads what it runs first (its code goes in the cache)
+ */
+const BUNDLES = { 'daemon-main': { flags: DAEMON_NODE_FLAGS, warm: 'preloadDaemon' }, 'mount-plain': { flags: [], warm: 'preloadMount' } }
 // the ES module bundle of earlier builds, no longer loaded
 rmSync(`${root}dist/bundle/daemon-main.js`, { force: true })
 const built = await build({
   absWorkingDir: root,
-  entryPoints: Object.fromEntries(Object.keys(FLAGS).map(name => [name, `dist/cli/${name}.js`])),
+  entryPoints: Object.fromEntries(Object.keys(BUNDLES).map(name => [name, `dist/cli/${name}.js`])),
   outdir: 'dist/bundle',
   outExtension: { '.js': '.cjs' },
   bundle: true,
@@ -52,8 +55,8 @@ for (const [out, { imports }] of Object.entries(built.metafile.outputs)) {
   if (dynamic.length > 0) throw new Error(`${out} keeps import() of ${dynamic.map(i => i.path).join(', ')}: require it instead (bin/load.js runBundle)`)
 }
 // Each cache is made under the flags its bundle runs with (V8 refuses it otherwise).
-for (const [name, flags] of Object.entries(FLAGS)) {
+for (const [name, { flags, warm }] of Object.entries(BUNDLES)) {
   const file = `${root}dist/bundle/${name}.cjs`
   execFileSync(process.execPath, [...flags, '--input-type=module', '-e',
-    `(await import(${JSON.stringify(`${root}bin/load.js`)})).writeBundleCache(${JSON.stringify(file)})`], { stdio: 'inherit' })
+    `await (await import(${JSON.stringify(`${root}bin/load.js`)})).writeBundleCache(${JSON.stringify(file)}, ${JSON.stringify(warm)})`], { stdio: 'inherit', timeout: 60_000 })
 }

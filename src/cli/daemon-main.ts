@@ -8,6 +8,15 @@
 import { runDaemon } from './commands/daemon.ts'
 import { printError } from './output.ts'
 
+/**
+ * Loads (evaluates) the daemon's modules without starting anything: the
+ * build runs it before it writes the bundle's code cache (scripts/bundle.mjs),
+ * so that their code is compiled in the cache too.
+ */
+export async function preloadDaemon (): Promise<void> {
+  await import('../daemon/daemon.ts')
+}
+
 export async function daemonMain (argv: string[]): Promise<number> {
   const debug = argv.includes('--debug') || process.env.GTFS_DEBUG === '1'
   try {

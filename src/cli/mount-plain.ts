@@ -65,6 +65,14 @@ export function plainMount (argv: string[]): PlainMount | null {
 }
 
 /**
+ * Loads (evaluates) what mountPlain runs without running it: the build runs
+ * it before it writes the bundle's code cache (scripts/bundle.mjs).
+ */
+export async function preloadMount (): Promise<void> {
+  await import('./commands/mount.ts')
+}
+
+/**
  * Runs the plain form of `gtfs mount <key> <dir>` and returns its exit
  * status, or null when `argv` is not that form (the CLI runs it then).
  */
