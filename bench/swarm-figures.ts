@@ -5,7 +5,7 @@
  * node, and `git daemon` for the baselines. Everything started here is stopped.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdir, rm } from 'node:fs/promises'
+import { mkdir, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { measureDhtResolve } from '../src/swarm/dht-loopback.ts'
 import { LoopbackSwarm, stopChild } from './loopback-swarm.ts'
@@ -22,6 +22,21 @@ export interface Ctx {
   dropCaches: () => Promise<void>
   record: (id: string, runs: Array<{ gtfs: number, baseline: number }>, unit: string, target: number, higherIsBetter: boolean) => void
   recordValue: (id: string, value: number, unit: string, target: number, note: string) => void
+}
+
+/**
+ * Where a first-byte run's time went, from the reader daemon's log line for
+ * its mount (src/daemon/daemon.ts): the daemon's own phases, counted from the
+ * mount request, and what is left of `total` seconds (the `gtfs mount` CLI and
+ * the daemon starting, the reply, the first read).
+ */
+async function mountPhases (home: string, total: number): Promise<string> {
+  const log = await readFile(join(home, 'state', 'logs', 'daemon.log'), 'utf8').catch(() => '')
+  const m = / in (\d+) ms \(peers' state (\S+), verified (\d+), trees (\d+), view (\d+)\)/.exec(log)
+  if (m === null) return 'the daemon logged no mount timings'
+  const ms = Number(m[1])
+  return `the daemon's mount ${ms} ms (from its request: peers' state ${m[2]}, verified ${m[3]}, trees ${m[4]}, view ${m[5]} ms); ` +
+    `process starts, reply and first read ${Math.round(total * 1000 - ms)} ms`
 }
 
 export async function swarmFigures (ctx: Ctx): Promise<void> {
@@ -76,10 +91,12 @@ export async function swarmFigures (ctx: Ctx): Promise<void> {
       await mkdir(mnt, { recursive: true })
       // "Empty cache" is gtfs's: a new GTFS_HOME. The page cache stays warm on both
       // sides, as on a machine where gtfs and git are in use.
-      const g1 = await timedMount(join(base, `reader-${i}`), mnt, `head -c 1 "${mnt}/${probe}" >/dev/null`)
+      const reader = join(base, `reader-${i}`)
+      const g1 = await timedMount(reader, mnt, `head -c 1 "${mnt}/${probe}" >/dev/null`)
       await settled()
       const b1 = await ctx.timed(`rm -rf "${base}/clone-${i}" && git clone -q ${url} "${base}/clone-${i}" && test -e "${base}/clone-${i}/${probe}"`)
       fb.push({ gtfs: g1, baseline: b1 })
+      ctx.say(`  first-byte run ${i + 1}: ${g1.toFixed(2)} s against ${b1.toFixed(2)} s; ${await mountPhases(reader, g1)}`)
 
       const cold = join(base, `cold-${i}`)
       const g2 = await timedMount(cold, mnt, readAll(mnt), async () => { coldPeaks.push(await peakRss(cold)) })
