@@ -9,12 +9,14 @@ import { runDaemon } from './commands/daemon.ts'
 import { printError } from './output.ts'
 
 /**
- * Loads (evaluates) the daemon's modules without starting anything: the
- * build runs it before it writes the bundle's code cache (scripts/bundle.mjs),
- * so that their code is compiled in the cache too.
+ * Loads (evaluates) the daemon's modules, openpgp among them, without
+ * starting anything: the build runs it before it writes the bundle's code
+ * cache (scripts/bundle.mjs), so that their code is compiled in the cache too.
  */
 export async function preloadDaemon (): Promise<void> {
   await import('../daemon/daemon.ts')
+  // a first mount loads it while its peers' state travels (trust/openpgp.ts)
+  await (await import('../trust/openpgp.ts')).pgp()
 }
 
 export async function daemonMain (argv: string[]): Promise<number> {
