@@ -17,6 +17,7 @@ export async function preloadDaemon (): Promise<void> {
   await import('../daemon/daemon.ts')
   // a first mount loads it while its peers' state travels (trust/openpgp.ts)
   await (await import('../trust/openpgp.ts')).pgp()
+  ;(await import('./daemon-warm.ts')).warmDecoders()
 }
 
 export async function daemonMain (argv: string[]): Promise<number> {
