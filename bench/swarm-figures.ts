@@ -5,7 +5,7 @@
  * node, and `git daemon` for the baselines. Everything started here is stopped.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdir, readFile, rm } from 'node:fs/promises'
+import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { measureDhtResolve } from '../src/swarm/dht-loopback.ts'
 import { LoopbackSwarm, stopChild } from './loopback-swarm.ts'
@@ -24,19 +24,18 @@ export interface Ctx {
   recordValue: (id: string, value: number, unit: string, target: number, note: string) => void
 }
 
+/** How a mount came to be, ms (`gtfs status --json`: daemon/swarm-mount.ts MountTimings). */
+interface MountTimings { stateMs: number | null, verifiedMs: number, treesMs: number, viewMs: number, mountedMs?: number }
+
 /**
- * Where a first-byte run's time went, from the reader daemon's log line for
- * its mount (src/daemon/daemon.ts): the daemon's own phases, counted from the
- * mount request, and what is left of `total` seconds (the `gtfs mount` CLI and
- * the daemon starting, the reply, the first read).
+ * Where a first-byte run's time went: the daemon's own phases, counted from
+ * the mount request, and what is left of `total` seconds (the `gtfs mount`
+ * CLI and the daemon starting, the reply, the first read).
  */
-async function mountPhases (home: string, total: number): Promise<string> {
-  const log = await readFile(join(home, 'state', 'logs', 'daemon.log'), 'utf8').catch(() => '')
-  const m = / in (\d+) ms \(peers' state (\S+), verified (\d+), trees (\d+), view (\d+)\)/.exec(log)
-  if (m === null) return 'the daemon logged no mount timings'
-  const ms = Number(m[1])
-  return `the daemon's mount ${ms} ms (from its request: peers' state ${m[2]}, verified ${m[3]}, trees ${m[4]}, view ${m[5]} ms); ` +
-    `process starts, reply and first read ${Math.round(total * 1000 - ms)} ms`
+function mountPhases (t: MountTimings | undefined, total: number): string {
+  if (t?.mountedMs === undefined) return 'the daemon reported no mount timings'
+  return `the daemon's mount ${t.mountedMs} ms (from its request: peers' state ${t.stateMs ?? '-'}, verified ${t.verifiedMs}, trees ${t.treesMs}, view ${t.viewMs} ms); ` +
+    `process starts, reply and first read ${Math.round(total * 1000 - t.mountedMs)} ms`
 }
 
 export async function swarmFigures (ctx: Ctx): Promise<void> {
@@ -92,11 +91,15 @@ export async function swarmFigures (ctx: Ctx): Promise<void> {
       // "Empty cache" is gtfs's: a new GTFS_HOME. The page cache stays warm on both
       // sides, as on a machine where gtfs and git are in use.
       const reader = join(base, `reader-${i}`)
-      const g1 = await timedMount(reader, mnt, `head -c 1 "${mnt}/${probe}" >/dev/null`)
+      let timings: MountTimings | undefined
+      const g1 = await timedMount(reader, mnt, `head -c 1 "${mnt}/${probe}" >/dev/null`, async () => {
+        const st = JSON.parse(await swarm.gtfs(reader, 'status --json')) as { daemon: { mounts: Array<{ timings?: MountTimings }> } }
+        timings = st.daemon.mounts[0]?.timings
+      })
       await settled()
       const b1 = await ctx.timed(`rm -rf "${base}/clone-${i}" && git clone -q ${url} "${base}/clone-${i}" && test -e "${base}/clone-${i}/${probe}"`)
       fb.push({ gtfs: g1, baseline: b1 })
-      ctx.say(`  first-byte run ${i + 1}: ${g1.toFixed(2)} s against ${b1.toFixed(2)} s; ${await mountPhases(reader, g1)}`)
+      ctx.say(`  first-byte run ${i + 1}: ${g1.toFixed(2)} s against ${b1.toFixed(2)} s; ${mountPhases(timings, g1)}`)
 
       const cold = join(base, `cold-${i}`)
       const g2 = await timedMount(cold, mnt, readAll(mnt), async () => { coldPeaks.push(await peakRss(cold)) })
