@@ -65,6 +65,8 @@ interface RepoSwarm {
   lookupDone: Promise<void>
   /** state bundles asked of the peers (each asks every ready peer) */
   stateFetches: number
+  /** state bundles this node made to serve (stateOf; one per change of what they hold) */
+  stateExports: number
 }
 
 /**
@@ -156,7 +158,8 @@ export class SwarmNode implements StateProvider {
       lastLookup: 0,
       looking: null,
       lookupDone: Promise.resolve(),
-      stateFetches: 0
+      stateFetches: 0,
+      stateExports: 0
     }
     this.swarms.set(repo, s)
     this.byInfoHash.set(infoHash.toString('hex'), s)
@@ -225,12 +228,14 @@ export class SwarmNode implements StateProvider {
     }
   }
 
-  async fetchState (repo: string, opts: AbortOptions = {}): Promise<Bundle | null> {
+  async fetchState (repo: string, opts: AbortOptions & { onAsked?: () => void } = {}): Promise<Bundle | null> {
     const s = this.swarm(repo)
     s.stateFetches++
     await this.findPeers(s, opts)
     const asked = new Set<Peer>()
-    let best = await this.bestState(repo, s, asked, opts)
+    const answering = this.bestState(repo, s, asked, opts)
+    opts.onAsked?.()
+    let best = await answering
     if (best === null) {
       // The first peers to answer had nothing usable: wait for the whole lookup and ask the rest.
       await s.lookupDone
@@ -284,6 +289,7 @@ export class SwarmNode implements StateProvider {
         seeding: s.seeding,
         fetched: { ...s.fetcher.stats },
         stateFetches: s.stateFetches,
+        stateExports: s.stateExports,
         pending: s.fetcher.inflight,
         backlog: s.fetcher.backlog,
         peers: s.pool.all().map(p => ({ address: p.address, incoming: p.incoming, ready: p.ready, ...p.stats, fetch: s.fetcher.peerLoad(p) })),
@@ -317,8 +323,24 @@ export class SwarmNode implements StateProvider {
     const rec = await this.o.session.records(repo).catch(() => null)
     if (rec === null || rec.manifest === null || rec.policy.length === 0) return null
     const bundle = Buffer.from(await exportBundle(this.o.session, repo, { completeOnly: true }))
+    const s = this.swarms.get(repo)
+    if (s !== undefined) s.stateExports++
     if (token !== null) this.states.set(repo, { token, bundle })
     return { bundle }
+  }
+
+  /**
+   * Makes the state bundles of `repos` ahead of the first request for them,
+   * one after another, while the seeder has nothing else to do: a fresh
+   * seeder's first answer loaded openpgp (its keys are exported) and exported
+   * the bundle on that request, 100-200 ms of the first reader's mount
+   * (measured in the first-byte harness). Failures are left to the request,
+   * which tries again and reports them.
+   */
+  async prepareState (repos: string[]): Promise<void> {
+    for (const repo of repos) {
+      await this.stateOf(repo).catch((err: Error) => { log('state of %s not made ahead: %s', repo, err.message) })
+    }
   }
 
   /** Looks the repo up in the DHT (at most every few seconds) and dials peers it does not know yet. */

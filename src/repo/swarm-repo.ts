@@ -66,8 +66,12 @@ const MAX_ANCESTRY = 10_000
 
 /** What the repo layer asks of the swarm about signed state. */
 export interface StateProvider {
-  /** the state bundle that peers of `repo` serve (the newest seq among those asked), decoded, or null when none answered */
-  fetchState (repo: string, opts?: AbortOptions): Promise<Bundle | null>
+  /**
+   * the state bundle that peers of `repo` serve (the newest seq among those
+   * asked), decoded, or null when none answered. `onAsked` is called once,
+   * when the first requests are on their way.
+   */
+  fetchState (repo: string, opts?: AbortOptions & { onAsked?: () => void }): Promise<Bundle | null>
   /** the DHT pointer under `pointerKey`, a freshness hint; null when none was found */
   pointer (pointerKey: string, opts?: AbortOptions): Promise<{ manifestHash: string, seq: number } | null>
 }
@@ -171,9 +175,10 @@ export async function resolveSwarmRepo (o: ResolveOptions): Promise<ResolvedRepo
   const notes: string[] = []
   await recording.get(o.repo)
   const accepted = await loadAcceptedState(s.home.state, o.repo)
-  const fetching = o.state.fetchState(o.repo, o)
-  // The verification needs openpgp: a first mount loads it while the state travels.
-  preloadOpenpgp()
+  // The verification needs openpgp: a first mount loads it while the state
+  // travels. Not before the request is out: loaded at once, its ~40 ms of
+  // evaluation held up the DHT lookup's answers and the dial.
+  const fetching = o.state.fetchState(o.repo, { signal: o.signal, onAsked: () => { setImmediate(preloadOpenpgp) } })
   let bundle = await fetching
   const stateMark = bundle === null ? null : performance.now()
   let manifest: Manifest

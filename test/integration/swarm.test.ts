@@ -36,7 +36,7 @@ async function archive (ref: string): Promise<Map<string, string>> {
   return await archiveOf(repo, ref, join(tmp.path, `archive-${ref.replace(/\W/g, '_')}`))
 }
 
-async function status (who: string): Promise<{ daemon: { swarm: { repos: Array<{ repo: string, stateFetches: number, peers: Array<{ address: string, bytesIn: number, objectsIn: number }>, banned: Array<{ key: string }> }> } } }> {
+async function status (who: string): Promise<{ daemon: { swarm: { repos: Array<{ repo: string, stateFetches: number, stateExports: number, peers: Array<{ address: string, bytesIn: number, objectsIn: number }>, banned: Array<{ key: string }> }> } } }> {
   return JSON.parse(await mustG(who, ['status', '--json']))
 }
 
@@ -97,6 +97,12 @@ test('A publishes; B mounts by key with an empty cache and reads it all; C gets 
   await mustG('a', ['publish', repo, '--expires', '1h'])
   const seeded = JSON.parse(await mustG('a', ['seed', '--json'])) as { seeding: string[], wirePort: number }
   assert.deepEqual(seeded.seeding, [key])
+  // The seeder makes the state bundle it serves before anyone asks, so the
+  // first reader's request does not wait for the export (and openpgp's load).
+  const made = async (): Promise<number> => (await status('a')).daemon.swarm.repos.find(r => r.repo === key)?.stateExports ?? 0
+  const madeBy = Date.now() + 10_000
+  while (await made() === 0 && Date.now() < madeBy) await new Promise(resolve => setTimeout(resolve, 100))
+  assert.equal(await made(), 1, 'A made its state bundle once, before any reader asked')
 
   // A hostile peer in the same swarm: every object it sends is corrupted.
   const liar = await startJsonProcess(process.execPath, ['--import', 'tsx', join(ROOT, 'test/helpers/swarm-peers.ts'), key, 'corrupt'], { ...process.env, ...env, GTFS_TEST: '1' })
