@@ -7,6 +7,7 @@
  */
 import type { FuseOps } from 'fuse-native'
 import { spawn } from 'node:child_process'
+import { kernelOpensAlone } from '../src/fs/fuse-ops.ts'
 import { gtfsFuse } from '../src/fs/mount.ts'
 
 interface Node { dir: boolean, size: number, ino: number, children?: string[] }
@@ -40,14 +41,15 @@ export async function mountFloor (nodes: Map<string, Node>, dir: string): Promis
       cb(0, { mode: n.dir ? 0o40755 : 0o100644, uid: 0, gid: 0, size: n.size, nlink: n.dir ? 2 : 1, ino: n.ino, atime: now, mtime: now, ctime: now })
     },
     readdir: (p, cb) => { cb(0, ['.', '..', ...(nodes.get(p)?.children ?? [])]) },
-    open: (_p, _f, cb) => { cb(0, 1) },
+    // as gtfs answers a mount whose paths keep their content (fuse-ops.ts
+    // zeroMessageOpens): the kernel opens and closes files without a message
+    open: (_p, _f, cb) => { cb(kernelOpensAlone() ? -38 : 0, 0) },
     read: (p, _fd, buf, len, pos, cb) => {
       const size = nodes.get(p)?.size ?? 0
       const n = Math.max(0, Math.min(len, size - pos))
       buf.fill(0, 0, n)
       cb(n)
     },
-    release: (_p, _fd, cb) => { cb(0) }
   }
   const GtfsFuse = await gtfsFuse()
   const fuse = new GtfsFuse(dir, ops, { fsname: 'gtfs-floor,ro,use_ino,negative_timeout=86400', subtype: 'gtfs', kernelCache: true, entryTimeout: 86400, attrTimeout: 86400, timeout: false })

@@ -11,7 +11,7 @@ import { EnvironmentError } from '../errors.ts'
 import { logger } from '../log.ts'
 import type { TreeView } from '../types.ts'
 import { leanHandlers, type Handler } from './fuse-dispatch.ts'
-import { makeFuseOps, type OpsStats } from './fuse-ops.ts'
+import { kernelOpensAlone, makeFuseOps, type OpsStats } from './fuse-ops.ts'
 import { assertFuseUsable, checkMountpoint, checkPrivilegedOptions, isMounted } from './preflight.ts'
 import { unmountDir } from './unmount.ts'
 
@@ -162,7 +162,8 @@ export async function mountView (view: TreeView, dir: string, opts: MountOptions
   const { ops, stats, closeAll } = makeFuseOps(view, {
     readDeadlineMs: opts.readDeadlineMs ?? 30_000,
     metaDeadlineMs: opts.metaDeadlineMs ?? 30_000,
-    perOpen: opts.follow === true
+    perOpen: opts.follow === true,
+    zeroMessageOpens: opts.follow !== true && kernelOpensAlone()
   })
   const GtfsFuse = await gtfsFuse()
   const fuse = new GtfsFuse(abs, ops, fuseOptions(opts))

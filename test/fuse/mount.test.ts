@@ -284,6 +284,41 @@ describe('crashes and signals', () => {
     assert.equal(errorCode(await gtfs(home, ['stop', '--json'])), 'ENODAEMON')
   })
 
+  test('files open and close without a message to the daemon (libfuse debug shows one OPEN, no RELEASE)', async t => {
+    const { kernelOpensAlone } = await import('../../src/fs/fuse-ops.ts')
+    if (!kernelOpensAlone()) { t.skip('this kernel needs FUSE opens answered'); return }
+    const { spawn } = await import('node:child_process')
+    const { gtfsEnv } = await import('../helpers/mounts.ts')
+    const dir = join(tmp.path, 'zero-open')
+    await mkdir(dir)
+    mounted.push(dir)
+    const child = spawn(process.execPath, [join(ROOT, 'bin', 'gtfs'), 'mount', '-f', '--fuse-debug', '--git-dir', repo, '--ref', 'main', dir], { env: gtfsEnv(home), stdio: ['ignore', 'pipe', 'pipe'] })
+    const exited = new Promise<number | null>(resolve => child.on('exit', code => { resolve(code) }))
+    let out = ''
+    let debug = ''
+    child.stderr.on('data', (c: Buffer) => { debug += c.toString() })
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => { reject(new Error(`not mounted: ${out}`)) }, 30_000)
+        child.stdout.on('data', (c: Buffer) => { out += c.toString(); if (out.includes('Ctrl-C')) { clearTimeout(timer); resolve() } })
+      })
+      const files = (await walk(expected)).filter(p => !p.includes('/') && !p.startsWith('.'))
+      const regular = []
+      for (const p of files) if ((await lstat(join(expected, p))).isFile()) regular.push(p)
+      assert.ok(regular.length >= 3, `files to open: ${regular.join(' ')}`)
+      for (let pass = 0; pass < 2; pass++) {
+        for (const p of regular) assert.equal(await sha256(join(dir, p)), await sha256(join(expected, p)), p)
+      }
+    } finally {
+      child.kill('SIGINT')
+    }
+    assert.equal(await exited, 0)
+    const count = (op: string): number => debug.split('\n').filter(l => l.includes(`opcode: ${op} (`)).length
+    assert.ok(count('READ') > 0, `libfuse's debug output shows the reads: ${debug.slice(0, 500)}`)
+    assert.equal(count('OPEN'), 1, 'the first open is answered ENOSYS; the kernel opens alone after it')
+    assert.equal(count('RELEASE'), 0, 'and sends no RELEASE')
+  })
+
   test('-f stays in the foreground and SIGINT/SIGTERM unmount cleanly', async () => {
     const { spawn } = await import('node:child_process')
     const { gtfsEnv } = await import('../helpers/mounts.ts')
