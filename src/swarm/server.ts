@@ -131,17 +131,21 @@ export class ObjectServer {
 
   private async want (m: WantMessage, signal: AbortSignal): Promise<void> {
     const seen = new Set<ObjectId>(m.ids)
-    const queue: Array<[ObjectId, number]> = [...seen].map(id => [id, m.depth])
+    // [id, depth, a tree by its parent's entry]
+    const queue: Array<[ObjectId, number, boolean]> = [...seen].map(id => [id, m.depth, false])
     const cap = queue.length + MAX_CLOSURE_OBJECTS
     const missing: ObjectId[] = []
     let truncated = false
     for (let i = 0; i < queue.length; i++) {
       if (!this.live(signal)) return
-      const [id, depth] = queue[i]
-      const z = await this.readDeflated(id, signal)
+      const [id, depth, tree] = queue[i]
+      // A tree whose children the closure needs is read whole (and
+      // hash-checked) instead; one its parent names as a tree is not looked up
+      // as a stored stream first.
+      const walks = depth > 0 && !truncated
+      const z = walks && tree ? null : await this.readDeflated(id, signal)
       if (!this.live(signal)) return
-      // a tree whose children the closure needs is read whole (and hash-checked) instead
-      if (z !== null && !(z.type === 'tree' && depth > 0 && !truncated)) {
+      if (z !== null && !(z.type === 'tree' && walks)) {
         await this.sendChunks(m.r, id, z.type, z.deflated, signal, z.deflated.length, 0, z.size)
         if (this.live(signal)) this.stats.deflatedOut++
         continue
@@ -155,7 +159,7 @@ export class ObjectServer {
           if (seen.has(child.id) || (m.trees === true && !child.tree)) continue
           if (queue.length >= cap) { truncated = true; break }
           seen.add(child.id)
-          queue.push([child.id, child.tree ? depth - 1 : 0])
+          queue.push([child.id, child.tree ? depth - 1 : 0, child.tree])
         }
       }
     }
