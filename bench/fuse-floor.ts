@@ -7,6 +7,7 @@
  */
 import type { FuseOps } from 'fuse-native'
 import { spawn } from 'node:child_process'
+import { constants } from 'node:os'
 import { kernelOpensAlone } from '../src/fs/fuse-ops.ts'
 import { gtfsFuse } from '../src/fs/mount.ts'
 
@@ -43,7 +44,7 @@ export async function mountFloor (nodes: Map<string, Node>, dir: string): Promis
     readdir: (p, cb) => { cb(0, ['.', '..', ...(nodes.get(p)?.children ?? [])]) },
     // as gtfs answers a mount whose paths keep their content (fuse-ops.ts
     // zeroMessageOpens): the kernel opens and closes files without a message
-    open: (_p, _f, cb) => { cb(kernelOpensAlone() ? -38 : 0, 0) },
+    open: (_p, _f, cb) => { cb(kernelOpensAlone() ? -constants.errno.ENOSYS : 0, 0) },
     read: (p, _fd, buf, len, pos, cb) => {
       const size = nodes.get(p)?.size ?? 0
       const n = Math.max(0, Math.min(len, size - pos))

@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
+import type { MountTimings } from '../src/daemon/swarm-mount.ts'
 import { measureDhtResolve } from '../src/swarm/dht-loopback.ts'
 import { LoopbackSwarm, stopChild } from './loopback-swarm.ts'
 
@@ -24,8 +25,6 @@ export interface Ctx {
   recordValue: (id: string, value: number, unit: string, target: number, note: string) => void
 }
 
-/** How a mount came to be, ms (`gtfs status --json`: daemon/swarm-mount.ts MountTimings). */
-interface MountTimings { stateMs: number | null, verifiedMs: number, treesMs: number, viewMs: number, mountedMs?: number }
 
 /**
  * Where a first-byte run's time went: the daemon's own phases, counted from

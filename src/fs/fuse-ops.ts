@@ -28,7 +28,7 @@ export interface OpsOptions {
    */
   perOpen?: boolean
   /**
-   * Where reads go by path: answer the first FUSE open with ENOSYS, after
+   * Where reads go by path (not perOpen): answer the first FUSE open with ENOSYS, after
    * which the kernel opens and closes this mount's files without a message to
    * the daemon (its `no_open`: FOPEN_KEEP_CACHE, no RELEASE either). Without
    * it libfuse answers each open itself, but every open and close of a file

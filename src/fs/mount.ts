@@ -163,7 +163,7 @@ export async function mountView (view: TreeView, dir: string, opts: MountOptions
     readDeadlineMs: opts.readDeadlineMs ?? 30_000,
     metaDeadlineMs: opts.metaDeadlineMs ?? 30_000,
     perOpen: opts.follow === true,
-    zeroMessageOpens: opts.follow !== true && kernelOpensAlone()
+    zeroMessageOpens: kernelOpensAlone()
   })
   const GtfsFuse = await gtfsFuse()
   const fuse = new GtfsFuse(abs, ops, fuseOptions(opts))

@@ -302,9 +302,7 @@ describe('crashes and signals', () => {
         const timer = setTimeout(() => { reject(new Error(`not mounted: ${out}`)) }, 30_000)
         child.stdout.on('data', (c: Buffer) => { out += c.toString(); if (out.includes('Ctrl-C')) { clearTimeout(timer); resolve() } })
       })
-      const files = (await walk(expected)).filter(p => !p.includes('/') && !p.startsWith('.'))
-      const regular = []
-      for (const p of files) if ((await lstat(join(expected, p))).isFile()) regular.push(p)
+      const regular = (await readdir(expected, { withFileTypes: true })).filter(e => e.isFile() && !e.name.startsWith('.')).map(e => e.name)
       assert.ok(regular.length >= 3, `files to open: ${regular.join(' ')}`)
       for (let pass = 0; pass < 2; pass++) {
         for (const p of regular) assert.equal(await sha256(join(dir, p)), await sha256(join(expected, p)), p)
