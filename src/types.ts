@@ -83,7 +83,10 @@ export interface TreeView {
   statNow?: (path: string) => EntryAttr | undefined
   /** `open` answered at once when the file's content is in memory; undefined means: ask `open` */
   openNow?: (path: string) => FileHandle | undefined
-  readdir (path: string, opts?: AbortOptions): Promise<string[]>
+  /** The names in a directory. A view may hand out the same array for as long as the directory is unchanged: callers must not modify it. */
+  readdir (path: string, opts?: AbortOptions): Promise<readonly string[]>
+  /** `readdir` answered at once when the view has the listing in memory; undefined means: ask `readdir` */
+  readdirNow?: (path: string) => readonly string[] | undefined
   readlink (path: string, opts?: AbortOptions): Promise<string>
   open (path: string, opts?: AbortOptions): Promise<FileHandle>
   listxattr (path: string, opts?: AbortOptions): Promise<string[]>

@@ -23,7 +23,7 @@ declare module 'fuse-native' {
     statfs?: (path: string, cb: (err: number, st?: Record<string, number>) => void) => void
     getattr?: (path: string, cb: (err: number, st?: FuseStat) => void) => void
     fgetattr?: (path: string, fd: number, cb: (err: number, st?: FuseStat) => void) => void
-    readdir?: (path: string, cb: (err: number, names?: string[], stats?: FuseStat[]) => void) => void
+    readdir?: (path: string, cb: (err: number, names?: readonly string[], stats?: FuseStat[]) => void) => void
     readlink?: (path: string, cb: (err: number, target?: string) => void) => void
     open?: (path: string, flags: number, cb: (err: number, fd?: number) => void) => void
     opendir?: (path: string, flags: number, cb: (err: number, fd?: number) => void) => void

@@ -101,7 +101,7 @@ export class CommandFinder {
     if (hit !== undefined) return hit
     const index = new Map<string, string>()
     for (const dir of BIN_DIRS) {
-      let names: string[]
+      let names: readonly string[]
       try {
         names = await view.readdir(dir)
       } catch (err) {

@@ -36,7 +36,7 @@ export class RecordingView implements TreeView {
   private readonly seen = new Set<string>()
   constructor (private readonly view: TreeView) {}
   async stat (path: string, opts?: AbortOptions): ReturnType<TreeView['stat']> { return await this.view.stat(path, opts) }
-  async readdir (path: string, opts?: AbortOptions): Promise<string[]> { return await this.view.readdir(path, opts) }
+  async readdir (path: string, opts?: AbortOptions): ReturnType<TreeView['readdir']> { return await this.view.readdir(path, opts) }
   async readlink (path: string, opts?: AbortOptions): Promise<string> { return await this.view.readlink(path, opts) }
   async listxattr (path: string, opts?: AbortOptions): Promise<string[]> { return await this.view.listxattr(path, opts) }
   async getxattr (path: string, name: string, opts?: AbortOptions): Promise<Buffer> { return await this.view.getxattr(path, name, opts) }

@@ -307,7 +307,7 @@ export class CommitView implements TreeView {
     }
   }
 
-  async readdir (path: string, opts?: AbortOptions): Promise<string[]> {
+  async readdir (path: string, opts?: AbortOptions): Promise<readonly string[]> {
     const node = await this.resolve(path, opts)
     if (node.kind === 'gitlink') return []
     if (node.kind !== 'dir') throw new GtfsError('ENOTDIR', `${path}: not a directory`)

@@ -15,7 +15,7 @@ export class FollowingView implements TreeView {
   // The current view's own promises, passed through: a wrapper's await would cost every operation a tick.
   stat (path: string, opts?: AbortOptions): Promise<EntryAttr> { return this.current.stat(path, opts) }
   statNow (path: string): EntryAttr | undefined { return this.current.statNow?.(path) }
-  readdir (path: string, opts?: AbortOptions): Promise<string[]> { return this.current.readdir(path, opts) }
+  readdir (path: string, opts?: AbortOptions): Promise<readonly string[]> { return this.current.readdir(path, opts) }
   readlink (path: string, opts?: AbortOptions): Promise<string> { return this.current.readlink(path, opts) }
   open (path: string, opts?: AbortOptions): Promise<FileHandle> { return this.current.open(path, opts) }
   openNow (path: string): FileHandle | undefined { return this.current.openNow?.(path) }

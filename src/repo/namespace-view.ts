@@ -97,7 +97,7 @@ export class NamespaceView implements TreeView {
     }
   }
 
-  async readdir (path: string, opts?: AbortOptions): Promise<string[]> {
+  async readdir (path: string, opts?: AbortOptions): Promise<readonly string[]> {
     if (path === '/') return this.o.list()
     const { entry, inner } = await this.route(path, opts)
     return await entry.view.readdir(inner, opts)
