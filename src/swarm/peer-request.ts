@@ -142,8 +142,8 @@ export class WantAssembly {
     this.received.add(cur.id)
     const left = this.expected.get(cur.id) ?? 0
     if (left > 0 && cur.type === 'tree') {
-      for (const child of treeChildren(data)) {
-        if (this.expected.has(child.id) || (this.treesOnly && !child.tree)) continue
+      for (const child of treeChildren(data, this.treesOnly)) {
+        if (this.expected.has(child.id)) continue
         if (this.expected.size >= this.cap) break
         this.expected.set(child.id, child.tree ? left - 1 : 0)
       }

@@ -155,8 +155,8 @@ export class ObjectServer {
       if (obj === null) { missing.push(id); continue }
       await this.sendChunks(m.r, id, obj.type, obj.data, signal)
       if (depth > 0 && obj.type === 'tree' && !truncated) {
-        for (const child of treeChildren(obj.data)) {
-          if (seen.has(child.id) || (m.trees === true && !child.tree)) continue
+        for (const child of treeChildren(obj.data, m.trees === true)) {
+          if (seen.has(child.id)) continue
           if (queue.length >= cap) { truncated = true; break }
           seen.add(child.id)
           queue.push([child.id, child.tree ? depth - 1 : 0, child.tree])

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { isGtfsError } from '../../../src/errors.ts'
 import { bdecode, bencode, bencodeParts } from '../../../src/swarm/codec.ts'
+import { treeChildren } from '../../../src/swarm/codec-tree.ts'
 import {
   CHUNK_BYTES, decodeMessage, decodeState, encodeMessage, encodeMessageParts, encodeState,
   MAX_BATCH, MAX_FRAME_BYTES, MAX_MESSAGE_BYTES, MAX_STATE_BYTES, type Message
@@ -140,4 +141,20 @@ test('fuzz: 20k random and mutated inputs are each accepted or refused with EPRO
   const refused = all.reduce((n, c) => n + c.refused, 0)
   assert.ok(ms < 5000, `fuzz took ${ms} ms`)
   assert.ok(accepted > 100 && refused > 10_000, `accepted ${accepted}, refused ${refused}`)
+})
+
+test('treeChildren: every entry but gitlinks, in tree order; treesOnly keeps the subtrees alone; a malformed tree has none', () => {
+  const id = (n: number): string => n.toString(16).padStart(2, '0').repeat(20)
+  const entry = (mode: string, name: string, n: number): Buffer => Buffer.concat([Buffer.from(`${mode} ${name}\0`), Buffer.from(id(n), 'hex')])
+  const tree = Buffer.concat([
+    entry('100644', 'a', 1), entry('40000', 'd', 2), entry('160000', 'mod', 3), entry('120000', 'l', 4),
+    entry('100755', 'x', 5), entry('040000', 'padded', 6), entry('40000', 'z', 7)
+  ])
+  assert.deepEqual(treeChildren(tree), [
+    { id: id(1), tree: false }, { id: id(2), tree: true }, { id: id(4), tree: false },
+    { id: id(5), tree: false }, { id: id(6), tree: false }, { id: id(7), tree: true }
+  ], 'a zero-padded "040000" is not read as a subtree, as before')
+  assert.deepEqual(treeChildren(tree, true), [{ id: id(2), tree: true }, { id: id(7), tree: true }])
+  assert.deepEqual(treeChildren(tree.subarray(0, tree.length - 3)), [])
+  assert.deepEqual(treeChildren(tree.subarray(0, tree.length - 3), true), [])
 })
