@@ -85,8 +85,6 @@ export interface TreeView {
   openNow?: (path: string) => FileHandle | undefined
   /** The names in a directory. A view may hand out the same array for as long as the directory is unchanged: callers must not modify it. */
   readdir (path: string, opts?: AbortOptions): Promise<readonly string[]>
-  /** `readdir` answered at once when the view has the listing in memory; undefined means: ask `readdir` */
-  readdirNow?: (path: string) => readonly string[] | undefined
   readlink (path: string, opts?: AbortOptions): Promise<string>
   open (path: string, opts?: AbortOptions): Promise<FileHandle>
   listxattr (path: string, opts?: AbortOptions): Promise<string[]>
