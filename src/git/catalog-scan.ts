@@ -188,10 +188,11 @@ class Scanner {
 
 /**
  * The catalog `text` encodes, when `text` is in the fast grammar, its entries'
- * paths in encoding order (strictly increasing, as checks want them); else null.
+ * paths in encoding order (strictly increasing, as checks want them) and the
+ * entries in the same order; else null.
  * Nothing is validated beyond the grammar: the caller runs the catalog checks.
  */
-export function scanCatalog (text: string): { catalog: Catalog, paths: string[] } | null {
+export function scanCatalog (text: string): { catalog: Catalog, paths: string[], values: CatalogEntry[] } | null {
   const s = new Scanner(text)
   try {
     s.lit('{')
@@ -227,7 +228,7 @@ export function scanCatalog (text: string): { catalog: Catalog, paths: string[] 
     const catalog: Catalog = { tree, rootfs, entries }
     if (prefetch !== undefined) catalog.prefetch = prefetch
     if (chunks !== undefined) catalog.chunks = chunks
-    return { catalog, paths: [...entries.keys()] }
+    return { catalog, paths: [...entries.keys()], values: [...entries.values()] }
   } catch (err) {
     if (err === BAIL) return null
     throw err

@@ -48,6 +48,15 @@ function plainlySafe (name: string): boolean {
   return true
 }
 
+/**
+ * A non-empty plainlySafe name: one unsafeNameReason passes at once. For
+ * callers that would otherwise remember safe names (a Set lookup costs more
+ * than this check).
+ */
+export function isPlainlySafeName (name: string): boolean {
+  return name.length > 0 && plainlySafe(name)
+}
+
 /** Why a tree entry name is unsafe, or null when it may be shown. */
 export function unsafeNameReason (name: string): UnsafeReason | null {
   if (name.length === 0) return 'empty'

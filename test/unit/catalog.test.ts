@@ -137,6 +137,17 @@ test('chunk hashes: optional, first in the bytes, round-trip, strict', () => {
   assert.throws(() => encodeCatalog({ ...base, chunks: { bytes: 1 << 20, hashes: new Map() } }), { code: 'EMALFORMED' })
 })
 
+test('a plain ASCII name is held to its length, first seen or a sibling; a sizes entry may carry rootfs keys only as undefined', () => {
+  const files = (...paths: string[]): Catalog => ({ tree: TREE, rootfs: false, entries: new Map(paths.map(p => [p, { type: 'file', size: 1 }])) })
+  const max = 'n'.repeat(255)
+  assert.doesNotThrow(() => encodeCatalog(files(`/${max}`, `/d/a`, `/d/${max}`)))
+  for (const paths of [[`/${max}x`], ['/d/a', `/d/${max}x`], [`/${max}x/a`]]) {
+    assert.throws(() => encodeCatalog(files(...paths)), { code: 'EMALFORMED', message: /longer than 255 bytes/ }, paths.join(' ').slice(0, 40))
+  }
+  const spread: CatalogEntry = { type: 'file', size: 1, mode: undefined }
+  assert.doesNotThrow(() => encodeCatalog({ tree: TREE, rootfs: false, entries: new Map([['/a', spread]]) }), 'an absent key written as undefined is absent')
+})
+
 test('an unsafe name is refused also among siblings of a checked path (only their last name is checked again)', () => {
   const files = (...paths: string[]): Catalog => ({ tree: TREE, rootfs: false, entries: new Map(paths.map(p => [p, { type: 'file', size: 1 }])) })
   assert.doesNotThrow(() => encodeCatalog(files('/d/a', '/d/b', '/dx/a', '/d/e/f')))
