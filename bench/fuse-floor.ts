@@ -34,6 +34,7 @@ export async function listTree (repo: string): Promise<Map<string, Node>> {
 }
 
 export async function mountFloor (nodes: Map<string, Node>, dir: string): Promise<() => Promise<void>> {
+  const openAnswer = kernelOpensAlone() ? -constants.errno.ENOSYS : 0
   const now = new Date()
   const ops: FuseOps = {
     getattr: (p, cb) => {
@@ -44,7 +45,7 @@ export async function mountFloor (nodes: Map<string, Node>, dir: string): Promis
     readdir: (p, cb) => { cb(0, ['.', '..', ...(nodes.get(p)?.children ?? [])]) },
     // as gtfs answers a mount whose paths keep their content (fuse-ops.ts
     // zeroMessageOpens): the kernel opens and closes files without a message
-    open: (_p, _f, cb) => { cb(kernelOpensAlone() ? -constants.errno.ENOSYS : 0, 0) },
+    open: (_p, _f, cb) => { cb(openAnswer, 0) },
     read: (p, _fd, buf, len, pos, cb) => {
       const size = nodes.get(p)?.size ?? 0
       const n = Math.max(0, Math.min(len, size - pos))

@@ -25,7 +25,6 @@ export interface Ctx {
   recordValue: (id: string, value: number, unit: string, target: number, note: string) => void
 }
 
-
 /**
  * Where a first-byte run's time went: the daemon's own phases, counted from
  * the mount request, and what is left of `total` seconds (the `gtfs mount`

@@ -46,7 +46,7 @@ export interface OpsOptions {
  * the open. Asked for 5.0 and later, with margin (node 20 itself needs 4.18).
  */
 export function kernelOpensAlone (release: string = osRelease()): boolean {
-  const m = /^(\d+)\.(\d+)/.exec(release)
+  const m = /^(\d+)\./.exec(release)
   return m !== null && Number(m[1]) >= 5
 }
 
