@@ -187,12 +187,20 @@ export class PackFile {
     return { type: header.type, size: header.size, deflated: raw.subarray(header.headerLength) }
   }
 
-  /** The first inflated bytes of an entry (enough for a delta's size varints). */
+  /**
+   * At least the first `bytes` inflated bytes of an entry (fewer only when it
+   * is shorter): enough for a delta's size varints. A dynamic Huffman block
+   * opens with its code tables, ~100 bytes of stream (seen up to 115) before
+   * the first byte comes out, so a prefix that gives too little is read again
+   * four times longer.
+   */
   async peekEntry (offset: number, bytes: number): Promise<{ header: PackEntryHeader, data: Buffer }> {
     const { header, dataStart, dataEnd } = await this.entryLocation(offset)
-    const raw = await this.range(dataStart, Math.min(dataEnd - dataStart, bytes + 64))
-    const data = inflatePrefix(raw)
-    return { header, data }
+    const stream = dataEnd - dataStart
+    for (let take = bytes + 160; ; take *= 4) {
+      const data = inflatePrefix(await this.range(dataStart, Math.min(stream, take)))
+      if (data.length >= bytes || take >= stream) return { header, data }
+    }
   }
 
   /**

@@ -69,6 +69,52 @@ test('reads every object, loose, packed and deltified, exactly as git does', asy
   }
 })
 
+/**
+ * Bytes that deflate into a dynamic Huffman block with a long code table (all
+ * 256 byte values, skewed, with back-references of many lengths and distances):
+ * zlib writes ~100 bytes of table before the first byte of output.
+ */
+function tableHeavy (n: number, seed: number): Buffer {
+  const rnd = (): number => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff
+  const b = Buffer.alloc(n)
+  for (let i = 0; i < n; i++) {
+    if (i > 300 && rnd() < 0.3) {
+      const len = 3 + Math.floor(rnd() * 200)
+      const d = 1 + Math.floor(rnd() * Math.min(i, 16000))
+      for (let k = 0; k < len && i < n; k++, i++) b[i] = b[i - d]
+      i--
+      continue
+    }
+    b[i] = Math.min(255, Math.floor(-Math.log(1 - rnd()) * 120))
+  }
+  return b
+}
+
+test('a delta whose zlib stream opens with a long code table still says its size', async () => {
+  // The size of a packed delta is the second varint of its inflated data; the
+  // store inflates a prefix of the stream for it. A prefix shorter than the
+  // block's code table inflates to nothing ("bad delta: truncated size" before).
+  const dir = join(tmp.path, 'tables')
+  await mkdir(dir)
+  await git(dir, 'init', '-q')
+  const base = tableHeavy(20_000, 1)
+  // two versions that differ in a middle part of their own, so a delta either way inserts one
+  const version = (seed: number): Buffer => Buffer.concat([base.subarray(0, 10_000), tableHeavy(8_000, seed), base.subarray(10_000)])
+  for (const [i, content] of [version(2), version(3)].entries()) {
+    await writeFile(join(dir, 'a.bin'), content)
+    await git(dir, 'add', '-A')
+    await git(dir, 'commit', '-qm', `v${i}`)
+  }
+  await git(dir, 'repack', '-adq', '--depth=50', '--window=50')
+  const expected = await gitObjects(dir)
+  const store = await GitObjectStore.open(join(dir, '.git', 'objects'))
+  try {
+    for (const [id, want] of expected) assert.equal(await store.size(id), want.size, `${want.type} ${id}`)
+  } finally {
+    await store.close()
+  }
+})
+
 test('concurrent reads of one object share one read', async () => {
   const store = await GitObjectStore.open(join(repo, '.git', 'objects'))
   try {
