@@ -2,14 +2,15 @@
  * The floor under every FUSE figure: a trivial fuse-native filesystem that
  * answers from memory with no store behind it, mounted with the same options as
  * gtfs, over a tree of the same shape (names, sizes) with zero-filled content.
- * What gtfs costs on top of this is ours; this much is fuse-native + libfuse 2,
- * through the same dispatch as gtfs's (src/fs/fuse-dispatch.ts).
+ * What gtfs costs on top of this is ours; this much is the FUSE transport's,
+ * the same one gtfs mounts through (src/fs/mount.ts mountOps: its own session
+ * on /dev/fuse as root, else fuse-native + libfuse 2).
  */
 import type { FuseOps } from 'fuse-native'
 import { spawn } from 'node:child_process'
 import { constants } from 'node:os'
 import { kernelOpensAlone } from '../src/fs/fuse-ops.ts'
-import { gtfsFuse } from '../src/fs/mount.ts'
+import { mountOps } from '../src/fs/mount.ts'
 
 interface Node { dir: boolean, size: number, ino: number, children?: string[] }
 
@@ -53,8 +54,6 @@ export async function mountFloor (nodes: Map<string, Node>, dir: string): Promis
       cb(n)
     },
   }
-  const GtfsFuse = await gtfsFuse()
-  const fuse = new GtfsFuse(dir, ops, { fsname: 'gtfs-floor,ro,use_ino,negative_timeout=86400', subtype: 'gtfs', kernelCache: true, entryTimeout: 86400, attrTimeout: 86400, timeout: false })
-  await new Promise<void>((resolve, reject) => { fuse.mount(err => { err === null ? resolve() : reject(err) }) })
-  return async () => { await new Promise<void>(resolve => { fuse.unmount(() => { resolve() }) }) }
+  const mounted = await mountOps(ops, dir, { label: 'gtfs-floor', cacheSeconds: 86400 })
+  return async () => { await mounted.unmount() }
 }

@@ -5,11 +5,13 @@
  * so the kernel itself answers every write syscall with EROFS.
  */
 import { createRequire } from 'node:module'
+import { release as osRelease } from 'node:os'
 import type Fuse from 'fuse-native'
 import type { FuseOps, FuseOptions } from 'fuse-native'
 import { EnvironmentError } from '../errors.ts'
 import { logger } from '../log.ts'
 import type { TreeView } from '../types.ts'
+import { mountDevFuse } from './dev-fuse.ts'
 import { leanHandlers, type Handler } from './fuse-dispatch.ts'
 import { kernelOpensAlone, makeFuseOps, type OpsStats } from './fuse-ops.ts'
 import { assertFuseUsable, checkMountpoint, checkPrivilegedOptions, isMounted } from './preflight.ts'
@@ -133,6 +135,7 @@ export async function gtfsFuse (): Promise<FuseClass> {
 
 /** Starts loading fuse-native; never fails (a failure is gtfsFuse()'s to report). */
 export function preloadFuse (): void {
+  if (fuseTransport() === 'dev-fuse') return
   gtfsFuse().catch(() => {})
 }
 
@@ -155,6 +158,50 @@ function detachOps (fuse: Fuse, eio: number): void {
   f.ops = gone
 }
 
+/**
+ * Which transport serves a mount: gtfs's own session on /dev/fuse (dev-fuse.ts)
+ * where it can mount (root) and the kernel has what it relies on (Linux 5.1:
+ * FUSE_NO_OPENDIR_SUPPORT), else fuse-native over libfuse 2. GTFS_FUSE=libfuse
+ * forces fuse-native.
+ */
+export function fuseTransport (release: string = osRelease()): 'dev-fuse' | 'libfuse' {
+  if (process.env.GTFS_FUSE === 'libfuse' || process.getuid?.() !== 0) return 'libfuse'
+  const m = /^(\d+)\.(\d+)/.exec(release)
+  const ok = m !== null && (Number(m[1]) > 5 || (Number(m[1]) === 5 && Number(m[2]) >= 1))
+  return ok ? 'dev-fuse' : 'libfuse'
+}
+
+/** Mounts `ops` at the absolute `abs` through the transport fuseTransport() picks. */
+export async function mountOps (ops: FuseOps, abs: string, opts: MountOptions): Promise<{ unmount: () => Promise<void> }> {
+  if (fuseTransport() === 'dev-fuse') {
+    return await mountDevFuse(abs, ops, {
+      label: opts.label.replace(/[,\s\\]/g, '_'),
+      cacheSeconds: opts.cacheSeconds ?? 86_400,
+      keepCache: opts.follow !== true,
+      allowOther: opts.allowOther === true,
+      suid: opts.suid === true,
+      dev: opts.dev === true,
+      debug: opts.debug === true
+    })
+  }
+  const GtfsFuse = await gtfsFuse()
+  const fuse = new GtfsFuse(abs, ops, fuseOptions(opts))
+  await new Promise<void>((resolve, reject) => {
+    fuse.mount(err => {
+      if (err === null) resolve()
+      else reject(new EnvironmentError('EMOUNT', `could not mount ${abs}: ${err.message}`, { hint: '`gtfs doctor` checks the FUSE prerequisites', cause: err }))
+    })
+  })
+  return {
+    unmount: async () => {
+      await new Promise<void>((resolve, reject) => {
+        fuse.unmount(err => { if (err === null) resolve(); else reject(err) })
+      })
+      detachOps(fuse, GtfsFuse.EIO)
+    }
+  }
+}
+
 export async function mountView (view: TreeView, dir: string, opts: MountOptions): Promise<Mounted> {
   checkPrivilegedOptions(opts)
   await assertFuseUsable()
@@ -165,23 +212,14 @@ export async function mountView (view: TreeView, dir: string, opts: MountOptions
     perOpen: opts.follow === true,
     zeroMessageOpens: kernelOpensAlone()
   })
-  const GtfsFuse = await gtfsFuse()
-  const fuse = new GtfsFuse(abs, ops, fuseOptions(opts))
-  await new Promise<void>((resolve, reject) => {
-    fuse.mount(err => {
-      if (err === null) resolve()
-      else reject(new EnvironmentError('EMOUNT', `could not mount ${dir}: ${err.message}`, { hint: '`gtfs doctor` checks the FUSE prerequisites', cause: err }))
-    })
-  })
+  const mounted = await mountOps(ops, abs, opts)
   log('mounted %s at %s', opts.label, abs)
   let unmounting: Promise<void> | undefined
   return {
     dir: abs,
     stats,
     unmount: async () => {
-      unmounting ??= new Promise<void>((resolve, reject) => {
-        fuse.unmount(err => { if (err === null) resolve(); else reject(err) })
-      }).finally(closeAll).then(() => { detachOps(fuse, GtfsFuse.EIO) })
+      unmounting ??= mounted.unmount().finally(closeAll)
       await unmounting
     }
   }

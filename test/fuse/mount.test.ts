@@ -41,6 +41,34 @@ async function sha256 (path: string): Promise<string> {
   return createHash('sha256').update(await readFile(path)).digest('hex')
 }
 
+/**
+ * `gtfs mount -f --fuse-debug` of main at `name` under tmp: every FUSE request
+ * it gets shows in `debug()`; `stop()` sends SIGINT and gives the exit code.
+ */
+async function debugMount (name: string): Promise<{ dir: string, debug: () => string, stop: () => Promise<number | null> }> {
+  const { spawn } = await import('node:child_process')
+  const { gtfsEnv } = await import('../helpers/mounts.ts')
+  const dir = join(tmp.path, name)
+  await mkdir(dir)
+  mounted.push(dir)
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'gtfs'), 'mount', '-f', '--fuse-debug', '--git-dir', repo, '--ref', 'main', dir], { env: gtfsEnv(home), stdio: ['ignore', 'pipe', 'pipe'] })
+  const exited = new Promise<number | null>(resolve => child.on('exit', code => { resolve(code) }))
+  const stop = async (): Promise<number | null> => { child.kill('SIGINT'); return await exited }
+  let out = ''
+  let debug = ''
+  child.stderr.on('data', (c: Buffer) => { debug += c.toString() })
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => { reject(new Error(`not mounted: ${out}`)) }, 30_000)
+      child.stdout.on('data', (c: Buffer) => { out += c.toString(); if (out.includes('Ctrl-C')) { clearTimeout(timer); resolve() } })
+    })
+  } catch (err) {
+    await stop()
+    throw err
+  }
+  return { dir, debug: () => debug, stop }
+}
+
 before(async () => {
   tmp = await tempDir('fuse')
   repo = join(tmp.path, 'repo')
@@ -287,34 +315,50 @@ describe('crashes and signals', () => {
   test('files open and close without a message to the daemon (libfuse debug shows one OPEN, no RELEASE)', async t => {
     const { kernelOpensAlone } = await import('../../src/fs/fuse-ops.ts')
     if (!kernelOpensAlone()) { t.skip('this kernel needs FUSE opens answered'); return }
-    const { spawn } = await import('node:child_process')
-    const { gtfsEnv } = await import('../helpers/mounts.ts')
-    const dir = join(tmp.path, 'zero-open')
-    await mkdir(dir)
-    mounted.push(dir)
-    const child = spawn(process.execPath, [join(ROOT, 'bin', 'gtfs'), 'mount', '-f', '--fuse-debug', '--git-dir', repo, '--ref', 'main', dir], { env: gtfsEnv(home), stdio: ['ignore', 'pipe', 'pipe'] })
-    const exited = new Promise<number | null>(resolve => child.on('exit', code => { resolve(code) }))
-    let out = ''
-    let debug = ''
-    child.stderr.on('data', (c: Buffer) => { debug += c.toString() })
+    const m = await debugMount('zero-open')
+    const dir = m.dir
     try {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => { reject(new Error(`not mounted: ${out}`)) }, 30_000)
-        child.stdout.on('data', (c: Buffer) => { out += c.toString(); if (out.includes('Ctrl-C')) { clearTimeout(timer); resolve() } })
-      })
       const regular = (await readdir(expected, { withFileTypes: true })).filter(e => e.isFile() && !e.name.startsWith('.')).map(e => e.name)
       assert.ok(regular.length >= 3, `files to open: ${regular.join(' ')}`)
       for (let pass = 0; pass < 2; pass++) {
         for (const p of regular) assert.equal(await sha256(join(dir, p)), await sha256(join(expected, p)), p)
       }
     } finally {
-      child.kill('SIGINT')
+      assert.equal(await m.stop(), 0)
     }
-    assert.equal(await exited, 0)
+    const debug = m.debug()
     const count = (op: string): number => debug.split('\n').filter(l => l.includes(`opcode: ${op} (`)).length
     assert.ok(count('READ') > 0, `libfuse's debug output shows the reads: ${debug.slice(0, 500)}`)
     assert.equal(count('OPEN'), 1, 'the first open is answered ENOSYS; the kernel opens alone after it')
     assert.equal(count('RELEASE'), 0, 'and sends no RELEASE')
+  })
+
+  test('gtfs\'s own /dev/fuse session: a first walk makes no LOOKUP, a second reaches the daemon not at all', async t => {
+    const { fuseTransport } = await import('../../src/fs/mount.ts')
+    if (fuseTransport() !== 'dev-fuse') { t.skip('mounts go through libfuse here'); return }
+    const m = await debugMount('walk-twice')
+    const dir = m.dir
+    const ops = (text: string): string[] => text.split('\n').map(l => /opcode: (\w+) \(/.exec(l)?.[1]).filter((op): op is string => op !== undefined)
+    let first: string[] = []
+    let second: string[] = []
+    try {
+      const before = m.debug().length
+      const listed = await run('find', [dir, '-printf', '%s %m %y %p\n'])
+      await new Promise(resolve => setTimeout(resolve, 300)) // the daemon's stderr is a pipe away
+      const middle = m.debug().length
+      const again = await run('find', [dir, '-printf', '%s %m %y %p\n'])
+      await new Promise(resolve => setTimeout(resolve, 300))
+      first = ops(m.debug().slice(before, middle))
+      second = ops(m.debug().slice(middle))
+      assert.equal(again.stdout, listed.stdout, 'both walks list the same')
+      assert.ok(listed.stdout.split('\n').length > 20, listed.stdout.slice(0, 300))
+    } finally {
+      assert.equal(await m.stop(), 0)
+    }
+    assert.ok(first.includes('READDIRPLUS'), `the first walk lists with attributes: ${first.join(' ')}`)
+    assert.ok(!first.includes('LOOKUP'), `and looks nothing up: ${first.join(' ')}`)
+    // (find's fts asks STATFS once per walk, for its leaf optimization)
+    assert.deepEqual(second.filter(op => op !== 'STATFS'), [], 'the second walk lists and stats from the kernel alone')
   })
 
   test('-f stays in the foreground and SIGINT/SIGTERM unmount cleanly', async () => {

@@ -1,0 +1,513 @@
+/**
+ * A FUSE session on /dev/fuse itself, without libfuse: the kernel's protocol
+ * (fuse-kernel.ts) spoken by this process, for a root process on Linux 5.1 or
+ * later (mount.ts decides). It serves the same FuseOps as fuse-native does
+ * (fuse-ops.ts), path-based, over a table of the kernel's node ids.
+ *
+ * Why: what libfuse 2 cannot negotiate. Measured on this 2-core VM with a
+ * trivial in-memory filesystem of the bench's wide tree (50,000 files in
+ * 2,500 directories), `find -printf '%s %m %i'`, second pass:
+ * - libfuse 2 (fuse-native): OPENDIR, two READDIRs and RELEASEDIR per
+ *   directory reach the process every pass: 0.96 s against ext4's 0.18 s;
+ * - here, with FUSE_NO_OPENDIR_SUPPORT the kernel opens directories alone and
+ *   keeps their listings, so a second pass sends nothing: 0.18-0.20 s, ext4's
+ *   own time (0.37-0.47 s when OPENDIR is answered with FOPEN_CACHE_DIR);
+ * - READDIRPLUS hands every entry's attributes with the listing: the first
+ *   pass makes no LOOKUP at all (1.3 s, against 8.9 s with 52,500 LOOKUPs).
+ * Reads may be 1 MiB (max_pages 256; libfuse 2 stops at 128 KiB).
+ *
+ * Threads: the kernel hands requests to whoever reads /dev/fuse, and a read
+ * blocks until one comes. That read runs on a worker thread of its own (the
+ * libuv pool is shared with the store's disk reads: a blocked pool thread per
+ * mount would starve them); the worker only reads and posts each request to
+ * the main thread, which answers with one write each. A write to /dev/fuse
+ * never blocks (it completes a waiting request).
+ *
+ * Mounting: /dev/fuse is opened here and handed to mount(8) as its fd 3
+ * (`-o fd=3`): the kernel ties the connection to the open file, which this
+ * process holds. Unmounting is fusermount's (unmount.ts); the worker then
+ * reads ENODEV and ends. A lazily detached mount still in use keeps its
+ * connection: after a grace period the connection is aborted through fusectl.
+ */
+import { spawn } from 'node:child_process'
+import { close, open, writeSync, writevSync } from 'node:fs'
+import { readFile, writeFile } from 'node:fs/promises'
+import { constants } from 'node:os'
+import { Worker } from 'node:worker_threads'
+import type { FuseOps, FuseStat } from 'fuse-native'
+import { EnvironmentError } from '../errors.ts'
+import { logger } from '../log.ts'
+import {
+  cstring, direntSize, direntType, ENTRY_OUT, FOPEN_KEEP_CACHE, IN_HEADER, INIT, OP, OP_NAMES, OUT_HEADER,
+  putAttrOut, putDirent, putEntry, putInitOut, putOpenOut, putOutHeader, putStatfs, readHeader, u64, WRITE_OPS, type InHeader
+} from './fuse-kernel.ts'
+import { unmountDir } from './unmount.ts'
+
+const log = logger('gtfs:fs:dev-fuse')
+const E = constants.errno
+
+export interface SessionOptions {
+  /** the mount's source in /proc/mounts; no commas or spaces */
+  label: string
+  /** kernel cache lifetime of entries, attributes and misses, seconds */
+  cacheSeconds: number
+  /**
+   * true: content never changes under a path (kernel_cache): pages kept across
+   * opens, directories opened without a message and their listings kept.
+   * false: a file's pages are kept only while its size and mtime stay (libfuse's
+   * auto_cache), listings are asked for on every open.
+   */
+  keepCache: boolean
+  allowOther: boolean
+  suid: boolean
+  dev: boolean
+  /** every request on stderr, in libfuse's debug format */
+  debug: boolean
+}
+
+export interface Session {
+  unmount (): Promise<void>
+}
+
+/** Requests are small on a read-only mount (max_write 4096); the kernel asks for at least 8 KiB. */
+const REQUEST_BYTES = 16 * 1024
+const MAX_PAGES = 256
+/** A detached mount still busy gets this long to end by itself before its connection is aborted. */
+const END_GRACE_MS = 2_000
+/** fuse_dirent.ino when the entry has no stat: libfuse's FUSE_UNKNOWN_INO (0 would hide it from readdir(3)) */
+const UNKNOWN_INO = 0xffffffff
+const DOT = Buffer.from('.')
+const DOTDOT = Buffer.from('..')
+
+/**
+ * The worker: reads requests and posts them to the main thread, except those
+ * it answers itself with a fixed errno (workerData.fixed: op code -> -errno).
+ * Those must not wait for the main thread: a child this process spawns with
+ * its cwd in the mount (publish --trace) asks ACCESS in its chdir before its
+ * exec, while the spawning main thread waits for that exec.
+ */
+const WORKER = `
+const { parentPort, workerData } = require('node:worker_threads')
+const { readSync, writeSync } = require('node:fs')
+const { fd, size, fixed } = workerData
+const buf = Buffer.allocUnsafeSlow(size)
+const out = Buffer.alloc(16)
+for (;;) {
+  let n
+  try { n = readSync(fd, buf, 0, size, null) } catch (e) {
+    // ENOENT: the request was interrupted before it was read
+    if (e.code === 'ENOENT' || e.code === 'EINTR' || e.code === 'EAGAIN') continue
+    parentPort.postMessage(String(e.code ?? e))
+    break
+  }
+  const errno = fixed[buf.readUInt32LE(4)]
+  if (errno !== undefined) {
+    out.writeUInt32LE(16, 0); out.writeInt32LE(errno, 4); buf.copy(out, 8, 8, 16)
+    try { writeSync(fd, out, 0, 16, null) } catch {}
+    continue
+  }
+  const m = new Uint8Array(n)
+  m.set(buf.subarray(0, n))
+  parentPort.postMessage(m, [m.buffer])
+}
+`
+
+interface Node {
+  path: string
+  nlookup: number
+  /** auto_cache: the size and mtime a file's cached pages belong to */
+  cached?: string
+}
+
+/** The kernel's node ids and the paths they stand for; an id lives until the kernel forgets its last lookup. */
+class NodeTable {
+  private readonly byId = new Map<number, Node>([[1, { path: '/', nlookup: 1 }]])
+  private readonly byPath = new Map<string, number>([['/', 1]])
+  private next = 2
+
+  get (id: number): Node | undefined { return this.byId.get(id) }
+
+  /** One more kernel reference to `path`: its id. */
+  lookedUp (path: string): number {
+    const id = this.byPath.get(path)
+    if (id !== undefined) { this.byId.get(id)!.nlookup++; return id }
+    const fresh = this.next++
+    this.byId.set(fresh, { path, nlookup: 1 })
+    this.byPath.set(path, fresh)
+    return fresh
+  }
+
+  forget (id: number, n: number): void {
+    const node = this.byId.get(id)
+    if (node === undefined || id === 1) return
+    node.nlookup -= n
+    if (node.nlookup > 0) return
+    this.byId.delete(id)
+    this.byPath.delete(node.path)
+  }
+}
+
+/**
+ * Requests answered with a fixed errno, by the worker itself. ENOSYS tells the
+ * kernel to do without the op from then on (FLUSH, ACCESS, FSYNC, GETLK, IOCTL,
+ * POLL, LSEEK, STATX, BMAP...; OPENDIR where listings are kept); the ops that
+ * would write get EROFS (the `ro` mount has the kernel refuse them first).
+ */
+function fixedAnswers (keepCache: boolean): Record<number, number> {
+  const fixed: Record<number, number> = {}
+  for (const op of [20, 25, 30, 31, 32, 33, 34, 37, 39, 40, 46, 52]) fixed[op] = -E.ENOSYS
+  if (keepCache) fixed[OP.OPENDIR] = -E.ENOSYS
+  for (const op of WRITE_OPS) fixed[op] = -E.EROFS
+  return fixed
+}
+
+const childPath = (dir: string, name: string): string => dir === '/' ? '/' + name : dir + '/' + name
+
+/** The mount(8) options: the kernel's fuse options, then the VFS flags. */
+function mountOptions (o: SessionOptions): string {
+  return [
+    'fd=3', 'rootmode=40000', `user_id=${process.getuid?.() ?? 0}`, `group_id=${process.getgid?.() ?? 0}`,
+    'ro', o.suid ? 'suid' : 'nosuid', o.dev ? 'dev' : 'nodev',
+    ...(o.allowOther ? ['allow_other', 'default_permissions'] : [])
+  ].join(',')
+}
+
+async function runMount (fd: number, dir: string, o: SessionOptions): Promise<void> {
+  const child = spawn('mount', ['-i', '-t', 'fuse.gtfs', '-o', mountOptions(o), '--source', o.label, '--target', dir], { stdio: ['ignore', 'ignore', 'pipe', fd] })
+  let err = ''
+  child.stderr?.on('data', (c: Buffer) => { err += c.toString() })
+  const timer = setTimeout(() => { child.kill('SIGKILL') }, 10_000)
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.on('error', reject)
+    child.on('close', resolve)
+  }).finally(() => { clearTimeout(timer) })
+  if (code !== 0) throw new Error(err.trim() === '' ? `mount exited with ${String(code)}` : err.trim())
+}
+
+/** The fusectl connection id (the mount's device minor) of the fuse mount at `dir`. */
+async function connectionOf (dir: string): Promise<string | undefined> {
+  const text = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '')
+  const escaped = dir.replace(/[ \t\n\\]/g, c => '\\' + c.charCodeAt(0).toString(8).padStart(3, '0'))
+  for (const line of text.split('\n').reverse()) {
+    const f = line.split(' ')
+    if (f[4] === escaped && (f[f.indexOf('-') + 1] ?? '').startsWith('fuse')) return f[2]?.split(':')[1]
+  }
+  return undefined
+}
+
+export async function mountDevFuse (dir: string, ops: FuseOps, o: SessionOptions): Promise<Session> {
+  const fd = await new Promise<number>((resolve, reject) => { open('/dev/fuse', 'r+', (err, fd) => { err === null ? resolve(fd) : reject(err) }) })
+  let session: DevFuseSession | undefined
+  try {
+    await runMount(fd, dir, o)
+    session = new DevFuseSession(fd, dir, ops, o)
+    await session.ready()
+  } catch (err) {
+    if (session !== undefined) await session.unmount().catch(() => {})
+    else close(fd, () => {})
+    throw new EnvironmentError('EMOUNT', `could not mount ${dir}: ${(err as Error).message}`, { hint: '`gtfs doctor` checks the FUSE prerequisites', cause: err })
+  }
+  return session
+}
+
+class DevFuseSession implements Session {
+  private readonly nodes = new NodeTable()
+  private readonly out = Buffer.alloc(OUT_HEADER + 4096)
+  private readonly worker: Worker
+  private readonly ended: Promise<string>
+  private readonly initDone: Promise<void>
+  private initialized!: () => void
+  private closed = false
+  private unmounting: Promise<void> | undefined
+  private connection: Promise<string | undefined>
+  /** READ reply buffers of the largest size asked, reused */
+  private readonly spare: Buffer[] = []
+
+  constructor (private readonly fd: number, private readonly dir: string, private readonly ops: FuseOps, private readonly o: SessionOptions) {
+    this.initDone = new Promise(resolve => { this.initialized = resolve })
+    this.connection = connectionOf(dir)
+    this.worker = new Worker(WORKER, { eval: true, workerData: { fd, size: REQUEST_BYTES, fixed: fixedAnswers(o.keepCache) }, resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 2 } })
+    this.worker.unref()
+    this.ended = new Promise<string>(resolve => {
+      this.worker.on('message', (m: Uint8Array | string) => {
+        if (typeof m === 'string') { resolve(m); return }
+        this.request(Buffer.from(m.buffer, m.byteOffset, m.byteLength))
+      })
+      this.worker.on('error', err => { resolve((err as Error).message) })
+      this.worker.on('exit', () => { resolve('exit') })
+    }).then(why => {
+      this.closed = true
+      log('session at %s ended (%s)', dir, why)
+      close(fd, () => {})
+      return why
+    })
+  }
+
+  async ready (): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([
+      this.initDone,
+      this.ended.then(why => { throw new Error(`the kernel closed the session before INIT (${why})`) }),
+      new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error('no INIT from the kernel within 10 s')) }, 10_000) })
+    ]).finally(() => { clearTimeout(timer) })
+  }
+
+  async unmount (): Promise<void> {
+    this.unmounting ??= (async () => {
+      const conn = await this.connection
+      if (!this.closed) await unmountDir(this.dir)
+      let timer: NodeJS.Timeout | undefined
+      const late = await Promise.race([
+        this.ended.then(() => false),
+        new Promise<boolean>(resolve => { timer = setTimeout(() => { resolve(true) }, END_GRACE_MS) })
+      ])
+      clearTimeout(timer)
+      if (late && conn !== undefined) {
+        log('%s is detached but still in use: aborting its connection %s', this.dir, conn)
+        await writeFile(`/sys/fs/fuse/connections/${conn}/abort`, '1').catch(() => {})
+        await this.ended
+      }
+    })()
+    await this.unmounting
+  }
+
+  // ---- replies: each one write to /dev/fuse ----
+
+  private write (buf: Buffer, len: number): void {
+    if (this.closed) return
+    try {
+      writeSync(this.fd, buf, 0, len, null)
+    } catch (err) {
+      // ENOENT: the request was interrupted and is gone; ENODEV: unmounted
+      const code = (err as NodeJS.ErrnoException).code
+      if (code !== 'ENOENT' && code !== 'ENODEV') log('reply: %s', (err as Error).message)
+    }
+  }
+
+  private error (unique: bigint, errno: number): void {
+    this.write(this.out, putOutHeader(this.out, unique, errno < 0 ? errno : -E.EIO, 0))
+  }
+
+  /** A reply whose body the caller wrote at out[16..16+len). */
+  private reply (unique: bigint, len: number): void {
+    this.write(this.out, putOutHeader(this.out, unique, 0, len))
+  }
+
+  private replyBytes (unique: bigint, data: Buffer, len: number): void {
+    if (this.closed) return
+    putOutHeader(this.out, unique, 0, len)
+    try {
+      writevSync(this.fd, [this.out.subarray(0, OUT_HEADER), data.subarray(0, len)])
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code !== 'ENOENT' && code !== 'ENODEV') log('reply: %s', (err as Error).message)
+    }
+  }
+
+  // ---- requests ----
+
+  private request (b: Buffer): void {
+    const h = readHeader(b)
+    if (this.o.debug) process.stderr.write(`unique: ${h.unique}, opcode: ${OP_NAMES[h.opcode] ?? 'UNKNOWN'} (${h.opcode}), nodeid: ${h.nodeid}, insize: ${h.len}, pid: ${h.pid}\n`)
+    switch (h.opcode) {
+      case OP.INIT: this.init(h, b); return
+      case OP.FORGET: this.nodes.forget(h.nodeid, u64(b, IN_HEADER)); return
+      case OP.BATCH_FORGET: {
+        const count = b.readUInt32LE(IN_HEADER)
+        for (let i = 0, at = IN_HEADER + 8; i < count && at + 16 <= b.length; i++, at += 16) this.nodes.forget(u64(b, at), u64(b, at + 8))
+        return
+      }
+      case OP.INTERRUPT: return // every operation ends by its own deadline (fuse-ops.ts)
+      case OP.DESTROY: return
+    }
+    const node = this.nodes.get(h.nodeid)
+    if (node === undefined) { this.error(h.unique, -E.ESTALE); return }
+    const path = node.path
+    const ops = this.ops
+    switch (h.opcode) {
+      case OP.LOOKUP: this.lookup(h, childPath(path, cstring(b, IN_HEADER))); return
+      case OP.GETATTR:
+        this.stat(path, (err, st) => {
+          if (err !== 0) { this.error(h.unique, err); return }
+          this.reply(h.unique, putAttrOut(this.out, OUT_HEADER, st!, this.o.cacheSeconds))
+        })
+        return
+      case OP.READLINK:
+        if (ops.readlink === undefined) { this.error(h.unique, -E.ENOSYS); return }
+        ops.readlink(path, (err, target) => {
+          if (err !== 0) { this.error(h.unique, err); return }
+          const data = Buffer.from(target ?? '')
+          this.replyBytes(h.unique, data, data.length)
+        })
+        return
+      case OP.OPEN: this.open(h, node, b.readUInt32LE(IN_HEADER)); return
+      case OP.READ: this.read(h, path, u64(b, IN_HEADER), u64(b, IN_HEADER + 8), b.readUInt32LE(IN_HEADER + 16)); return
+      case OP.RELEASE:
+        if (ops.release === undefined) { this.reply(h.unique, 0); return }
+        ops.release(path, u64(b, IN_HEADER), () => { this.reply(h.unique, 0) })
+        return
+      case OP.OPENDIR:
+        // kept listings: the kernel opens directories alone after this (FUSE_NO_OPENDIR_SUPPORT)
+        if (this.o.keepCache) this.error(h.unique, -E.ENOSYS)
+        else this.reply(h.unique, putOpenOut(this.out, OUT_HEADER, 0, 0))
+        return
+      case OP.RELEASEDIR: this.reply(h.unique, 0); return
+      case OP.READDIR:
+      case OP.READDIRPLUS:
+        this.readdir(h, path, u64(b, IN_HEADER + 8), b.readUInt32LE(IN_HEADER + 16), h.opcode === OP.READDIRPLUS)
+        return
+      case OP.STATFS:
+        if (ops.statfs === undefined) { this.reply(h.unique, putStatfs(this.out, OUT_HEADER, {})); return }
+        ops.statfs(path, (err, s) => {
+          if (err !== 0) { this.error(h.unique, err); return }
+          this.reply(h.unique, putStatfs(this.out, OUT_HEADER, s ?? {}))
+        })
+        return
+      case OP.GETXATTR: {
+        const size = b.readUInt32LE(IN_HEADER)
+        if (ops.getxattr === undefined) { this.error(h.unique, -E.ENOSYS); return }
+        ops.getxattr(path, cstring(b, IN_HEADER + 8), 0, (err, value) => {
+          if (err !== 0) { this.error(h.unique, err); return }
+          this.sized(h.unique, size, value ?? Buffer.alloc(0))
+        })
+        return
+      }
+      case OP.LISTXATTR: {
+        const size = b.readUInt32LE(IN_HEADER)
+        if (ops.listxattr === undefined) { this.sized(h.unique, size, Buffer.alloc(0)); return }
+        ops.listxattr(path, (err, names) => {
+          if (err !== 0) { this.error(h.unique, err); return }
+          this.sized(h.unique, size, Buffer.from((names ?? []).map(n => n + '\0').join('')))
+        })
+        return
+      }
+      default:
+        // FLUSH, ACCESS, FSYNC, GETLK, IOCTL, POLL, LSEEK, STATX, BMAP...: ENOSYS
+        // tells the kernel to do without them from now on
+        this.error(h.unique, WRITE_OPS.has(h.opcode) ? -E.EROFS : -E.ENOSYS)
+    }
+  }
+
+  private init (h: InHeader, b: Buffer): void {
+    const major = b.readUInt32LE(IN_HEADER)
+    const maxReadahead = b.readUInt32LE(IN_HEADER + 8)
+    const offered = b.readUInt32LE(IN_HEADER + 12)
+    if (major !== 7) { this.error(h.unique, -E.EPROTO); return }
+    const wanted = INIT.ASYNC_READ | INIT.MAX_PAGES | INIT.DO_READDIRPLUS | INIT.PARALLEL_DIROPS | INIT.NO_OPEN_SUPPORT |
+      (this.o.keepCache ? INIT.NO_OPENDIR_SUPPORT | INIT.CACHE_SYMLINKS : INIT.AUTO_INVAL_DATA)
+    this.reply(h.unique, putInitOut(this.out, OUT_HEADER, { flags: wanted & offered, maxReadahead, maxPages: MAX_PAGES, maxBackground: 16 }))
+    this.initialized()
+  }
+
+  /** getattr through the ops, the stat guaranteed when err is 0 */
+  private stat (path: string, cb: (err: number, st?: FuseStat) => void): void {
+    const fn = this.ops.getattr
+    if (fn === undefined) { cb(-E.ENOSYS); return }
+    fn(path, (err, st) => { cb(err === 0 && st === undefined ? -E.EIO : err, st) })
+  }
+
+  private lookup (h: InHeader, path: string): void {
+    this.stat(path, (err, st) => {
+      if (err === -E.ENOENT) {
+        // remembered by the kernel for cacheSeconds: the loader's and interpreters' probes of missing paths
+        putEntry(this.out, OUT_HEADER, 0, undefined, this.o.cacheSeconds)
+        this.reply(h.unique, ENTRY_OUT)
+        return
+      }
+      if (err !== 0) { this.error(h.unique, err); return }
+      putEntry(this.out, OUT_HEADER, this.nodes.lookedUp(path), st, this.o.cacheSeconds)
+      this.reply(h.unique, ENTRY_OUT)
+    })
+  }
+
+  private open (h: InHeader, node: Node, flags: number): void {
+    const fn = this.ops.open
+    const answer = (fh: number): void => {
+      if (this.o.keepCache) { this.reply(h.unique, putOpenOut(this.out, OUT_HEADER, fh, FOPEN_KEEP_CACHE)); return }
+      // auto_cache: keep the pages if the file's size and mtime are what they were when they were read
+      this.stat(node.path, (err, st) => {
+        const now = err === 0 ? `${st!.size}:${st!.mtime.getTime()}` : undefined
+        const keep = now !== undefined && now === node.cached
+        node.cached = now
+        this.reply(h.unique, putOpenOut(this.out, OUT_HEADER, fh, keep ? FOPEN_KEEP_CACHE : 0))
+      })
+    }
+    if (fn === undefined) { answer(0); return }
+    fn(node.path, flags, (err, fd) => {
+      if (err !== 0) { this.error(h.unique, err); return }
+      answer(fd ?? 0)
+    })
+  }
+
+  private read (h: InHeader, path: string, fh: number, pos: number, len: number): void {
+    const fn = this.ops.read
+    if (fn === undefined) { this.error(h.unique, -E.ENOSYS); return }
+    const buf = this.spare.pop() ?? Buffer.allocUnsafeSlow(MAX_PAGES * 4096)
+    const size = Math.min(len, buf.length)
+    fn(path, fh, buf, size, pos, n => {
+      if (n < 0) this.error(h.unique, n)
+      else this.replyBytes(h.unique, buf, Math.min(n, size))
+      if (this.spare.length < 8) this.spare.push(buf)
+    })
+  }
+
+  /**
+   * A window of the listing from `offset` (an index: the kernel hands back the
+   * `next` of the last entry it took), as much as fits `size`. With `plus`,
+   * each entry carries its attributes, which the kernel keeps as if looked up.
+   */
+  private readdir (h: InHeader, path: string, offset: number, size: number, plus: boolean): void {
+    const fn = this.ops.readdir
+    if (fn === undefined) { this.error(h.unique, -E.ENOSYS); return }
+    fn(path, (err, names) => {
+      if (err !== 0) { this.error(h.unique, err); return }
+      const list = names ?? []
+      const window: Array<{ name: Buffer, path: string | undefined, st?: FuseStat }> = []
+      let bytes = 0
+      for (let i = offset; i < list.length; i++) {
+        const name = list[i] === '.' ? DOT : list[i] === '..' ? DOTDOT : Buffer.from(list[i])
+        const need = direntSize(name.length, plus)
+        if (bytes + need > size) break
+        bytes += need
+        window.push({ name, path: name === DOT || name === DOTDOT ? undefined : childPath(path, list[i]) })
+      }
+      const finish = (): void => {
+        const body = Buffer.allocUnsafe(OUT_HEADER + bytes)
+        let at = OUT_HEADER
+        for (let i = 0; i < window.length; i++) {
+          const e = window[i]
+          const next = offset + i + 1
+          if (plus) {
+            // . and .. carry no entry (node id 0): the kernel knows them
+            putEntry(body, at, e.st === undefined || e.path === undefined ? 0 : this.nodes.lookedUp(e.path), e.st, this.o.cacheSeconds)
+            at += ENTRY_OUT
+          }
+          at += putDirent(body, at, e.st?.ino ?? UNKNOWN_INO, next, e.name, direntType(e.st?.mode))
+        }
+        putOutHeader(body, h.unique, 0, at - OUT_HEADER)
+        this.write(body, at)
+      }
+      if (!plus) { finish(); return }
+      let pending = 1
+      const done = (): void => { if (--pending === 0) finish() }
+      for (const e of window) {
+        if (e.path === undefined) continue
+        pending++
+        this.stat(e.path, (err, st) => { if (err === 0) e.st = st; done() })
+      }
+      done()
+    })
+  }
+
+  /** getxattr/listxattr: the value's size when asked with size 0, ERANGE when it does not fit. */
+  private sized (unique: bigint, size: number, value: Buffer): void {
+    if (size === 0) {
+      this.out.writeUInt32LE(value.length, OUT_HEADER)
+      this.out.writeUInt32LE(0, OUT_HEADER + 4)
+      this.reply(unique, 8)
+      return
+    }
+    if (value.length > size) { this.error(unique, -E.ERANGE); return }
+    this.replyBytes(unique, value, value.length)
+  }
+}
