@@ -45,13 +45,13 @@ async function sha256 (path: string): Promise<string> {
  * `gtfs mount -f --fuse-debug` of main at `name` under tmp: every FUSE request
  * it gets shows in `debug()`; `stop()` sends SIGINT and gives the exit code.
  */
-async function debugMount (name: string): Promise<{ dir: string, debug: () => string, stop: () => Promise<number | null> }> {
+async function debugMount (name: string, env: Record<string, string> = {}): Promise<{ dir: string, pid: number, debug: () => string, stop: () => Promise<number | null> }> {
   const { spawn } = await import('node:child_process')
   const { gtfsEnv } = await import('../helpers/mounts.ts')
   const dir = join(tmp.path, name)
   await mkdir(dir)
   mounted.push(dir)
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'gtfs'), 'mount', '-f', '--fuse-debug', '--git-dir', repo, '--ref', 'main', dir], { env: gtfsEnv(home), stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'gtfs'), 'mount', '-f', '--fuse-debug', '--git-dir', repo, '--ref', 'main', dir], { env: { ...gtfsEnv(home), ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   const exited = new Promise<number | null>(resolve => child.on('exit', code => { resolve(code) }))
   const stop = async (): Promise<number | null> => { child.kill('SIGINT'); return await exited }
   let out = ''
@@ -66,7 +66,7 @@ async function debugMount (name: string): Promise<{ dir: string, debug: () => st
     await stop()
     throw err
   }
-  return { dir, debug: () => debug, stop }
+  return { dir, pid: child.pid!, debug: () => debug, stop }
 }
 
 before(async () => {
@@ -359,6 +359,18 @@ describe('crashes and signals', () => {
     assert.ok(!first.includes('LOOKUP'), `and looks nothing up: ${first.join(' ')}`)
     // (find's fts asks STATFS once per walk, for its leaf optimization)
     assert.deepEqual(second.filter(op => op !== 'STATFS'), [], 'the second walk lists and stats from the kernel alone')
+  })
+
+  test('through libfuse 2 (GTFS_FUSE=libfuse, the transport of a mount by a non-root user) the tree is the same', async () => {
+    const m = await debugMount('libfuse', { GTFS_FUSE: 'libfuse' })
+    try {
+      assert.match(await readFile(`/proc/${m.pid}/maps`, 'utf8'), /libfuse\.so\.2/, 'the mount is served by libfuse 2')
+      assert.deepEqual(await walk(m.dir), await walk(expected))
+      const regular = (await readdir(expected, { withFileTypes: true })).filter(e => e.isFile()).map(e => e.name)
+      for (const p of regular) assert.equal(await sha256(join(m.dir, p)), await sha256(join(expected, p)), p)
+    } finally {
+      assert.equal(await m.stop(), 0)
+    }
   })
 
   test('-f stays in the foreground and SIGINT/SIGTERM unmount cleanly', async () => {
