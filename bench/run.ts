@@ -5,7 +5,8 @@
  *
  * Local figures: read-warm, read-cached, meta-walk, small-read (local store
  * against ext4), rss, and floor-* references: the same walks over a trivial
- * fuse-native filesystem, i.e. what FUSE through fuse-native costs by itself.
+ * in-memory filesystem mounted through the same transport (bench/fuse-floor.ts),
+ * i.e. what FUSE costs by itself.
  * Swarm figures (swarm-figures.ts): dht-resolve, first-byte, cold-tree,
  * origin-load, swarm-4; and distro-start (distro.ts).
  */
@@ -184,9 +185,9 @@ async function main (): Promise<void> {
       record('read-warm', warm, 'MiB/s', 0.9, true, mbps)
       record('read-cached', cached, 'MiB/s', 0.6, true, mbps)
 
-      // The floor: the same reads from a trivial fuse-native filesystem that serves
-      // zeros from memory (nothing behind it): what fuse-native + libfuse 2 cost.
-      say(`floor-read-cached, floor-read-warm: a ${mib} MiB file of zeros from a trivial fuse-native filesystem`)
+      // The floor: the same reads from a trivial filesystem that serves zeros from
+      // memory (nothing behind it), mounted through gtfs's FUSE transport: what FUSE costs.
+      say(`floor-read-cached, floor-read-warm: a ${mib} MiB file of zeros from a trivial filesystem on the same FUSE transport`)
       const floorCached: Array<{ gtfs: number, baseline: number }> = []
       const floorWarm: Array<{ gtfs: number, baseline: number }> = []
       const one = new Map([['/', { dir: true, size: 4096, ino: 1, children: [bigName] }], [`/${bigName}`, { dir: false, size: bigBytes, ino: 2 }]])
@@ -241,9 +242,9 @@ async function main (): Promise<void> {
     record('meta-walk', meta, 's', 1.5, false)
     record('small-read', small, 's', 3, false)
 
-    // The same walks over a trivial in-memory fuse-native filesystem of the same
-    // shape: the part of each figure that fuse-native and libfuse 2 cost by themselves.
-    say('floor: the same walks over a trivial fuse-native filesystem of the same shape')
+    // The same walks over a trivial in-memory filesystem of the same shape on the
+    // same FUSE transport: the part of each figure that FUSE costs by itself.
+    say('floor: the same walks over a trivial filesystem of the same shape on the same FUSE transport')
     const tree = await listTree(wide)
     const floorMeta: Array<{ gtfs: number, baseline: number }> = []
     const floorSmall: Array<{ gtfs: number, baseline: number }> = []
