@@ -29,9 +29,8 @@
  * reads ENODEV and ends. A lazily detached mount still in use keeps its
  * connection: after a grace period the connection is aborted through fusectl.
  */
-import { spawn } from 'node:child_process'
 import { close, open, writeSync, writevSync } from 'node:fs'
-import { readFile, writeFile } from 'node:fs/promises'
+import { writeFile } from 'node:fs/promises'
 import { constants } from 'node:os'
 import { Worker } from 'node:worker_threads'
 import type { FuseOps, FuseStat } from 'fuse-native'
@@ -41,14 +40,14 @@ import {
   cstring, direntSize, direntType, ENTRY_OUT, FOPEN_KEEP_CACHE, IN_HEADER, INIT, OP, OP_NAMES, OUT_HEADER,
   putAttrOut, putDirent, putEntry, putInitOut, putOpenOut, putOutHeader, putStatfs, readHeader, u64, WRITE_OPS, type InHeader
 } from './fuse-kernel.ts'
+import { connectionOf, runMount, type MountFlags } from './dev-fuse-mount.ts'
+import { childPath, NodeTable, type Node } from './dev-fuse-nodes.ts'
 import { unmountDir } from './unmount.ts'
 
 const log = logger('gtfs:fs:dev-fuse')
 const E = constants.errno
 
-export interface SessionOptions {
-  /** the mount's source in /proc/mounts; no commas or spaces */
-  label: string
+export interface SessionOptions extends MountFlags {
   /** kernel cache lifetime of entries, attributes and misses, seconds */
   cacheSeconds: number
   /**
@@ -58,9 +57,6 @@ export interface SessionOptions {
    * auto_cache), listings are asked for on every open.
    */
   keepCache: boolean
-  allowOther: boolean
-  suid: boolean
-  dev: boolean
   /** every request on stderr, in libfuse's debug format */
   debug: boolean
 }
@@ -112,41 +108,6 @@ for (;;) {
 }
 `
 
-interface Node {
-  path: string
-  nlookup: number
-  /** auto_cache: the size and mtime a file's cached pages belong to */
-  cached?: string
-}
-
-/** The kernel's node ids and the paths they stand for; an id lives until the kernel forgets its last lookup. */
-class NodeTable {
-  private readonly byId = new Map<number, Node>([[1, { path: '/', nlookup: 1 }]])
-  private readonly byPath = new Map<string, number>([['/', 1]])
-  private next = 2
-
-  get (id: number): Node | undefined { return this.byId.get(id) }
-
-  /** One more kernel reference to `path`: its id. */
-  lookedUp (path: string): number {
-    const id = this.byPath.get(path)
-    if (id !== undefined) { this.byId.get(id)!.nlookup++; return id }
-    const fresh = this.next++
-    this.byId.set(fresh, { path, nlookup: 1 })
-    this.byPath.set(path, fresh)
-    return fresh
-  }
-
-  forget (id: number, n: number): void {
-    const node = this.byId.get(id)
-    if (node === undefined || id === 1) return
-    node.nlookup -= n
-    if (node.nlookup > 0) return
-    this.byId.delete(id)
-    this.byPath.delete(node.path)
-  }
-}
-
 /**
  * Requests answered with a fixed errno, by the worker itself. ENOSYS tells the
  * kernel to do without the op from then on (FLUSH, ACCESS, FSYNC, GETLK, IOCTL,
@@ -159,40 +120,6 @@ function fixedAnswers (keepCache: boolean): Record<number, number> {
   if (keepCache) fixed[OP.OPENDIR] = -E.ENOSYS
   for (const op of WRITE_OPS) fixed[op] = -E.EROFS
   return fixed
-}
-
-const childPath = (dir: string, name: string): string => dir === '/' ? '/' + name : dir + '/' + name
-
-/** The mount(8) options: the kernel's fuse options, then the VFS flags. */
-function mountOptions (o: SessionOptions): string {
-  return [
-    'fd=3', 'rootmode=40000', `user_id=${process.getuid?.() ?? 0}`, `group_id=${process.getgid?.() ?? 0}`,
-    'ro', o.suid ? 'suid' : 'nosuid', o.dev ? 'dev' : 'nodev',
-    ...(o.allowOther ? ['allow_other', 'default_permissions'] : [])
-  ].join(',')
-}
-
-async function runMount (fd: number, dir: string, o: SessionOptions): Promise<void> {
-  const child = spawn('mount', ['-i', '-t', 'fuse.gtfs', '-o', mountOptions(o), '--source', o.label, '--target', dir], { stdio: ['ignore', 'ignore', 'pipe', fd] })
-  let err = ''
-  child.stderr?.on('data', (c: Buffer) => { err += c.toString() })
-  const timer = setTimeout(() => { child.kill('SIGKILL') }, 10_000)
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.on('error', reject)
-    child.on('close', resolve)
-  }).finally(() => { clearTimeout(timer) })
-  if (code !== 0) throw new Error(err.trim() === '' ? `mount exited with ${String(code)}` : err.trim())
-}
-
-/** The fusectl connection id (the mount's device minor) of the fuse mount at `dir`. */
-async function connectionOf (dir: string): Promise<string | undefined> {
-  const text = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '')
-  const escaped = dir.replace(/[ \t\n\\]/g, c => '\\' + c.charCodeAt(0).toString(8).padStart(3, '0'))
-  for (const line of text.split('\n').reverse()) {
-    const f = line.split(' ')
-    if (f[4] === escaped && (f[f.indexOf('-') + 1] ?? '').startsWith('fuse')) return f[2]?.split(':')[1]
-  }
-  return undefined
 }
 
 export async function mountDevFuse (dir: string, ops: FuseOps, o: SessionOptions): Promise<Session> {
