@@ -6,7 +6,7 @@
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Paths, Settings } from '../config.ts'
-import { mountView, type Mounted } from '../fs/mount.ts'
+import { mountView, preloadFuse, type Mounted } from '../fs/mount.ts'
 import type { OpsStats } from '../fs/fuse-ops.ts'
 import { openLocalRepo, type LocalTarget } from '../repo/local-repo.ts'
 
@@ -33,6 +33,7 @@ export interface ActiveMount {
 }
 
 export async function openLocalMount (o: LocalMountOptions): Promise<ActiveMount> {
+  preloadFuse() // the transport gets ready while the repository opens
   const unpackedDir = join(o.paths.cache, 'unpacked')
   await mkdir(unpackedDir, { recursive: true })
   const repo = await openLocalRepo(o.target, {

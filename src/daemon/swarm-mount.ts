@@ -128,7 +128,8 @@ export async function openSwarmRepoView (o: SwarmRepoViewOptions): Promise<Swarm
   let commitView: CommitView
   try {
     const resolving = resolve(firstMs, shown)
-    // The mount needs fuse-native at its end: a first one loads it while its peers' state travels.
+    // The mount needs its FUSE transport at its end (fuse-native loaded, or the
+    // /dev/fuse session's worker started): made ready while its peers' state travels.
     preloadFuse()
     current = await resolving
     for (const n of current.notes) warn(`${o.repo.slice(0, 12)}: ${n}`)

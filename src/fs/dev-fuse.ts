@@ -83,30 +83,61 @@ const DOTDOT = Buffer.from('..')
  * exec, while the spawning main thread waits for that exec.
  */
 const WORKER = `
-const { parentPort, workerData } = require('node:worker_threads')
+const { parentPort } = require('node:worker_threads')
 const { readSync, writeSync } = require('node:fs')
-const { fd, size, fixed } = workerData
-const buf = Buffer.allocUnsafeSlow(size)
-const out = Buffer.alloc(16)
-for (;;) {
-  let n
-  try { n = readSync(fd, buf, 0, size, null) } catch (e) {
-    // ENOENT: the request was interrupted before it was read
-    if (e.code === 'ENOENT' || e.code === 'EINTR' || e.code === 'EAGAIN') continue
-    parentPort.postMessage(String(e.code ?? e))
-    break
+parentPort.once('message', ({ fd, size, fixed }) => {
+  const buf = Buffer.allocUnsafeSlow(size)
+  const out = Buffer.alloc(16)
+  for (;;) {
+    let n
+    try { n = readSync(fd, buf, 0, size, null) } catch (e) {
+      // ENOENT: the request was interrupted before it was read
+      if (e.code === 'ENOENT' || e.code === 'EINTR' || e.code === 'EAGAIN') continue
+      parentPort.postMessage(String(e.code ?? e))
+      break
+    }
+    const errno = fixed[buf.readUInt32LE(4)]
+    if (errno !== undefined) {
+      out.writeUInt32LE(16, 0); out.writeInt32LE(errno, 4); buf.copy(out, 8, 8, 16)
+      try { writeSync(fd, out, 0, 16, null) } catch {}
+      continue
+    }
+    const m = new Uint8Array(n)
+    m.set(buf.subarray(0, n))
+    parentPort.postMessage(m, [m.buffer])
   }
-  const errno = fixed[buf.readUInt32LE(4)]
-  if (errno !== undefined) {
-    out.writeUInt32LE(16, 0); out.writeInt32LE(errno, 4); buf.copy(out, 8, 8, 16)
-    try { writeSync(fd, out, 0, 16, null) } catch {}
-    continue
-  }
-  const m = new Uint8Array(n)
-  m.set(buf.subarray(0, n))
-  parentPort.postMessage(m, [m.buffer])
-}
+})
 `
+
+/**
+ * Starting a worker takes ~40 ms (a V8 isolate and Node's bootstrap), more
+ * than the whole rest of a mount (~5 ms of mount(8), one INIT). So a worker
+ * starts ahead, idle until it is handed its /dev/fuse: at the start of
+ * mountDevFuse (beside mount(8)), and earlier still where a mount is known to
+ * come (prewarmDevFuse, which a swarm mount calls while its peers' state
+ * travels). At most one waits; it keeps nothing alive.
+ */
+let spare: Worker | undefined
+
+function startWorker (): Worker {
+  const w = new Worker(WORKER, { eval: true, resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 2 } })
+  w.unref()
+  // a spare that failed is not handed out
+  const gone = (): void => { if (spare === w) spare = undefined }
+  w.once('error', gone)
+  w.once('exit', gone)
+  return w
+}
+
+export function prewarmDevFuse (): void {
+  spare ??= startWorker()
+}
+
+function takeWorker (): Worker {
+  const w = spare ?? startWorker()
+  spare = undefined
+  return w
+}
 
 /**
  * Requests answered with a fixed errno, by the worker itself. ENOSYS tells the
@@ -123,15 +154,22 @@ function fixedAnswers (keepCache: boolean): Record<number, number> {
 }
 
 export async function mountDevFuse (dir: string, ops: FuseOps, o: SessionOptions): Promise<Session> {
-  const fd = await new Promise<number>((resolve, reject) => { open('/dev/fuse', 'r+', (err, fd) => { err === null ? resolve(fd) : reject(err) }) })
+  const worker = takeWorker()
+  let fd: number
+  try {
+    fd = await new Promise<number>((resolve, reject) => { open('/dev/fuse', 'r+', (err, fd) => { err === null ? resolve(fd) : reject(err) }) })
+  } catch (err) {
+    await worker.terminate()
+    throw err
+  }
   let session: DevFuseSession | undefined
   try {
     await runMount(fd, dir, o)
-    session = new DevFuseSession(fd, dir, ops, o)
+    session = new DevFuseSession(worker, fd, dir, ops, o)
     await session.ready()
   } catch (err) {
     if (session !== undefined) await session.unmount().catch(() => {})
-    else close(fd, () => {})
+    else { close(fd, () => {}); await worker.terminate() }
     throw new EnvironmentError('EMOUNT', `could not mount ${dir}: ${(err as Error).message}`, { hint: '`gtfs doctor` checks the FUSE prerequisites', cause: err })
   }
   return session
@@ -140,7 +178,6 @@ export async function mountDevFuse (dir: string, ops: FuseOps, o: SessionOptions
 class DevFuseSession implements Session {
   private readonly nodes = new NodeTable()
   private readonly out = Buffer.alloc(OUT_HEADER + 4096)
-  private readonly worker: Worker
   private readonly ended: Promise<string>
   private readonly initDone: Promise<void>
   private initialized!: () => void
@@ -150,11 +187,9 @@ class DevFuseSession implements Session {
   /** READ reply buffers of the largest size asked, reused */
   private readonly spare: Buffer[] = []
 
-  constructor (private readonly fd: number, private readonly dir: string, private readonly ops: FuseOps, private readonly o: SessionOptions) {
+  constructor (private readonly worker: Worker, private readonly fd: number, private readonly dir: string, private readonly ops: FuseOps, private readonly o: SessionOptions) {
     this.initDone = new Promise(resolve => { this.initialized = resolve })
     this.connection = connectionOf(dir)
-    this.worker = new Worker(WORKER, { eval: true, workerData: { fd, size: REQUEST_BYTES, fixed: fixedAnswers(o.keepCache) }, resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 2 } })
-    this.worker.unref()
     this.ended = new Promise<string>(resolve => {
       this.worker.on('message', (m: Uint8Array | string) => {
         if (typeof m === 'string') { resolve(m); return }
@@ -168,6 +203,7 @@ class DevFuseSession implements Session {
       close(fd, () => {})
       return why
     })
+    worker.postMessage({ fd, size: REQUEST_BYTES, fixed: fixedAnswers(o.keepCache) })
   }
 
   async ready (): Promise<void> {

@@ -11,7 +11,7 @@ import type { FuseOps, FuseOptions } from 'fuse-native'
 import { EnvironmentError } from '../errors.ts'
 import { logger } from '../log.ts'
 import type { TreeView } from '../types.ts'
-import { mountDevFuse } from './dev-fuse.ts'
+import { mountDevFuse, prewarmDevFuse } from './dev-fuse.ts'
 import { leanHandlers, type Handler } from './fuse-dispatch.ts'
 import { kernelOpensAlone, makeFuseOps, type OpsStats } from './fuse-ops.ts'
 import { assertFuseUsable, checkMountpoint, checkPrivilegedOptions, isMounted } from './preflight.ts'
@@ -133,9 +133,13 @@ export async function gtfsFuse (): Promise<FuseClass> {
   return await loading
 }
 
-/** Starts loading fuse-native; never fails (a failure is gtfsFuse()'s to report). */
+/**
+ * Gets the transport ready ahead of a mount: loads fuse-native, or starts the
+ * /dev/fuse session's worker thread (~40 ms, dev-fuse.ts). Never fails (a
+ * failure is the mount's to report).
+ */
 export function preloadFuse (): void {
-  if (fuseTransport() === 'dev-fuse') return
+  if (fuseTransport() === 'dev-fuse') { prewarmDevFuse(); return }
   gtfsFuse().catch(() => {})
 }
 
