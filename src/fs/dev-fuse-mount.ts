@@ -5,7 +5,7 @@
  * unmount left busy.
  */
 import { spawn } from 'node:child_process'
-import { readFile } from 'node:fs/promises'
+import { mountTable } from './preflight.ts'
 
 /** What mount(8) is told besides the source. */
 export interface MountFlags {
@@ -39,11 +39,6 @@ export async function runMount (fd: number, dir: string, o: MountFlags): Promise
 
 /** The fusectl connection id (the mount's device minor) of the fuse mount at `dir`. */
 export async function connectionOf (dir: string): Promise<string | undefined> {
-  const text = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '')
-  const escaped = dir.replace(/[ \t\n\\]/g, c => '\\' + c.charCodeAt(0).toString(8).padStart(3, '0'))
-  for (const line of text.split('\n').reverse()) {
-    const f = line.split(' ')
-    if (f[4] === escaped && (f[f.indexOf('-') + 1] ?? '').startsWith('fuse')) return f[2]?.split(':')[1]
-  }
-  return undefined
+  const mounts = await mountTable().catch(() => [])
+  return mounts.reverse().find(m => m.dir === dir && m.fstype.startsWith('fuse'))?.dev.split(':')[1]
 }

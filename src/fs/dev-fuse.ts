@@ -38,7 +38,7 @@ import { EnvironmentError } from '../errors.ts'
 import { logger } from '../log.ts'
 import {
   cstring, direntSize, direntType, ENTRY_OUT, FOPEN_KEEP_CACHE, IN_HEADER, INIT, OP, OP_NAMES, OUT_HEADER,
-  putAttrOut, putDirent, putEntry, putInitOut, putOpenOut, putOutHeader, putStatfs, readHeader, u64, WRITE_OPS, type InHeader
+  putAttrOut, putDirent, putEntry, putInitOut, putOpenOut, putOutHeader, putStatfs, readHeader, u64, UNSUPPORTED_OPS, WRITE_OPS, type InHeader
 } from './fuse-kernel.ts'
 import { connectionOf, runMount, type MountFlags } from './dev-fuse-mount.ts'
 import { childPath, NodeTable, type Node } from './dev-fuse-nodes.ts'
@@ -141,13 +141,13 @@ function takeWorker (): Worker {
 
 /**
  * Requests answered with a fixed errno, by the worker itself. ENOSYS tells the
- * kernel to do without the op from then on (FLUSH, ACCESS, FSYNC, GETLK, IOCTL,
- * POLL, LSEEK, STATX, BMAP...; OPENDIR where listings are kept); the ops that
+ * kernel to do without the op from then on (UNSUPPORTED_OPS; OPENDIR where
+ * listings are kept: the kernel then opens directories alone); the ops that
  * would write get EROFS (the `ro` mount has the kernel refuse them first).
  */
 function fixedAnswers (keepCache: boolean): Record<number, number> {
   const fixed: Record<number, number> = {}
-  for (const op of [20, 25, 30, 31, 32, 33, 34, 37, 39, 40, 46, 52]) fixed[op] = -E.ENOSYS
+  for (const op of UNSUPPORTED_OPS) fixed[op] = -E.ENOSYS
   if (keepCache) fixed[OP.OPENDIR] = -E.ENOSYS
   for (const op of WRITE_OPS) fixed[op] = -E.EROFS
   return fixed
@@ -183,13 +183,11 @@ class DevFuseSession implements Session {
   private initialized!: () => void
   private closed = false
   private unmounting: Promise<void> | undefined
-  private connection: Promise<string | undefined>
   /** READ reply buffers of the largest size asked, reused */
   private readonly spare: Buffer[] = []
 
   constructor (private readonly worker: Worker, private readonly fd: number, private readonly dir: string, private readonly ops: FuseOps, private readonly o: SessionOptions) {
     this.initDone = new Promise(resolve => { this.initialized = resolve })
-    this.connection = connectionOf(dir)
     this.ended = new Promise<string>(resolve => {
       this.worker.on('message', (m: Uint8Array | string) => {
         if (typeof m === 'string') { resolve(m); return }
@@ -217,7 +215,8 @@ class DevFuseSession implements Session {
 
   async unmount (): Promise<void> {
     this.unmounting ??= (async () => {
-      const conn = await this.connection
+      // named while it is still mounted, for the abort below
+      const conn = this.closed ? undefined : await connectionOf(this.dir)
       if (!this.closed) await unmountDir(this.dir)
       let timer: NodeJS.Timeout | undefined
       const late = await Promise.race([
@@ -225,11 +224,12 @@ class DevFuseSession implements Session {
         new Promise<boolean>(resolve => { timer = setTimeout(() => { resolve(true) }, END_GRACE_MS) })
       ])
       clearTimeout(timer)
-      if (late && conn !== undefined) {
-        log('%s is detached but still in use: aborting its connection %s', this.dir, conn)
-        await writeFile(`/sys/fs/fuse/connections/${conn}/abort`, '1').catch(() => {})
-        await this.ended
-      }
+      if (!late) return
+      // Without fusectl (not mounted on every machine) the session lives on
+      // until its last user lets go; the unmount itself is done.
+      const aborted = conn !== undefined && await writeFile(`/sys/fs/fuse/connections/${conn}/abort`, '1').then(() => true, () => false)
+      log('%s is detached but still in use: %s', this.dir, aborted ? `connection ${conn!} aborted` : 'it ends when its last user lets go')
+      if (aborted) await this.ended
     })()
     await this.unmounting
   }
@@ -309,10 +309,8 @@ class DevFuseSession implements Session {
         if (ops.release === undefined) { this.reply(h.unique, 0); return }
         ops.release(path, u64(b, IN_HEADER), () => { this.reply(h.unique, 0) })
         return
-      case OP.OPENDIR:
-        // kept listings: the kernel opens directories alone after this (FUSE_NO_OPENDIR_SUPPORT)
-        if (this.o.keepCache) this.error(h.unique, -E.ENOSYS)
-        else this.reply(h.unique, putOpenOut(this.out, OUT_HEADER, 0, 0))
+      case OP.OPENDIR: // (on a tree that never changes the worker answers ENOSYS: fixedAnswers)
+        this.reply(h.unique, putOpenOut(this.out, OUT_HEADER, 0, 0))
         return
       case OP.RELEASEDIR: this.reply(h.unique, 0); return
       case OP.READDIR:
@@ -345,9 +343,8 @@ class DevFuseSession implements Session {
         return
       }
       default:
-        // FLUSH, ACCESS, FSYNC, GETLK, IOCTL, POLL, LSEEK, STATX, BMAP...: ENOSYS
-        // tells the kernel to do without them from now on
-        this.error(h.unique, WRITE_OPS.has(h.opcode) ? -E.EROFS : -E.ENOSYS)
+        // an op neither handled here nor answered by the worker (fixedAnswers): ENOSYS
+        this.error(h.unique, -E.ENOSYS)
     }
   }
 

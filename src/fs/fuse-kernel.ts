@@ -30,15 +30,48 @@ export const OP = {
   INTERRUPT: 36,
   DESTROY: 38,
   BATCH_FORGET: 42,
-  READDIRPLUS: 44
+  READDIRPLUS: 44,
+  // ops a read-only filesystem does without
+  SETATTR: 4,
+  SYMLINK: 6,
+  MKNOD: 8,
+  MKDIR: 9,
+  UNLINK: 10,
+  RMDIR: 11,
+  RENAME: 12,
+  LINK: 13,
+  WRITE: 16,
+  FSYNC: 20,
+  SETXATTR: 21,
+  REMOVEXATTR: 24,
+  FSYNCDIR: 30,
+  GETLK: 31,
+  SETLK: 32,
+  SETLKW: 33,
+  ACCESS: 34,
+  CREATE: 35,
+  BMAP: 37,
+  IOCTL: 39,
+  POLL: 40,
+  FALLOCATE: 43,
+  RENAME2: 45,
+  LSEEK: 46,
+  COPY_FILE_RANGE: 47,
+  STATX: 52
 } as const
 
 /** Op names for --fuse-debug lines, by op code. */
 export const OP_NAMES: Record<number, string> = Object.fromEntries(Object.entries(OP).map(([name, code]) => [code, name]))
-Object.assign(OP_NAMES, { 4: 'SETATTR', 8: 'MKNOD', 9: 'MKDIR', 10: 'UNLINK', 11: 'RMDIR', 12: 'RENAME', 13: 'LINK', 16: 'WRITE', 20: 'FSYNC', 21: 'SETXATTR', 24: 'REMOVEXATTR', 30: 'FSYNCDIR', 31: 'GETLK', 32: 'SETLK', 33: 'SETLKW', 34: 'ACCESS', 35: 'CREATE', 37: 'BMAP', 39: 'IOCTL', 40: 'POLL', 43: 'FALLOCATE', 45: 'RENAME2', 46: 'LSEEK', 47: 'COPY_FILE_RANGE', 52: 'STATX' })
 
 /** Ops that would change the tree: the `ro` mount has the kernel refuse them first; EROFS if one comes anyway. */
-export const WRITE_OPS = new Set([4, 6, 8, 9, 10, 11, 12, 13, 16, 21, 24, 35, 43, 45, 47])
+export const WRITE_OPS: readonly number[] = [OP.SETATTR, OP.SYMLINK, OP.MKNOD, OP.MKDIR, OP.UNLINK, OP.RMDIR, OP.RENAME, OP.LINK, OP.WRITE, OP.SETXATTR, OP.REMOVEXATTR, OP.CREATE, OP.FALLOCATE, OP.RENAME2, OP.COPY_FILE_RANGE]
+
+/**
+ * Ops answered ENOSYS, after which the kernel does without them: it flushes,
+ * checks access (or default_permissions does), locks and seeks by itself, and
+ * asks GETATTR instead of STATX.
+ */
+export const UNSUPPORTED_OPS: readonly number[] = [OP.FLUSH, OP.FSYNC, OP.FSYNCDIR, OP.GETLK, OP.SETLK, OP.SETLKW, OP.ACCESS, OP.BMAP, OP.IOCTL, OP.POLL, OP.LSEEK, OP.STATX]
 
 /** fuse_init_in/out flags */
 export const INIT = {

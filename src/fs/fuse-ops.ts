@@ -46,8 +46,15 @@ export interface OpsOptions {
  * the open. Asked for 5.0 and later, with margin (node 20 itself needs 4.18).
  */
 export function kernelOpensAlone (release: string = osRelease()): boolean {
-  const m = /^(\d+)\./.exec(release)
-  return m !== null && Number(m[1]) >= 5
+  return kernelAtLeast(5, 0, release)
+}
+
+/** Whether the kernel `release` (uname -r) is `major.minor` or later. */
+export function kernelAtLeast (major: number, minor: number, release: string = osRelease()): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(release)
+  if (m === null) return false
+  const [have, haveMinor] = [Number(m[1]), Number(m[2])]
+  return have > major || (have === major && haveMinor >= minor)
 }
 
 export interface OpsStats {

@@ -13,7 +13,7 @@ import { logger } from '../log.ts'
 import type { TreeView } from '../types.ts'
 import { mountDevFuse, prewarmDevFuse } from './dev-fuse.ts'
 import { leanHandlers, type Handler } from './fuse-dispatch.ts'
-import { kernelOpensAlone, makeFuseOps, type OpsStats } from './fuse-ops.ts'
+import { kernelAtLeast, kernelOpensAlone, makeFuseOps, type OpsStats } from './fuse-ops.ts'
 import { assertFuseUsable, checkMountpoint, checkPrivilegedOptions, isMounted } from './preflight.ts'
 import { unmountDir } from './unmount.ts'
 
@@ -52,6 +52,11 @@ export interface Mounted {
   unmount (): Promise<void>
 }
 
+/** The mount's source in /proc/mounts: the label without what would split an option list. */
+function mountLabel (opts: MountOptions): string {
+  return opts.label.replace(/[,\s\\]/g, '_')
+}
+
 /**
  * libfuse options fuse-native has no setting for ride in after `fsname`, which
  * it passes through verbatim: `-o fsname=<label>,ro,use_ino,negative_timeout=N`.
@@ -61,7 +66,7 @@ export interface Mounted {
  * read a 0600 file of a root filesystem, since gtfs has no access() check.
  */
 function fuseOptions (opts: MountOptions): FuseOptions {
-  const label = opts.label.replace(/[,\s\\]/g, '_')
+  const label = mountLabel(opts)
   const cache = opts.cacheSeconds ?? 86_400
   const suid = opts.suid === true ? 'suid' : 'nosuid'
   const dev = opts.dev === true ? 'dev' : 'nodev'
@@ -170,16 +175,14 @@ function detachOps (fuse: Fuse, eio: number): void {
  */
 export function fuseTransport (release: string = osRelease()): 'dev-fuse' | 'libfuse' {
   if (process.env.GTFS_FUSE === 'libfuse' || process.getuid?.() !== 0) return 'libfuse'
-  const m = /^(\d+)\.(\d+)/.exec(release)
-  const ok = m !== null && (Number(m[1]) > 5 || (Number(m[1]) === 5 && Number(m[2]) >= 1))
-  return ok ? 'dev-fuse' : 'libfuse'
+  return kernelAtLeast(5, 1, release) ? 'dev-fuse' : 'libfuse'
 }
 
 /** Mounts `ops` at the absolute `abs` through the transport fuseTransport() picks. */
 export async function mountOps (ops: FuseOps, abs: string, opts: MountOptions): Promise<{ unmount: () => Promise<void> }> {
   if (fuseTransport() === 'dev-fuse') {
     return await mountDevFuse(abs, ops, {
-      label: opts.label.replace(/[,\s\\]/g, '_'),
+      label: mountLabel(opts),
       cacheSeconds: opts.cacheSeconds ?? 86_400,
       keepCache: opts.follow !== true,
       allowOther: opts.allowOther === true,

@@ -55,14 +55,14 @@ export async function assertFuseUsable (): Promise<void> {
   }
 }
 
-/** Mount points from /proc/self/mountinfo, unescaped, with their filesystem type. */
-export async function mountTable (): Promise<Array<{ dir: string, fstype: string, source: string }>> {
+/** Mount points from /proc/self/mountinfo, unescaped, with their filesystem type and device (major:minor). */
+export async function mountTable (): Promise<Array<{ dir: string, fstype: string, source: string, dev: string }>> {
   const text = await readFile('/proc/self/mountinfo', 'utf8')
   const unescape = (s: string): string => s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)))
   return text.split('\n').filter(Boolean).map(line => {
     const f = line.split(' ')
     const sep = f.indexOf('-')
-    return { dir: unescape(f[4]), fstype: f[sep + 1], source: unescape(f[sep + 2] ?? '') }
+    return { dir: unescape(f[4]), fstype: f[sep + 1], source: unescape(f[sep + 2] ?? ''), dev: f[2] }
   })
 }
 

@@ -339,17 +339,31 @@ describe('crashes and signals', () => {
     const m = await debugMount('walk-twice')
     const dir = m.dir
     const ops = (text: string): string[] => text.split('\n').map(l => /opcode: (\w+) \(/.exec(l)?.[1]).filter((op): op is string => op !== undefined)
+    // A lookup of a name that is not there marks a point in the debug output: once
+    // its LOOKUP shows, everything asked before it has shown too (stderr is a pipe away).
+    let marks = 0
+    const mark = async (): Promise<number> => {
+      const lookups = (): number => ops(m.debug()).filter(op => op === 'LOOKUP').length
+      const seen = lookups()
+      await assert.rejects(stat(join(dir, `.no-such-name-${marks++}`)), { code: 'ENOENT' })
+      const until = Date.now() + 10_000
+      while (lookups() === seen) {
+        assert.ok(Date.now() < until, 'the marker lookup shows in the debug output')
+        await new Promise(resolve => setTimeout(resolve, 20))
+      }
+      return m.debug().length
+    }
     let first: string[] = []
     let second: string[] = []
     try {
-      const before = m.debug().length
+      const before = await mark()
       const listed = await run('find', [dir, '-printf', '%s %m %y %p\n'])
-      await new Promise(resolve => setTimeout(resolve, 300)) // the daemon's stderr is a pipe away
-      const middle = m.debug().length
+      const middle = await mark()
       const again = await run('find', [dir, '-printf', '%s %m %y %p\n'])
-      await new Promise(resolve => setTimeout(resolve, 300))
-      first = ops(m.debug().slice(before, middle))
-      second = ops(m.debug().slice(middle))
+      const end = await mark()
+      // each slice ends with its marker's LOOKUP
+      first = ops(m.debug().slice(before, middle)).slice(0, -1)
+      second = ops(m.debug().slice(middle, end)).slice(0, -1)
       assert.equal(again.stdout, listed.stdout, 'both walks list the same')
       assert.ok(listed.stdout.split('\n').length > 20, listed.stdout.slice(0, 300))
     } finally {
