@@ -73,6 +73,12 @@ export interface FileHandle {
   read (buf: Buffer, length: number, position: number, opts?: AbortOptions): Promise<number>
   /** The same read answered at once, for content held in memory (no promise, no deadline to arm). */
   readNow?: (buf: Buffer, length: number, position: number) => number
+  /**
+   * A local file holding exactly this content from offset 0, complete and
+   * checked, that the kernel may read by itself (FUSE passthrough); undefined
+   * when there is none now (asking may have one made for later opens).
+   */
+  plainPath?: () => string | undefined
   close (): Promise<void>
 }
 

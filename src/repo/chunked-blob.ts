@@ -32,6 +32,10 @@ export class ChunkedBlob implements BlobFile {
   private closing = false
   /** background fetches under way: the partial file stays open for them */
   private busy = 0
+  private sealed = false
+  private sealing: Promise<void> | null = null
+  /** a plain copy was asked for before the blob was complete: made once it is */
+  private wantPlain = false
 
   constructor (
     private readonly store: GitObjectStore,
@@ -74,6 +78,13 @@ export class ChunkedBlob implements BlobFile {
     return await this.partial.read(buf, end - position, position)
   }
 
+  /** The store's plain copy once the blob is sealed (BlobFile.plainPath); asked for earlier, it is made at the seal. */
+  plainPath (): string | undefined {
+    if (this.fallback !== null) return undefined
+    if (!this.sealed) { this.wantPlain = true; return undefined }
+    return this.store.plainPath(this.partial.id, this.size)
+  }
+
   async release (): Promise<void> {
     if (this.released) return
     this.released = true
@@ -96,6 +107,13 @@ export class ChunkedBlob implements BlobFile {
 
   private async sealIfComplete (): Promise<void> {
     if (!this.partial.complete) return
-    await this.store.completePartial(this.partial).catch((err: Error) => { log('sealing %s: %s', this.partial.id, err.message) })
+    this.sealing ??= this.store.completePartial(this.partial).then(() => {
+      this.sealed = true
+      if (this.wantPlain) this.store.plainPath(this.partial.id, this.size)
+    }, (err: Error) => {
+      log('sealing %s: %s', this.partial.id, err.message)
+      this.sealing = null
+    })
+    await this.sealing
   }
 }

@@ -619,6 +619,7 @@ function contentHandle (content: BlobContent): FileHandle {
   return {
     size: blob.size,
     async read (buf, length, position, opts) { return await blob.read(buf, length, position, opts) },
+    ...(blob.plainPath === undefined ? {} : { plainPath: () => closed ? undefined : blob.plainPath!() }),
     async close () {
       if (closed) return
       closed = true

@@ -35,7 +35,13 @@ export class UnpackedBlob {
   /** settles when inflation has ended, well or not */
   readonly complete = new Promise<void>(resolve => { this.settle = resolve })
 
-  constructor (readonly id: ObjectId, readonly size: number, private readonly fh: FileHandle) {}
+  /** `path`: where the file is once complete (it is written under another name until its hash is confirmed) */
+  constructor (readonly id: ObjectId, readonly size: number, private readonly fh: FileHandle, private readonly path: string) {}
+
+  /** The complete, hash-checked file: plain content from offset 0 (see BlobFile.plainPath). */
+  plainPath (): string | undefined {
+    return this.done && this.error === undefined ? this.path : undefined
+  }
 
   /** Reads into `buf`; waits for the bytes while the blob is still being inflated. */
   async read (buf: Buffer, length: number, position: number): Promise<number> {
@@ -85,6 +91,7 @@ export interface UnpackedBlobsOptions {
 
 export class UnpackedBlobs {
   private readonly live = new Map<ObjectId, UnpackedBlob>()
+  private readonly opening = new Map<ObjectId, Promise<UnpackedBlob>>()
   private readonly onDisk: LRUCache<ObjectId, number>
 
   constructor (private readonly opts: UnpackedBlobsOptions) {
@@ -121,29 +128,64 @@ export class UnpackedBlobs {
    * The unpacked blob `id`, produced by `source` (the object's inflated data as
    * chunks) when it is not on disk yet. Callers must `release()` it.
    */
-  async get (id: ObjectId, size: number, source: () => AsyncIterable<Buffer>): Promise<UnpackedBlob> {
-    let blob = this.live.get(id)
+  async get (id: ObjectId, size: number, source: () => AsyncIterable<Buffer>, trusted = false): Promise<UnpackedBlob> {
+    const blob = this.live.get(id)
     if (blob !== undefined && !blob.failed) {
       blob.acquire()
       return blob
     }
+    // One opening per blob: callers that come while it is under way share it.
+    let opening = this.opening.get(id)
+    if (opening === undefined) {
+      opening = this.openFile(id, size, source, trusted)
+      this.opening.set(id, opening)
+      void opening.finally(() => { this.opening.delete(id) }).catch(() => {})
+    }
+    const opened = await opening
+    opened.acquire()
+    return opened
+  }
+
+  private async openFile (id: ObjectId, size: number, source: () => AsyncIterable<Buffer>, trusted: boolean): Promise<UnpackedBlob> {
+    let blob: UnpackedBlob
     const final = join(this.opts.dir, id)
     const existing = await stat(final).catch(() => null)
     if (existing !== null && existing.size === size) {
-      blob = new UnpackedBlob(id, size, await open(final, 'r'))
+      blob = new UnpackedBlob(id, size, await open(final, 'r'), final)
       blob.progress(size)
       blob.finish()
     } else {
       await mkdir(this.opts.dir, { recursive: true })
       const tmp = `${final}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`
       const wfh = await open(tmp, 'w+', 0o600)
-      blob = new UnpackedBlob(id, size, wfh)
-      void this.fill(blob, wfh, tmp, final, source)
+      blob = new UnpackedBlob(id, size, wfh, final)
+      void this.fill(blob, wfh, tmp, final, source, trusted)
     }
     this.live.set(id, blob)
     this.onDisk.set(id, size)
-    blob.acquire()
     return blob
+  }
+
+  /**
+   * The complete unpacked file of `id` if there is one now (and it counts as
+   * used), without opening it; undefined while it is being written or when
+   * there is none.
+   */
+  plainNow (id: ObjectId): string | undefined {
+    const blob = this.live.get(id)
+    if (blob !== undefined) return blob.plainPath()
+    return this.onDisk.get(id) === undefined ? undefined : join(this.opts.dir, id)
+  }
+
+  /**
+   * Writes the unpacked file of `id` from `source` unless it is there or on
+   * its way. `trusted`: the source's bytes were hash-checked when they were
+   * stored (a blob in the seekable layout), so they are not hashed again.
+   */
+  async materialize (id: ObjectId, size: number, source: () => AsyncIterable<Buffer>, trusted = false): Promise<void> {
+    const blob = await this.get(id, size, source, trusted)
+    await this.release(blob)
+    await blob.complete
   }
 
   async release (blob: UnpackedBlob): Promise<void> {
@@ -158,8 +200,8 @@ export class UnpackedBlobs {
     })
   }
 
-  private async fill (blob: UnpackedBlob, wfh: FileHandle, tmp: string, final: string, source: () => AsyncIterable<Buffer>): Promise<void> {
-    const hash = createHash('sha1').update(objectHeader('blob', blob.size))
+  private async fill (blob: UnpackedBlob, wfh: FileHandle, tmp: string, final: string, source: () => AsyncIterable<Buffer>, trusted: boolean): Promise<void> {
+    const hash = trusted ? null : createHash('sha1').update(objectHeader('blob', blob.size))
     let written = 0
     let queued = 0
     // Writes run on the thread pool while the next chunk is inflated and hashed:
@@ -168,7 +210,7 @@ export class UnpackedBlobs {
     try {
       for await (const chunk of source()) {
         if (queued + chunk.length > blob.size) throw new IntegrityError(`blob ${blob.id} is longer than its ${blob.size} bytes`, { code: 'EMALFORMED' })
-        hash.update(chunk)
+        hash?.update(chunk)
         const at = queued
         queued += chunk.length
         const prev = inflight.length > 0 ? inflight[inflight.length - 1] : Promise.resolve()
@@ -183,7 +225,7 @@ export class UnpackedBlobs {
       }
       await Promise.all(inflight)
       if (written !== blob.size) throw new IntegrityError(`blob ${blob.id} ended at ${written} of ${blob.size} bytes`, { code: 'EMALFORMED' })
-      const got = hash.digest('hex')
+      const got = hash?.digest('hex') ?? blob.id
       if (got !== blob.id) throw new IntegrityError(`blob ${blob.id} hashes to ${got}`, { code: 'EBADHASH' })
       await rename(tmp, final)
       blob.finish()

@@ -268,6 +268,34 @@ test('large blobs written here are seekable in place: no unpacked copy, git read
   }
 })
 
+test('a seekable blob\'s plain copy (for passthrough): asked for many times at once, written once, then named', async () => {
+  const repo = join(tmp.path, 'plain-copy')
+  await git(tmp.path, 'init', '-q', '--bare', repo)
+  const unpackedDir = join(tmp.path, 'unpacked-plain')
+  const store = await GitObjectStore.open(join(repo, 'objects'), { largeBlobBytes: 2 ** 20, unpackedDir })
+  const content = randomBytes(3 * 2 ** 20 + 17)
+  try {
+    const id = await store.write('blob', content)
+    const c = await store.openBlob(id)
+    if (c.kind !== 'file') throw new Error('a large blob is a file')
+    // white box: how many times a file is opened to write the copy
+    let writes = 0
+    const unpacked = (store as unknown as { unpacked: { openFile: (...args: unknown[]) => Promise<unknown> } }).unpacked
+    const openFile = unpacked.openFile.bind(unpacked)
+    unpacked.openFile = async (...args) => { writes++; return await openFile(...args) }
+    for (let i = 0; i < 20; i++) assert.equal(c.blob.plainPath?.(), undefined, 'none until it is complete')
+    let path: string | undefined
+    await waitUntil('the plain copy is complete', () => (path = c.blob.plainPath?.()) !== undefined, 20_000, 20)
+    assert.equal(path, join(unpackedDir, id))
+    assert.equal(writes, 1, 'one copy is written')
+    assert.deepEqual(await readdir(unpackedDir), [id], 'one copy, no temporary file left')
+    assert.ok((await readFile(path!)).equals(content))
+    await c.release()
+  } finally {
+    await store.close()
+  }
+})
+
 test('readDeflated: a whole pack entry\'s stream as stored, CRC-checked; null for deltas, loose objects and large blobs', async () => {
   const objectsDir = join(repo, '.git', 'objects')
   const store = await GitObjectStore.open(objectsDir)
