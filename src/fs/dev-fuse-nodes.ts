@@ -11,6 +11,10 @@ export interface Node {
   nlookup: number
   /** auto_cache: the size and mtime a file's cached pages belong to */
   cached?: string
+  /** opens of the file read through this process, not yet released */
+  cachedOpens?: number
+  /** the backing file its passthrough opens read (dev-fuse.ts), while any is open */
+  backing?: { id: number, opens: number }
 }
 
 /** The kernel's node ids and the paths they stand for; an id lives until the kernel forgets its last lookup. */

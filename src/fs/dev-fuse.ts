@@ -33,13 +33,15 @@ import { close, open, writeSync, writevSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import { constants } from 'node:os'
 import { Worker } from 'node:worker_threads'
-import type { FuseOps, FuseStat } from 'fuse-native'
+import type { FuseStat } from 'fuse-native'
 import { EnvironmentError } from '../errors.ts'
 import { logger } from '../log.ts'
+import { BackingFiles } from './backing-files.ts'
 import {
-  cstring, direntSize, direntType, ENTRY_OUT, FOPEN_KEEP_CACHE, IN_HEADER, INIT, OP, OP_NAMES, OUT_HEADER,
+  cstring, direntSize, direntType, ENTRY_OUT, FOPEN_KEEP_CACHE, FOPEN_PASSTHROUGH, IN_HEADER, INIT, INIT2_PASSTHROUGH, OP, OP_NAMES, OUT_HEADER,
   putAttrOut, putDirent, putEntry, putInitOut, putOpenOut, putOutHeader, putStatfs, readHeader, u64, UNSUPPORTED_OPS, WRITE_OPS, type InHeader
 } from './fuse-kernel.ts'
+import type { GtfsFuseOps } from './fuse-ops.ts'
 import { connectionOf, runMount, type MountFlags } from './dev-fuse-mount.ts'
 import { childPath, NodeTable, type Node } from './dev-fuse-nodes.ts'
 import { unmountDir } from './unmount.ts'
@@ -59,6 +61,8 @@ export interface SessionOptions extends MountFlags {
   keepCache: boolean
   /** every request on stderr, in libfuse's debug format */
   debug: boolean
+  /** hand opens of files that have a plain local copy to the kernel (FUSE passthrough, Linux 6.9) */
+  passthrough: boolean
 }
 
 export interface Session {
@@ -153,7 +157,7 @@ function fixedAnswers (keepCache: boolean): Record<number, number> {
   return fixed
 }
 
-export async function mountDevFuse (dir: string, ops: FuseOps, o: SessionOptions): Promise<Session> {
+export async function mountDevFuse (dir: string, ops: GtfsFuseOps, o: SessionOptions): Promise<Session> {
   const worker = takeWorker()
   let fd: number
   try {
@@ -185,8 +189,12 @@ class DevFuseSession implements Session {
   private unmounting: Promise<void> | undefined
   /** READ reply buffers of the largest size asked, reused */
   private readonly spare: Buffer[] = []
+  /** backing files for passthrough opens, when INIT agreed to them */
+  private backing: BackingFiles | undefined
+  /** each open file (fh) that reached us: its node, and whether it reads through passthrough */
+  private readonly opened = new Map<number, { node: Node, pass: boolean }>()
 
-  constructor (private readonly worker: Worker, private readonly fd: number, private readonly dir: string, private readonly ops: FuseOps, private readonly o: SessionOptions) {
+  constructor (private readonly worker: Worker, private readonly fd: number, private readonly dir: string, private readonly ops: GtfsFuseOps, private readonly o: SessionOptions) {
     this.initDone = new Promise(resolve => { this.initialized = resolve })
     this.ended = new Promise<string>(resolve => {
       this.worker.on('message', (m: Uint8Array | string) => {
@@ -198,6 +206,7 @@ class DevFuseSession implements Session {
     }).then(why => {
       this.closed = true
       log('session at %s ended (%s)', dir, why)
+      this.backing?.end()
       close(fd, () => {})
       return why
     })
@@ -305,10 +314,13 @@ class DevFuseSession implements Session {
         return
       case OP.OPEN: this.open(h, node, b.readUInt32LE(IN_HEADER)); return
       case OP.READ: this.read(h, path, u64(b, IN_HEADER), u64(b, IN_HEADER + 8), b.readUInt32LE(IN_HEADER + 16)); return
-      case OP.RELEASE:
+      case OP.RELEASE: {
+        const fh = u64(b, IN_HEADER)
+        this.released(fh)
         if (ops.release === undefined) { this.reply(h.unique, 0); return }
-        ops.release(path, u64(b, IN_HEADER), () => { this.reply(h.unique, 0) })
+        ops.release(path, fh, () => { this.reply(h.unique, 0) })
         return
+      }
       case OP.OPENDIR: // (on a tree that never changes the worker answers ENOSYS: fixedAnswers)
         this.reply(h.unique, putOpenOut(this.out, OUT_HEADER, 0, 0))
         return
@@ -350,12 +362,25 @@ class DevFuseSession implements Session {
 
   private init (h: InHeader, b: Buffer): void {
     const major = b.readUInt32LE(IN_HEADER)
+    const minor = b.readUInt32LE(IN_HEADER + 4)
     const maxReadahead = b.readUInt32LE(IN_HEADER + 8)
     const offered = b.readUInt32LE(IN_HEADER + 12)
+    // fuse_init_in grew flags2 in 7.36
+    const offered2 = minor >= 36 && (offered & INIT.INIT_EXT) !== 0 ? b.readUInt32LE(IN_HEADER + 16) : 0
     if (major !== 7) { this.error(h.unique, -E.EPROTO); return }
     const wanted = INIT.ASYNC_READ | INIT.MAX_PAGES | INIT.DO_READDIRPLUS | INIT.PARALLEL_DIROPS | INIT.NO_OPEN_SUPPORT |
       (this.o.keepCache ? INIT.NO_OPENDIR_SUPPORT | INIT.CACHE_SYMLINKS : INIT.AUTO_INVAL_DATA)
-    this.reply(h.unique, putInitOut(this.out, OUT_HEADER, { flags: wanted & offered, maxReadahead, maxPages: MAX_PAGES, maxBackground: 16 }))
+    // Passthrough where opens reach this process (a tree that may change: keepCache
+    // mounts open files without a message) and something may have a plain file to hand over.
+    const pass = !this.o.keepCache && this.o.passthrough && this.ops.plainFile !== undefined && (offered2 & INIT2_PASSTHROUGH) !== 0
+    if (pass) this.backing = new BackingFiles(this.fd)
+    this.reply(h.unique, putInitOut(this.out, OUT_HEADER, {
+      flags: (wanted & offered) | (pass ? INIT.INIT_EXT : 0),
+      maxReadahead,
+      maxPages: MAX_PAGES,
+      maxBackground: 16,
+      ...(pass ? { flags2: INIT2_PASSTHROUGH, maxStackDepth: 1 } : {})
+    }))
     this.initialized()
   }
 
@@ -384,6 +409,21 @@ class DevFuseSession implements Session {
     const fn = this.ops.open
     const answer = (fh: number): void => {
       if (this.o.keepCache) { this.reply(h.unique, putOpenOut(this.out, OUT_HEADER, fh, FOPEN_KEEP_CACHE)); return }
+      const plain = this.backing?.usable === true && (node.cachedOpens ?? 0) === 0 && node.backing === undefined ? this.ops.plainFile?.(fh) : undefined
+      if (node.backing !== undefined || plain !== undefined) {
+        this.passthrough(node, fh, plain).then(id => {
+          if (id === undefined) { cached(fh); return }
+          if (this.o.debug) process.stderr.write(`   open ${node.path}: passthrough, backing id ${id}\n`)
+          this.reply(h.unique, putOpenOut(this.out, OUT_HEADER, fh, FOPEN_PASSTHROUGH, id))
+        }, () => { cached(fh) })
+        return
+      }
+      cached(fh)
+    }
+    const cached = (fh: number): void => {
+      // Counted at once: while it is open, opens of the node must not go through passthrough (the kernel refuses mixing them).
+      node.cachedOpens = (node.cachedOpens ?? 0) + 1
+      this.opened.set(fh, { node, pass: false })
       // auto_cache: keep the pages if the file's size and mtime are what they were when they were read
       this.stat(node.path, (err, st) => {
         const now = err === 0 ? `${st!.size}:${st!.mtime.getTime()}` : undefined
@@ -397,6 +437,44 @@ class DevFuseSession implements Session {
       if (err !== 0) { this.error(h.unique, err); return }
       answer(fd ?? 0)
     })
+  }
+
+  /**
+   * The backing id for a passthrough open of `node` as open file `fh` (of
+   * the file at `path` unless the node has one already), or
+   * undefined (then it is read through this process). Every open of one node
+   * at a time shares one backing id: the kernel refuses two backing files
+   * for one inode, and passthrough and cached opens of one inode together.
+   * The id is dropped when the node's last passthrough open is released.
+   */
+  private async passthrough (node: Node, fh: number, path: string | undefined): Promise<number | undefined> {
+    const use = (b: { id: number, opens: number }): number => {
+      b.opens++
+      this.opened.set(fh, { node, pass: true })
+      return b.id
+    }
+    if (node.backing !== undefined) return use(node.backing)
+    if (path === undefined || this.backing === undefined) return undefined
+    const id = await this.backing.open(path)
+    if (id < 0) { log('no backing file for %s (%s): errno %d', node.path, path, -id); return undefined }
+    // Another open of the node may have settled the question meanwhile.
+    if (node.backing !== undefined || (node.cachedOpens ?? 0) > 0 || this.closed) {
+      void this.backing.close(id)
+      return node.backing === undefined ? undefined : use(node.backing)
+    }
+    node.backing = { id, opens: 0 }
+    return use(node.backing)
+  }
+
+  private released (fh: number): void {
+    const o = this.opened.get(fh)
+    if (o === undefined) return
+    this.opened.delete(fh)
+    const node = o.node
+    if (!o.pass) { node.cachedOpens = Math.max(0, (node.cachedOpens ?? 0) - 1); return }
+    if (node.backing === undefined || --node.backing.opens > 0) return
+    void this.backing?.close(node.backing.id)
+    node.backing = undefined
   }
 
   private read (h: InHeader, path: string, fh: number, pos: number, len: number): void {

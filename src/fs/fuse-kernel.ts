@@ -82,11 +82,18 @@ export const INIT = {
   PARALLEL_DIROPS: 1 << 18,
   MAX_PAGES: 1 << 22,
   CACHE_SYMLINKS: 1 << 23,
-  NO_OPENDIR_SUPPORT: 1 << 24
+  NO_OPENDIR_SUPPORT: 1 << 24,
+  /** fuse_init_in/out carry flags2 (the high 32 bits of the flags) */
+  INIT_EXT: 1 << 30
 } as const
+
+/** flags2 of fuse_init_in/out: FUSE_PASSTHROUGH (bit 37 of the 64-bit flags) */
+export const INIT2_PASSTHROUGH = 1 << 5
 
 /** fuse_open_out.open_flags */
 export const FOPEN_KEEP_CACHE = 1 << 1
+/** reads of this open go to the backing file named by fuse_open_out.backing_id (never with FOPEN_KEEP_CACHE) */
+export const FOPEN_PASSTHROUGH = 1 << 7
 
 export const PROTOCOL_MINOR = 31
 export const IN_HEADER = 40
@@ -190,14 +197,24 @@ export function putAttrOut (b: Buffer, at: number, st: FuseStat, seconds: number
 }
 
 /** fuse_open_out at `at` (16 bytes) */
-export function putOpenOut (b: Buffer, at: number, fh: number, flags: number): number {
+export function putOpenOut (b: Buffer, at: number, fh: number, flags: number, backingId = 0): number {
   b.fill(0, at, at + 16)
   putU64(b, at, fh)
   b.writeUInt32LE(flags, at + 8)
+  b.writeInt32LE(backingId, at + 12)
   return 16
 }
 
-export interface InitOut { flags: number, maxReadahead: number, maxPages: number, maxBackground: number }
+export interface InitOut {
+  flags: number
+  maxReadahead: number
+  maxPages: number
+  maxBackground: number
+  /** the high 32 bits of the flags (with INIT.INIT_EXT in flags) */
+  flags2?: number
+  /** with INIT2_PASSTHROUGH: how deep backing files may be stacked (1: a plain local filesystem) */
+  maxStackDepth?: number
+}
 
 /** fuse_init_out at `at` (64 bytes) */
 export function putInitOut (b: Buffer, at: number, o: InitOut): number {
@@ -211,6 +228,8 @@ export function putInitOut (b: Buffer, at: number, o: InitOut): number {
   b.writeUInt32LE(4096, at + 20) // max_write: nothing is written to a read-only mount
   b.writeUInt32LE(1, at + 24) // time_gran: nanoseconds
   b.writeUInt16LE(o.maxPages, at + 28)
+  b.writeUInt32LE((o.flags2 ?? 0) >>> 0, at + 32)
+  b.writeUInt32LE(o.maxStackDepth ?? 0, at + 36)
   return 64
 }
 

@@ -57,6 +57,13 @@ export function kernelAtLeast (major: number, minor: number, release: string = o
   return have > major || (have === major && haveMinor >= minor)
 }
 
+/**
+ * fuse-native's operations and one of gtfs's own: `plainFile(fd)`, the local
+ * file an open file's content can be read from by the kernel itself (FUSE
+ * passthrough, dev-fuse.ts), if it has one now. fuse-native ignores it.
+ */
+export type GtfsFuseOps = FuseOps & { plainFile?: (fd: number) => string | undefined }
+
 export interface OpsStats {
   openFiles: number
   reads: number
@@ -84,7 +91,7 @@ function toFuseStat (a: EntryAttr): FuseStat {
 
 const WRITE_FLAGS = constants.O_WRONLY | constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC | constants.O_APPEND
 
-export function makeFuseOps (view: TreeView, opts: OpsOptions): { ops: FuseOps, stats: OpsStats, closeAll: () => Promise<void> } {
+export function makeFuseOps (view: TreeView, opts: OpsOptions): { ops: GtfsFuseOps, stats: OpsStats, closeAll: () => Promise<void> } {
   const files = new Map<number, FileHandle>()
   let nextFd = 1
   const stats: OpsStats = { openFiles: 0, reads: 0, bytesRead: 0, errors: 0 }
@@ -139,7 +146,7 @@ export function makeFuseOps (view: TreeView, opts: OpsOptions): { ops: FuseOps, 
     return errno
   }
 
-  const ops: FuseOps = {
+  const ops: GtfsFuseOps = {
     init (cb) { cb(0) },
 
     statfs (_path, cb) {
@@ -191,6 +198,10 @@ export function makeFuseOps (view: TreeView, opts: OpsOptions): { ops: FuseOps, 
       stats.openFiles = files.size
       if (handle === undefined) { cb(0); return }
       handle.close().then(() => { cb(0) }, err => { log('release %s: %s', path, (err as Error).message); cb(0) })
+    },
+
+    plainFile (fd) {
+      return files.get(fd)?.plainPath?.()
     }
   }
 
@@ -201,6 +212,7 @@ export function makeFuseOps (view: TreeView, opts: OpsOptions): { ops: FuseOps, 
     if (opts.zeroMessageOpens === true) ops.open = (_path, _flags, cb) => { cb(-ERRNO.ENOSYS) }
     else delete ops.open
     delete ops.release
+    delete ops.plainFile
   }
 
   async function closeAll (): Promise<void> {

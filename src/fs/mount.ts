@@ -13,7 +13,7 @@ import { logger } from '../log.ts'
 import type { TreeView } from '../types.ts'
 import { mountDevFuse, prewarmDevFuse } from './dev-fuse.ts'
 import { leanHandlers, type Handler } from './fuse-dispatch.ts'
-import { kernelAtLeast, kernelOpensAlone, makeFuseOps, type OpsStats } from './fuse-ops.ts'
+import { kernelAtLeast, kernelOpensAlone, makeFuseOps, type GtfsFuseOps, type OpsStats } from './fuse-ops.ts'
 import { assertFuseUsable, checkMountpoint, checkPrivilegedOptions, isMounted } from './preflight.ts'
 import { unmountDir } from './unmount.ts'
 
@@ -179,7 +179,7 @@ export function fuseTransport (release: string = osRelease()): 'dev-fuse' | 'lib
 }
 
 /** Mounts `ops` at the absolute `abs` through the transport fuseTransport() picks. */
-export async function mountOps (ops: FuseOps, abs: string, opts: MountOptions): Promise<{ unmount: () => Promise<void> }> {
+export async function mountOps (ops: GtfsFuseOps, abs: string, opts: MountOptions): Promise<{ unmount: () => Promise<void> }> {
   if (fuseTransport() === 'dev-fuse') {
     return await mountDevFuse(abs, ops, {
       label: mountLabel(opts),
@@ -188,7 +188,8 @@ export async function mountOps (ops: FuseOps, abs: string, opts: MountOptions): 
       allowOther: opts.allowOther === true,
       suid: opts.suid === true,
       dev: opts.dev === true,
-      debug: opts.debug === true
+      debug: opts.debug === true,
+      passthrough: process.env.GTFS_PASSTHROUGH !== '0'
     })
   }
   const GtfsFuse = await gtfsFuse()

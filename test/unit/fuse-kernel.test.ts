@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import type { FuseStat } from 'fuse-native'
 import { childPath, NodeTable } from '../../src/fs/dev-fuse-nodes.ts'
-import { cstring, direntSize, direntType, ENTRY_OUT, putDirent, putEntry, putOutHeader, readHeader, u64 } from '../../src/fs/fuse-kernel.ts'
+import { cstring, direntSize, direntType, ENTRY_OUT, FOPEN_PASSTHROUGH, INIT, INIT2_PASSTHROUGH, putDirent, putEntry, putInitOut, putOpenOut, putOutHeader, readHeader, u64 } from '../../src/fs/fuse-kernel.ts'
 
 const stat = (over: Partial<FuseStat> = {}): FuseStat => {
   const t = new Date(1_700_000_000_123)
@@ -86,4 +86,22 @@ test('node ids: one per path while the kernel holds it, gone when it forgets its
   t.forget(12345, 1) // unknown ids are ignored
   assert.equal(childPath('/', 'x'), '/x')
   assert.equal(childPath('/a', 'x'), '/a/x')
+})
+
+test('INIT asks for passthrough in flags2 with a stack depth; an open names its backing id', () => {
+  const b = Buffer.alloc(64, 0xee)
+  assert.equal(putInitOut(b, 0, { flags: INIT.ASYNC_READ | INIT.INIT_EXT, maxReadahead: 131072, maxPages: 256, maxBackground: 16, flags2: INIT2_PASSTHROUGH, maxStackDepth: 1 }), 64)
+  assert.equal(b.readUInt32LE(12), (INIT.ASYNC_READ | INIT.INIT_EXT) >>> 0)
+  assert.equal(b.readUInt32LE(32), 1 << 5, 'flags2: FUSE_PASSTHROUGH is bit 37 of the 64-bit flags')
+  assert.equal(b.readUInt32LE(36), 1, 'max_stack_depth')
+  assert.ok(b.subarray(40).every(x => x === 0), 'the unused words are zero')
+  putInitOut(b, 0, { flags: 0, maxReadahead: 0, maxPages: 256, maxBackground: 16 })
+  assert.equal(b.readUInt32LE(32), 0, 'no flags2 unless asked')
+  const o = Buffer.alloc(16, 0xee)
+  assert.equal(putOpenOut(o, 0, 7, FOPEN_PASSTHROUGH, 3), 16)
+  assert.equal(u64(o, 0), 7)
+  assert.equal(o.readUInt32LE(8), 1 << 7)
+  assert.equal(o.readInt32LE(12), 3, 'backing_id')
+  putOpenOut(o, 0, 7, 0)
+  assert.equal(o.readInt32LE(12), 0)
 })
