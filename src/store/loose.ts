@@ -35,11 +35,19 @@ export async function looseHeader (objectsDir: string, id: ObjectId): Promise<{ 
     throw err
   }
   try {
-    const buf = Buffer.alloc(256)
-    const { bytesRead } = await fh.read(buf, 0, 256, 0)
-    const head = inflatePrefix(buf.subarray(0, bytesRead))
-    const { type, size } = parseObjectHeader(head, `loose object ${id}`)
-    return { type, size }
+    // The header ("blob 123\0") is in the first few inflated bytes, but a
+    // stream that opens with a long code table yields none from a short
+    // prefix (tables of ~115 bytes were seen in packs): read 4 times more
+    // until the header's NUL comes out or the file ends.
+    for (let take = 256; ; take *= 4) {
+      const buf = Buffer.alloc(take)
+      const { bytesRead } = await fh.read(buf, 0, take, 0)
+      const head = inflatePrefix(buf.subarray(0, bytesRead))
+      if (head.includes(0) || bytesRead < take || take >= 64 * 1024) {
+        const { type, size } = parseObjectHeader(head, `loose object ${id}`)
+        return { type, size }
+      }
+    }
   } finally {
     await fh.close()
   }

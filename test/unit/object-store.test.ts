@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { GitObjectStore } from '../../src/store/object-store.ts'
 import { resolveRef, listRefs } from '../../src/store/git-dir.ts'
 import { hashObject } from '../../src/git/object-id.ts'
+import { adler32 } from '../../src/store/seekable-loose.ts'
 import { inflateSync } from 'node:zlib'
 import { git, must, runBuffer, tempDir, waitUntil } from '../helpers/run.ts'
 
@@ -110,6 +111,32 @@ test('a delta whose zlib stream opens with a long code table still says its size
   const store = await GitObjectStore.open(join(dir, '.git', 'objects'))
   try {
     for (const [id, want] of expected) assert.equal(await store.size(id), want.size, `${want.type} ${id}`)
+  } finally {
+    await store.close()
+  }
+})
+
+test('a loose object whose zlib stream says nothing for its first 500 bytes still says its type and size', async () => {
+  // 100 empty stored blocks, then the object in a final one: valid zlib (git reads
+  // it), and the store's first 256 bytes inflate to nothing.
+  const repo = join(tmp.path, 'late-header')
+  await git(tmp.path, 'init', '-q', '--bare', repo)
+  const content = Buffer.from('late header\n')
+  const payload = Buffer.concat([Buffer.from(`blob ${content.length}\0`), content])
+  const id = hashObject('blob', content)
+  const empty = Buffer.from([0, 0, 0, 0xff, 0xff])
+  const last = Buffer.alloc(5)
+  last[0] = 1
+  last.writeUInt16LE(payload.length, 1)
+  last.writeUInt16LE(~payload.length & 0xffff, 3)
+  const trailer = Buffer.alloc(4)
+  trailer.writeUInt32BE(adler32([payload]))
+  await mkdir(join(repo, 'objects', id.slice(0, 2)), { recursive: true })
+  await writeFile(join(repo, 'objects', id.slice(0, 2), id.slice(2)), Buffer.concat([Buffer.from([0x78, 0x01]), ...Array(100).fill(empty), last, payload, trailer]))
+  assert.equal((await git(repo, 'cat-file', '-s', id)).trim(), String(content.length), 'git reads it')
+  const store = await GitObjectStore.open(join(repo, 'objects'))
+  try {
+    assert.deepEqual(await store.header(id), { type: 'blob', size: content.length })
   } finally {
     await store.close()
   }
