@@ -12,6 +12,7 @@
  *
  * `cacheStats` and `cacheGc` also serve `gtfs cache` when no daemon runs.
  */
+import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Paths, Settings } from '../config.ts'
 import { UsageError } from '../errors.ts'
@@ -35,6 +36,12 @@ export interface CacheStats {
   written: { packs: number, packedObjects: number, packedBytes: number, looseObjects: number } | null
   /** compactions of small packs the daemon ran, and the packs they merged (null: no daemon) */
   compacted: { runs: number, packs: number } | null
+  /**
+   * Plain copies of large blobs (cache/unpacked: inflated from packs, or
+   * copied for the kernel's passthrough reads), under their own budget
+   * (unpackedBudgetBytes), outside the store's quota
+   */
+  unpacked: { dir: string, files: number, bytes: number, budgetBytes: number }
 }
 
 export interface CacheGcResult extends GcResult { quotaBytes: number }
@@ -43,11 +50,34 @@ export function lastUseFile (paths: Paths): string {
   return join(paths.state, 'store-last-use.json')
 }
 
-export async function cacheStats (store: GitObjectStore, session: Session, quotaBytes: number, mounted: ObjectId[] = []): Promise<CacheStats> {
+export async function cacheStats (store: GitObjectStore, session: Session, settings: Settings, cacheDir: string, mounted: ObjectId[] = []): Promise<CacheStats> {
   // Stats describe the store on disk: what is held in memory for the next pack goes there first.
   await store.flush()
   const { pins, repos, documents } = await storePins(store, session, mounted)
-  return { objectsDir: store.objectsDir, quotaBytes, usage: await storeUsage(store, pins), repos, documents, written: store.held.flushed, compacted: null }
+  return {
+    objectsDir: store.objectsDir,
+    quotaBytes: settings.storeQuotaBytes,
+    usage: await storeUsage(store, pins),
+    repos,
+    documents,
+    written: store.held.flushed,
+    compacted: null,
+    unpacked: { ...await unpackedUsage(join(cacheDir, 'unpacked')), budgetBytes: settings.unpackedBudgetBytes }
+  }
+}
+
+/** The complete plain copies in an unpacked directory (files named by blob id). */
+async function unpackedUsage (dir: string): Promise<{ dir: string, files: number, bytes: number }> {
+  let files = 0
+  let bytes = 0
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    if (!/^[0-9a-f]{40}$/.test(name)) continue
+    const st = await stat(join(dir, name)).catch(() => null)
+    if (st === null) continue
+    files++
+    bytes += st.size
+  }
+  return { dir, files, bytes }
 }
 
 /**
@@ -108,7 +138,7 @@ export class StoreKeeper {
   }
 
   async stats (): Promise<CacheStats> {
-    return { ...await cacheStats(this.o.store, this.o.session, this.o.settings.storeQuotaBytes, this.o.mounted()), compacted: { ...this.compacted } }
+    return { ...await cacheStats(this.o.store, this.o.session, this.o.settings, this.o.paths.cache, this.o.mounted()), compacted: { ...this.compacted } }
   }
 
   /** A collection now (one at a time), to `maxBytes` or the quota. */

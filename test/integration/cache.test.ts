@@ -78,6 +78,7 @@ test('prefetch fills the store through the swarm; stats count it; gc evicts all 
   const mine = stats.repos.find((r: { repo: string }) => r.repo === key)
   assert.ok(mine !== undefined && mine.objects >= 4, `commit and 3 trees pinned: ${JSON.stringify(stats.repos)}`)
   assert.ok(stats.documents > 0)
+  assert.deepEqual(stats.unpacked, { dir: join(homes.b, 'cache', 'unpacked'), files: 0, bytes: 0, budgetBytes: 4 * 2 ** 30 }, 'no blob here is large enough for a plain copy')
 
   const gc = JSON.parse(await mustG('b', ['cache', 'gc', '--max-size', '1', '--json'])) as Record<string, any>
   assert.ok(gc.freedBytes > 0, JSON.stringify(gc))
@@ -108,4 +109,5 @@ test('prefetch fills the store through the swarm; stats count it; gc evicts all 
   assert.ok(offline.usage.packed.objects + offline.usage.loose.objects >= 43)
   const text = await mustG('b', ['cache', 'stats'])
   assert.match(text, /quota/)
+  assert.match(text, /plain copies of large blobs: 0 files, 0 B of a 4\.00 GiB budget/)
 })

@@ -63,10 +63,9 @@ const stats: CommandModule<object, { json?: boolean }> = {
     .example('gtfs cache stats', 'sizes against the quota, and what each repo pins')
     .example('gtfs cache stats --json', 'the same as data') as unknown as Argv<{ json?: boolean }>,
   handler: async (argv: ArgumentsCamelCase<{ json?: boolean }>) => {
-    const quota = loadSettings().storeQuotaBytes
     const s = await onStore<CacheStats>('cache-stats', {}, async (store, session) => {
       const { cacheStats } = await import('../../daemon/store-keeper.ts')
-      return await cacheStats(store, session, quota)
+      return await cacheStats(store, session, loadSettings(), paths().cache)
     })
     if (argv.json) { printJson(s); return }
     const u = s.usage
@@ -81,6 +80,8 @@ const stats: CommandModule<object, { json?: boolean }> = {
       `  signed documents: ${s.documents} objects\n`)
     for (const r of s.repos) process.stdout.write(`  repo ${r.repo}: ${r.objects} objects (commits, trees) of ${r.commits.length} commit${r.commits.length === 1 ? '' : 's'}\n`)
     if (u.oldestUse !== null) process.stdout.write(`least recently used: ${new Date(u.oldestUse).toISOString()}\n`)
+    const p = s.unpacked
+    process.stdout.write(`plain copies of large blobs: ${p.files} file${p.files === 1 ? '' : 's'}, ${formatBytes(p.bytes)} of a ${formatBytes(p.budgetBytes)} budget, outside the quota (${p.dir})\n`)
   }
 }
 
