@@ -466,11 +466,12 @@ export class GitObjectStore implements ObjectSource {
    * again: the seekable file was checked when it was stored, and reads of it
    * trust it the same way. 512 MiB: ~0.4 s against 1.0-1.6 s inflated and
    * hashed. It counts against the unpacked files' budget like any other.
-   * Undefined without an unpacked directory.
+   * Undefined without an unpacked directory, or for a blob larger than its
+   * whole budget.
    */
   plainPath (id: ObjectId, size: number): string | undefined {
     const unpacked = this.unpacked
-    if (unpacked === undefined) return undefined
+    if (unpacked === undefined || !unpacked.fits(size)) return undefined
     const path = unpacked.plainNow(id)
     if (path !== undefined) return path
     const objectsDir = this.objectsDir

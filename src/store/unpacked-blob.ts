@@ -166,6 +166,9 @@ export class UnpackedBlobs {
     return blob
   }
 
+  /** Whether a file of `size` bytes fits the budget at all (a larger one would be on disk untracked). */
+  fits (size: number): boolean { return size <= this.opts.budgetBytes }
+
   /**
    * The complete unpacked file of `id` if there is one now (and it counts as
    * used), without opening it; undefined while it is being written or when

@@ -321,6 +321,19 @@ test('a seekable blob\'s plain copy (for passthrough): asked for many times at o
   } finally {
     await store.close()
   }
+  // A blob larger than the unpacked files' whole budget gets no copy: it would sit on disk outside the budget.
+  const small = join(tmp.path, 'unpacked-small-budget')
+  const tight = await GitObjectStore.open(join(repo, 'objects'), { largeBlobBytes: 2 ** 20, unpackedDir: small, unpackedBudgetBytes: 2 ** 20 })
+  try {
+    const c = await tight.openBlob(hashObject('blob', content))
+    if (c.kind !== 'file') throw new Error('a large blob is a file')
+    assert.equal(c.blob.plainPath?.(), undefined)
+    await new Promise(resolve => setTimeout(resolve, 100))
+    assert.deepEqual(await readdir(small).catch(() => []), [])
+    await c.release()
+  } finally {
+    await tight.close()
+  }
 })
 
 test('readDeflated: a whole pack entry\'s stream as stored, CRC-checked; null for deltas, loose objects and large blobs', async () => {
