@@ -14,6 +14,7 @@ import { FollowingView } from '../repo/following-view.ts'
 import { fetchStructure, resolveSwarmRepo, type ResolvedRepo } from '../repo/swarm-repo.ts'
 import { SwarmSource } from '../repo/swarm-source.ts'
 import type { GitObjectStore } from '../store/object-store.ts'
+import type { ObjectId } from '../types.ts'
 import { startZlibWorker } from '../zlib-worker.ts'
 import type { ActiveMount } from './local-mount.ts'
 import type { SwarmNode } from './swarm-node.ts'
@@ -91,17 +92,26 @@ export async function openSwarmRepoView (o: SwarmRepoViewOptions): Promise<Swarm
   startZlibWorker()
   const source = new SwarmSource(o.store, o.node.fetcherFor(o.repo))
   let wantRef = o.ref
+  /** the structure walk of the claimed commit, started while the claim is judged */
+  let early: { commit: ObjectId, walk: Promise<boolean> } | undefined
   const resolve = async (ms: number, recordAfter?: Promise<unknown>): Promise<ResolvedRepo> =>
     await resolveSwarmRepo({
       repo: o.repo, ref: wantRef, session: o.session, source, state: o.node, allowExpired: o.allowExpired, signal: AbortSignal.timeout(ms), recordAfter,
       onLateNote: note => { warn(`${o.repo.slice(0, 12)}: ${note}`) },
       onClaimedCommit: (commit, firstSeen) => {
-        void fetchStructure(source, commit, { signal: AbortSignal.timeout(ms), whole: firstSeen }).catch((err: Error) => { log('%s: early structure of %s: %s', o.repo, commit, err.message) })
+        const walk = fetchStructure(source, commit, { signal: AbortSignal.timeout(ms), whole: firstSeen }).then(() => true, (err: Error) => {
+          log('%s: early structure of %s: %s', o.repo, commit, err.message)
+          return false
+        })
+        early = { commit, walk }
       }
     })
   const viewOf = async (r: ResolvedRepo, ms: number): Promise<CommitView> => {
     const signal = AbortSignal.timeout(ms)
-    await fetchStructure(source, r.commit, { signal })
+    // The claimed commit is the verified one (most mounts): its walk, once
+    // whole, is not walked again (2,500 trees re-read: 20-35 ms of a first mount).
+    const walked = early?.commit === r.commit && await early.walk
+    if (!walked) await fetchStructure(source, r.commit, { signal })
     treesAt = performance.now()
     const v = await CommitView.open(source, r.commit, { catalog: r.catalog })
     const traced = r.catalog?.prefetch
