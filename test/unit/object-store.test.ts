@@ -270,12 +270,17 @@ test('refs: short names, packed refs, symbolic HEAD, annotated tags', async () =
   await assert.rejects(resolveRef(gitDir, 'refs/../../config'), { code: 'ENOREF' })
 })
 
-test('large blobs written here are seekable in place: no unpacked copy, git reads them', async () => {
-  const repo = join(tmp.path, 'seekable')
+/** A bare repo's store that writes blobs over 1 MiB in the seekable layout, with an unpacked directory; and a 3 MiB blob's content. */
+async function seekableStore (name: string): Promise<{ repo: string, unpackedDir: string, store: GitObjectStore, content: Buffer }> {
+  const repo = join(tmp.path, name)
   await git(tmp.path, 'init', '-q', '--bare', repo)
-  const unpackedDir = join(tmp.path, 'unpacked-seekable')
+  const unpackedDir = join(tmp.path, `unpacked-${name}`)
   const store = await GitObjectStore.open(join(repo, 'objects'), { largeBlobBytes: 2 ** 20, unpackedDir })
-  const content = randomBytes(3 * 2 ** 20 + 17)
+  return { repo, unpackedDir, store, content: randomBytes(3 * 2 ** 20 + 17) }
+}
+
+test('large blobs written here are seekable in place: no unpacked copy, git reads them', async () => {
+  const { repo, unpackedDir, store, content } = await seekableStore('seekable')
   try {
     const id = await store.write('blob', content)
     const c = await store.openBlob(id)
@@ -296,11 +301,7 @@ test('large blobs written here are seekable in place: no unpacked copy, git read
 })
 
 test('a seekable blob\'s plain copy (for passthrough): asked for many times at once, written once, then named', async () => {
-  const repo = join(tmp.path, 'plain-copy')
-  await git(tmp.path, 'init', '-q', '--bare', repo)
-  const unpackedDir = join(tmp.path, 'unpacked-plain')
-  const store = await GitObjectStore.open(join(repo, 'objects'), { largeBlobBytes: 2 ** 20, unpackedDir })
-  const content = randomBytes(3 * 2 ** 20 + 17)
+  const { repo, unpackedDir, store, content } = await seekableStore('plain-copy')
   try {
     const id = await store.write('blob', content)
     const c = await store.openBlob(id)
