@@ -21,6 +21,9 @@ command -v getfattr >/dev/null 2>&1 || need+=(attr)
 { [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; } || need+=(busybox-static)
 # setcap: the root-filesystem tests capture a security.capability xattr
 command -v setcap >/dev/null 2>&1 || need+=(libcap2-bin)
+# perl: registers backing files for FUSE passthrough (src/fs/backing-files.ts;
+# perl-base is Essential in Debian, but a trimmed image may lack it)
+command -v perl >/dev/null 2>&1 || need+=(perl-base)
 # zsh: the shell-hook test runs the zsh hook too
 command -v zsh >/dev/null 2>&1 || need+=(zsh)
 

@@ -12,7 +12,6 @@
  *
  * `cacheStats` and `cacheGc` also serve `gtfs cache` when no daemon runs.
  */
-import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Paths, Settings } from '../config.ts'
 import { UsageError } from '../errors.ts'
@@ -21,6 +20,7 @@ import type { Session } from '../publish/session.ts'
 import { storePins, type RepoPins } from '../repo/store-pins.ts'
 import { collectGarbage, loadLastUse, saveLastUse, storeUsage, type GcResult, type StoreUsage } from '../store/eviction.ts'
 import type { GitObjectStore } from '../store/object-store.ts'
+import { unpackedFiles } from '../store/unpacked-blob.ts'
 import { compactPacks, compactionDue, type CompactResult } from '../store/pack-compact.ts'
 import type { ObjectId } from '../types.ts'
 
@@ -50,6 +50,11 @@ export function lastUseFile (paths: Paths): string {
   return join(paths.state, 'store-last-use.json')
 }
 
+async function unpackedUsage (dir: string, budgetBytes: number): Promise<CacheStats['unpacked']> {
+  const files = await unpackedFiles(dir)
+  return { dir, files: files.length, bytes: files.reduce((n, f) => n + f.size, 0), budgetBytes }
+}
+
 export async function cacheStats (store: GitObjectStore, session: Session, settings: Settings, cacheDir: string, mounted: ObjectId[] = []): Promise<CacheStats> {
   // Stats describe the store on disk: what is held in memory for the next pack goes there first.
   await store.flush()
@@ -62,22 +67,8 @@ export async function cacheStats (store: GitObjectStore, session: Session, setti
     documents,
     written: store.held.flushed,
     compacted: null,
-    unpacked: { ...await unpackedUsage(join(cacheDir, 'unpacked')), budgetBytes: settings.unpackedBudgetBytes }
+    unpacked: await unpackedUsage(join(cacheDir, 'unpacked'), settings.unpackedBudgetBytes)
   }
-}
-
-/** The complete plain copies in an unpacked directory (files named by blob id). */
-async function unpackedUsage (dir: string): Promise<{ dir: string, files: number, bytes: number }> {
-  let files = 0
-  let bytes = 0
-  for (const name of await readdir(dir).catch(() => [] as string[])) {
-    if (!/^[0-9a-f]{40}$/.test(name)) continue
-    const st = await stat(join(dir, name)).catch(() => null)
-    if (st === null) continue
-    files++
-    bytes += st.size
-  }
-  return { dir, files, bytes }
 }
 
 /**

@@ -83,6 +83,20 @@ export class UnpackedBlob {
   }
 }
 
+/**
+ * The complete unpacked files in `dir` (named by blob id), each with its size
+ * and mtime; `other` is called with every other name (temporary files).
+ */
+export async function unpackedFiles (dir: string, other?: (name: string) => Promise<void>): Promise<Array<{ id: ObjectId, size: number, mtime: number }>> {
+  const found: Array<{ id: ObjectId, size: number, mtime: number }> = []
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    if (!/^[0-9a-f]{40}$/.test(name)) { await other?.(name); continue }
+    const st = await stat(join(dir, name)).catch(() => null)
+    if (st !== null) found.push({ id: name, size: st.size, mtime: st.mtimeMs })
+  }
+  return found
+}
+
 export interface UnpackedBlobsOptions {
   dir: string
   /** bytes of unpacked files kept on disk before the least recently used go */
@@ -106,20 +120,11 @@ export class UnpackedBlobs {
 
   /** Counts files left by earlier runs against the budget, oldest first; removes stale temp files. */
   async scan (): Promise<void> {
-    const names = await readdir(this.opts.dir).catch(() => [] as string[])
-    const found: Array<{ id: string, size: number, mtime: number }> = []
-    for (const name of names) {
-      const path = join(this.opts.dir, name)
+    const found = await unpackedFiles(this.opts.dir, async name => {
+      // Left by a process that died mid-unpack; another live mount may still be writing its own.
       const tmp = /\.tmp-(\d+)-/.exec(name)
-      if (tmp !== null) {
-        // Left by a process that died mid-unpack; another live mount may still be writing its own.
-        if (!pidAlive(Number(tmp[1]))) await unlink(path).catch(() => {})
-        continue
-      }
-      if (!/^[0-9a-f]{40}$/.test(name)) continue
-      const st = await stat(path).catch(() => null)
-      if (st !== null) found.push({ id: name, size: st.size, mtime: st.mtimeMs })
-    }
+      if (tmp !== null && !pidAlive(Number(tmp[1]))) await unlink(join(this.opts.dir, name)).catch(() => {})
+    })
     found.sort((a, b) => a.mtime - b.mtime)
     for (const f of found) this.onDisk.set(f.id, f.size)
   }

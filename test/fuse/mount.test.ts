@@ -9,7 +9,7 @@ import { constants } from 'node:fs'
 import { lstat, mkdir, open, readdir, readFile, readlink, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { errorCode, forceUnmount, gtfs, isMountpoint, stopDaemon } from '../helpers/mounts.ts'
-import { git, must, ROOT, run, tempDir } from '../helpers/run.ts'
+import { git, must, ROOT, run, tempDir, waitUntil } from '../helpers/run.ts'
 
 let tmp: Awaited<ReturnType<typeof tempDir>>
 let repo: string
@@ -346,11 +346,7 @@ describe('crashes and signals', () => {
       const lookups = (): number => ops(m.debug()).filter(op => op === 'LOOKUP').length
       const seen = lookups()
       await assert.rejects(stat(join(dir, `.no-such-name-${marks++}`)), { code: 'ENOENT' })
-      const until = Date.now() + 10_000
-      while (lookups() === seen) {
-        assert.ok(Date.now() < until, 'the marker lookup shows in the debug output')
-        await new Promise(resolve => setTimeout(resolve, 20))
-      }
+      await waitUntil('the marker lookup shows in the debug output', () => lookups() !== seen, 10_000, 20)
       return m.debug().length
     }
     let first: string[] = []
