@@ -33,14 +33,14 @@ function deflate ({ id, level, items }) {
   const out = items.map(b => own(deflateSync(b, { level })))
   parentPort.postMessage({ id, out }, out.map(d => d.buffer))
 }
-// each stream (a slice of one input buffer) inflated as zlib-object.ts's
+// each stream (a slice of one of the input buffers) inflated as zlib-object.ts's
 // inflateExact does, into its slot of one output buffer (slots of the
 // announced sizes, in order), then hashed after its git header and compared
 // with its id. Per item: the inflated length (-1: failed) and the stream bytes
 // inflate took; a failure or another hash in \`bad\`. Both buffers go back.
 const TYPES = ['', 'commit', 'tree', 'blob', 'tag']
-function inflateHash ({ id, input, offs, sizes, types, ids }) {
-  const inp = Buffer.from(input.buffer, input.byteOffset, input.byteLength)
+function inflateHash ({ id, inputs, segs, offs, sizes, types, ids }) {
+  const inp = inputs.map(u => Buffer.from(u.buffer, u.byteOffset, u.byteLength))
   const n = sizes.length
   let total = 0
   for (let i = 0; i < n; i++) total += sizes[i]
@@ -52,7 +52,7 @@ function inflateHash ({ id, input, offs, sizes, types, ids }) {
   for (let i = 0; i < n; i++) {
     const size = sizes[i]
     try {
-      const r = inflateSync(inp.subarray(offs[i], offs[i + 1]), { maxOutputLength: Math.max(1, size), info: true })
+      const r = inflateSync(inp[segs[i]].subarray(offs[2 * i], offs[2 * i + 1]), { maxOutputLength: Math.max(1, size), info: true })
       const len = r.buffer.copy(out, at)
       lens[i] = len
       used[i] = r.engine.bytesWritten
@@ -64,7 +64,7 @@ function inflateHash ({ id, input, offs, sizes, types, ids }) {
     }
     at += size
   }
-  parentPort.postMessage({ id, input, data: out, lens, used, bad }, [input.buffer, out.buffer, lens.buffer, used.buffer])
+  parentPort.postMessage({ id, inputs, data: out, lens, used, bad }, [...inputs.map(u => u.buffer), out.buffer, lens.buffer, used.buffer])
 }
 parentPort.on('message', m => {
   try {
@@ -76,7 +76,7 @@ parentPort.on('message', m => {
 `
 
 /** the worker's answer: `out` (deflate), or inflate's buffers and results, or `error` */
-interface Answer { id: number, error?: string, out?: unknown[], input?: Uint8Array, data?: Uint8Array, lens?: Int32Array, used?: Int32Array, bad?: Record<number, { hash?: string, code?: string, message?: string }> }
+interface Answer { id: number, error?: string, out?: unknown[], inputs?: Uint8Array[], data?: Uint8Array, lens?: Int32Array, used?: Int32Array, bad?: Record<number, { hash?: string, code?: string, message?: string }> }
 
 let worker: Worker | null = null
 let nextId = 0
@@ -152,34 +152,45 @@ export interface Inflated { stream: Buffer, data: Buffer | null, used: number, h
 
 /**
  * Objects inflated and hashed on the worker in one message each way: their
- * streams are copied into one buffer as they are added (so a stream may be a
- * view of memory that changes after `add` returns), and their data comes back
- * in one buffer. Measured warming the wide tree's 50,000 small blobs, a moved
- * buffer and a promise per object cost the main thread 1.35 s in postMessage
- * and doubled its time in GC.
+ * streams are copied into the batch's input buffers as they are added (so a
+ * stream may be a view of memory that changes after `add` returns), and their
+ * data comes back in one buffer. Measured warming the wide tree's 50,000
+ * small blobs, a moved buffer and a promise per object cost the main thread
+ * 1.35 s in postMessage and doubled its time in GC.
+ *
+ * The input is a list of segments of `capacity` bytes (a stream larger than
+ * that gets one of its own size), filled in order and never copied again.
+ * One buffer grown by doubling allocated 555 MiB for the 204 MiB of streams
+ * of a cold read of the wide tree (870 batches), and V8 counts every byte of
+ * Buffer memory allocated since its last mark-compact against the old
+ * generation's limit: that read ran a mark-compact every ~0.5 s.
  */
 export class InflateBatch {
-  private input: Buffer
-  private len = 0
-  private readonly offs: number[] = [0]
+  private readonly segments: Buffer[] = []
+  /** fill of the last segment */
+  private fill = 0
+  /** per stream: its segment */
+  private readonly segs: number[] = []
+  /** per stream: start and end in its segment */
+  private readonly offs: number[] = []
   private readonly sizes: number[] = []
   private readonly types: number[] = []
   private ids = ''
 
-  constructor (capacity = 64 * 1024) {
-    this.input = Buffer.allocUnsafeSlow(capacity)
-  }
+  constructor (private readonly capacity = 64 * 1024) {}
 
   add (item: InflateItem): void {
     const n = item.stream.byteLength
-    if (this.len + n > this.input.length) {
-      const grown = Buffer.allocUnsafeSlow(Math.max(2 * this.input.length, this.len + n))
-      this.input.copy(grown, 0, 0, this.len)
-      this.input = grown
+    let last = this.segments.length - 1
+    if (last < 0 || this.fill + n > this.segments[last].length) {
+      this.segments.push(Buffer.allocUnsafeSlow(Math.max(this.capacity, n)))
+      this.fill = 0
+      last++
     }
-    this.input.set(item.stream, this.len)
-    this.len += n
-    this.offs.push(this.len)
+    this.segments[last].set(item.stream, this.fill)
+    this.segs.push(last)
+    this.offs.push(this.fill, this.fill + n)
+    this.fill += n
     this.sizes.push(item.size)
     this.types.push(TYPE_CODES[item.type] ?? 0)
     this.ids += item.id
@@ -188,14 +199,14 @@ export class InflateBatch {
   /** The objects in the order added. Fails (every one) only when the worker does. */
   async run (): Promise<Inflated[]> {
     const offs = Int32Array.from(this.offs)
-    const a = await call({ op: 'inflate', input: this.input, offs, sizes: Int32Array.from(this.sizes), types: Uint8Array.from(this.types), ids: this.ids }, [this.input.buffer as ArrayBuffer])
-    const input = view(a.input!)
+    const a = await call({ op: 'inflate', inputs: this.segments, segs: Int32Array.from(this.segs), offs, sizes: Int32Array.from(this.sizes), types: Uint8Array.from(this.types), ids: this.ids }, this.segments.map(b => b.buffer as ArrayBuffer))
+    const inputs = a.inputs!.map(view)
     const data = view(a.data!)
     batchMemory.add(data.buffer)
     const out: Inflated[] = []
     let at = 0
     for (let i = 0; i < this.sizes.length; i++) {
-      const stream = input.subarray(offs[i], offs[i + 1])
+      const stream = inputs[this.segs[i]].subarray(offs[2 * i], offs[2 * i + 1])
       const len = a.lens![i]
       const bad = a.bad![i]
       out.push({ stream, data: len < 0 ? null : data.subarray(at, at + len), used: a.used![i], ...bad })

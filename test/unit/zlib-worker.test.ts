@@ -15,7 +15,7 @@ test('a batch inflates and hashes each object in order; failures are per object'
   const a = blob('first object\n')
   const b = blob('second '.repeat(1000))
   const c = blob('third')
-  const batch = new InflateBatch(16) // grows as streams are added
+  const batch = new InflateBatch(16) // segments of 16 bytes; a longer stream gets its own
   batch.add({ stream: a.stream, size: a.data.length, type: 'blob', id: a.id })
   batch.add({ stream: b.stream, size: b.data.length, type: 'blob', id: c.id }) // claims another id
   batch.add({ stream: Buffer.from('not zlib at all'), size: 10, type: 'blob', id: c.id })
@@ -37,6 +37,32 @@ test('a batch inflates and hashes each object in order; failures are per object'
   assert.equal(out[4].hash, hashObject('tree', c.data))
   assert.deepEqual(out[5].data, c.data)
   assert.equal(out[5].hash, undefined)
+})
+
+test('a batch\'s input is segments of its capacity, filled in order, never a buffer grown past it', async () => {
+  // One buffer grown by doubling allocated 2.7x the bytes of the streams in
+  // a cold read, and V8 counts Buffer memory against its old-generation limit.
+  const items = Array.from({ length: 100 }, (_, i) => blob(`object ${i} `.repeat(40 + i)))
+  const capacity = 4096
+  const batch = new InflateBatch(capacity)
+  for (const o of items) batch.add({ stream: o.stream, size: o.data.length, type: 'blob', id: o.id })
+  const big = blob(Array.from({ length: 2000 }, (_, i) => String(i * 7919)).join(','))
+  assert.ok(big.stream.length > capacity, 'the fixture needs a stream over the capacity')
+  batch.add({ stream: big.stream, size: big.data.length, type: 'blob', id: big.id })
+  const out = await batch.run()
+  out.slice(0, -1).forEach((r, i) => { assert.deepEqual(r.data, items[i].data); assert.deepEqual(r.stream, items[i].stream); assert.equal(r.hash, undefined) })
+  assert.deepEqual(out[100].data, big.data)
+  assert.deepEqual(out[100].stream, big.stream)
+  const inputs = new Set(out.map(r => r.stream.buffer))
+  const streamBytes = items.reduce((n, o) => n + o.stream.length, 0) + big.stream.length
+  const allocated = [...inputs].reduce((n, b) => n + b.byteLength, 0)
+  assert.ok(inputs.size > 1, 'several segments')
+  for (const r of out.slice(0, -1)) assert.equal(r.stream.buffer.byteLength, capacity)
+  assert.equal(out[100].stream.buffer.byteLength, big.stream.length, 'a stream over the capacity has a segment of its size')
+  // unused: the end of each full segment (shorter than the stream that did not
+  // fit there) and of the last one filled
+  const longest = Math.max(...items.map(o => o.stream.length))
+  assert.ok(allocated < streamBytes + inputs.size * longest + capacity, `${allocated} bytes of input for ${streamBytes} of streams`)
 })
 
 test('small streams from Node\'s shared buffer pool travel without detaching the pool', async () => {
