@@ -48,6 +48,8 @@ interface Docs {
   catalog: (hash: string) => Promise<Uint8Array | null>
   gitDir: string | null
   keys: PublicKey[]
+  /** a view of this machine's objects to consult first (one that sees what was just fetched) */
+  objects?: GitObjectStore
 }
 
 export async function verifyRepo (s: Session, records: RepoRecords, now = new Date()): Promise<VerifyResult> {
@@ -67,9 +69,15 @@ export async function verifyBundleFile (s: Session, bytes: Uint8Array, now = new
   return await verifyBundle(s, decodeBundle(bytes), now)
 }
 
-/** verifyBundleFile of a decoded bundle. */
-export async function verifyBundle (s: Session, b: Bundle, now = new Date()): Promise<VerifyResult> {
+/**
+ * verifyBundleFile of a decoded bundle. `objects`: where the commits it names
+ * are read first (catalog against tree, ancestry), before the session's store:
+ * a swarm mount passes its own view, which holds what it just fetched in
+ * memory, so that nothing has to be written and synced first.
+ */
+export async function verifyBundle (s: Session, b: Bundle, now = new Date(), objects?: GitObjectStore): Promise<VerifyResult> {
   return await verifyDocs(s, {
+    objects,
     repo: b.repo,
     policy: b.policy,
     manifest: b.pendingManifest ?? b.manifest,
@@ -96,7 +104,7 @@ async function verifyDocs (s: Session, d: Docs, now: Date): Promise<VerifyResult
       intermediates.push(m)
     }
   }
-  const stores = [s.store.objects]
+  const stores = d.objects !== undefined ? [d.objects, s.store.objects] : [s.store.objects]
   let source: GitObjectStore | null = null
   if (d.gitDir !== null) {
     source = await GitObjectStore.open(await objectsDirOf(d.gitDir)).catch(() => null)

@@ -123,10 +123,8 @@ export class SwarmSource implements ViewSource {
     return Promise.all(Array.from({ length: PREFETCH_PARALLEL }, worker)).then(() => {})
   }
 
-  /** Makes what was fetched durable: on disk, where other views of the store can find it. */
-  async flush (): Promise<void> {
-    await this.store.flush()
-  }
+  /** The store this fetches into: its reads see what was fetched and is still held in memory. */
+  get objects (): GitObjectStore { return this.store }
 
   async hasLocally (id: ObjectId): Promise<boolean> {
     return await this.store.has(id)
