@@ -52,11 +52,20 @@ const DAEMON_BIN = fileURLToPath(new URL('../../bin/gtfs-daemon.js', import.meta
  *   freed; a fixed threshold keeps buffers of 128 KiB and more in their own
  *   mappings, returned on free. Without the two: 145 MiB instead of 132.
  *
+ * - `--v8-pool-size=1`: V8's background threads (concurrent marking, sweeping,
+ *   compilation) are 4 by default, whatever the machine. A reader fetching
+ *   the wide tree from one seeder spent ~6.9 s of a 2-core machine's ~47 s of
+ *   CPU in them (perf, 23 s run), beside the main thread, the zlib worker,
+ *   the FUSE reader thread, the seeder and 8 `cat`s. With one: cold reads of
+ *   the wide tree 20.3 / 21.8 / 21.7 / 22.0 / 17.7 s against 22.9 / 23.3 /
+ *   24.0 / 20.8 / 20.6 s, run in pairs (2026-12, this machine's spread is
+ *   +-15%); the first byte did not move (8 runs); the `rss` figure 176.8 MiB.
+ *
  * glibc reads its variables at start: a daemon started by hand (`gtfs daemon`)
  * runs with whatever its environment says. systemd/gtfs-daemon.service sets
  * the same (a unit test holds the two together).
  */
-export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=2', '--heap-growing-percent=45']
+export const DAEMON_NODE_FLAGS = ['--v8-pool-size=1', '--max-semi-space-size=2', '--heap-growing-percent=45']
 export const DAEMON_ENV = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: String(128 * 1024) }
 
 /**
