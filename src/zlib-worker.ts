@@ -37,7 +37,8 @@ function deflate ({ id, level, items }) {
 // inflateExact does, into its slot of one output buffer (slots of the
 // announced sizes, in order), then hashed after its git header and compared
 // with its id. Per item: the inflated length (-1: failed) and the stream bytes
-// inflate took; a failure or another hash in \`bad\`. Both buffers go back.
+// inflate took; a failure or another hash in \`bad\`. The input buffers and the
+// output go back.
 const TYPES = ['', 'commit', 'tree', 'blob', 'tag']
 function inflateHash ({ id, inputs, segs, offs, sizes, types, ids }) {
   const inp = inputs.map(u => Buffer.from(u.buffer, u.byteOffset, u.byteLength))

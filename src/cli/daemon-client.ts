@@ -59,7 +59,9 @@ const DAEMON_BIN = fileURLToPath(new URL('../../bin/gtfs-daemon.js', import.meta
  *   the FUSE reader thread, the seeder and 8 `cat`s. With one: cold reads of
  *   the wide tree 20.3 / 21.8 / 21.7 / 22.0 / 17.7 s against 22.9 / 23.3 /
  *   24.0 / 20.8 / 20.6 s, run in pairs (2026-12, this machine's spread is
- *   +-15%); the first byte did not move (8 runs); the `rss` figure 176.8 MiB.
+ *   +-15%); the first byte did not move (8 runs). What it costs: GC ends
+ *   later, so a cold-tree reader peaked at 242-256 MiB against 236-245, and
+ *   the `rss` figure was 176.8 and 190.6 MiB in two runs (182.1 before).
  *
  * glibc reads its variables at start: a daemon started by hand (`gtfs daemon`)
  * runs with whatever its environment says. systemd/gtfs-daemon.service sets
