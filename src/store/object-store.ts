@@ -438,7 +438,7 @@ export class GitObjectStore implements ObjectSource {
       if (seekable !== null) {
         const blob: BlobFile = unpacked === undefined
           ? seekable
-          : { size: seekable.size, read: async (buf, length, position) => await seekable.read(buf, length, position), plainPath: () => this.plainPath(id, seekable.size) }
+          : { size: seekable.size, read: seekable.read.bind(seekable), plainPath: () => this.plainPath(id, seekable.size) }
         return { kind: 'file', blob, release: async () => { await seekable.close() } }
       }
     }
