@@ -19,9 +19,10 @@
  * Threads: the kernel hands requests to whoever reads /dev/fuse, and a read
  * blocks until one comes. That read runs on a worker thread of its own (the
  * libuv pool is shared with the store's disk reads: a blocked pool thread per
- * mount would starve them); the worker only reads and posts each request to
- * the main thread, which answers with one write each. A write to /dev/fuse
- * never blocks (it completes a waiting request).
+ * mount would starve them); the worker only reads and hands each request to
+ * the main thread through a shared ring (request-ring.ts), which answers with
+ * one write each. A write to /dev/fuse never blocks (it completes a waiting
+ * request).
  *
  * Mounting: /dev/fuse is opened here and handed to mount(8) as its fd 3
  * (`-o fd=3`): the kernel ties the connection to the open file, which this
@@ -44,6 +45,7 @@ import {
 import type { GtfsFuseOps } from './fuse-ops.ts'
 import { connectionOf, runMount, type MountFlags } from './dev-fuse-mount.ts'
 import { childPath, NodeTable, type Node } from './dev-fuse-nodes.ts'
+import { newRing, RingReader, WORKER_RING } from './request-ring.ts'
 import { unmountDir } from './unmount.ts'
 
 const log = logger('gtfs:fs:dev-fuse')
@@ -80,7 +82,8 @@ const DOT = Buffer.from('.')
 const DOTDOT = Buffer.from('..')
 
 /**
- * The worker: reads requests and posts them to the main thread, except those
+ * The worker: reads requests and hands them to the main thread through a
+ * shared ring (request-ring.ts), except those
  * it answers itself with a fixed errno (workerData.fixed: op code -> -errno).
  * Those must not wait for the main thread: a child this process spawns with
  * its cwd in the mount (publish --trace) asks ACCESS in its chdir before its
@@ -89,7 +92,8 @@ const DOTDOT = Buffer.from('..')
 const WORKER = `
 const { parentPort } = require('node:worker_threads')
 const { readSync, writeSync } = require('node:fs')
-parentPort.once('message', ({ fd, size, fixed }) => {
+${WORKER_RING}
+parentPort.once('message', ({ fd, size, fixed, ring }) => {
   const buf = Buffer.allocUnsafeSlow(size)
   const out = Buffer.alloc(16)
   for (;;) {
@@ -106,9 +110,7 @@ parentPort.once('message', ({ fd, size, fixed }) => {
       try { writeSync(fd, out, 0, 16, null) } catch {}
       continue
     }
-    const m = new Uint8Array(n)
-    m.set(buf.subarray(0, n))
-    parentPort.postMessage(m, [m.buffer])
+    ringPut(ring, buf, n)
   }
 })
 `
@@ -196,10 +198,13 @@ class DevFuseSession implements Session {
 
   constructor (private readonly worker: Worker, private readonly fd: number, private readonly dir: string, private readonly ops: GtfsFuseOps, private readonly o: SessionOptions) {
     this.initDone = new Promise(resolve => { this.initialized = resolve })
+    const ring = newRing()
+    const reader = new RingReader(ring, b => { this.request(b) }, err => { log('request: %s', (err as Error).stack ?? err) }, REQUEST_BYTES)
     this.ended = new Promise<string>(resolve => {
-      this.worker.on('message', (m: Uint8Array | string) => {
-        if (typeof m === 'string') { resolve(m); return }
-        this.request(Buffer.from(m.buffer, m.byteOffset, m.byteLength))
+      // a number: requests are in the ring; a string: the session ended (after the requests before it)
+      this.worker.on('message', (m: number | string) => {
+        reader.drain()
+        if (typeof m === 'string') resolve(m)
       })
       this.worker.on('error', err => { resolve((err as Error).message) })
       this.worker.on('exit', () => { resolve('exit') })
@@ -210,7 +215,7 @@ class DevFuseSession implements Session {
       close(fd, () => {})
       return why
     })
-    worker.postMessage({ fd, size: REQUEST_BYTES, fixed: fixedAnswers(o.keepCache) })
+    worker.postMessage({ fd, size: REQUEST_BYTES, fixed: fixedAnswers(o.keepCache), ring })
   }
 
   async ready (): Promise<void> {
