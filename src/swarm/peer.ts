@@ -123,7 +123,10 @@ interface Pending {
   started: number
   onObject?: (obj: VerifiedObject) => void | Promise<void>
   objects: Map<ObjectId, GitObject>
-  writes: Array<Promise<void>>
+  /** objects delivered and not yet taken by `onObject` (its writes included) */
+  writing: number
+  /** the answer, once `done` came and `writing` is 0 */
+  written: (() => void) | undefined
   writeErr: unknown
   resolve: (v: unknown) => void
   reject: (err: unknown) => void
@@ -421,27 +424,44 @@ export class Peer extends EventEmitter {
    * peer lied: the request fails with its error and the peer is dropped.
    */
   private deliver (p: Pending, obj: VerifiedObject | Promise<VerifiedObject>): void {
+    p.writing++
     if (!(obj instanceof Promise)) {
-      const write = this.handOver(p, obj)
-      if (write !== undefined) p.writes.push(write)
+      queueMicrotask(() => { this.handOver(p, obj) })
       return
     }
-    p.writes.push(obj.then(o => this.handOver(p, o), (err: Error) => {
+    obj.then(o => { this.handOver(p, o) }, (err: Error) => {
       p.writeErr ??= err
       this.violation(err)
-    }))
+      this.taken(p)
+    })
   }
 
   /**
-   * Into the request's result, or to `onObject` on a later tick (the write it
-   * returns). The caller's failure to take an object is its own: the request
-   * fails with it, the peer stays.
+   * Into the request's result, or to `onObject` (always on a later tick than
+   * the message that brought it). The caller's failure to take an object is
+   * its own: the request fails with it, the peer stays. Nothing keeps a
+   * promise per object: a cold read's objects each held three until their
+   * request was done, and they outlived the young generation.
    */
-  private handOver (p: Pending, obj: VerifiedObject): Promise<void> | undefined {
+  private handOver (p: Pending, obj: VerifiedObject): void {
     this.objectsIn++
-    if (p.onObject === undefined) { p.objects.set(obj.id, { type: obj.type, data: obj.data }); return }
     const fn = p.onObject
-    return Promise.resolve().then(() => fn(obj)).catch((err: unknown) => { p.writeErr ??= err })
+    if (fn === undefined) { p.objects.set(obj.id, { type: obj.type, data: obj.data }); this.taken(p); return }
+    let write: void | Promise<void>
+    try {
+      write = fn(obj)
+    } catch (err) {
+      p.writeErr ??= err
+      this.taken(p)
+      return
+    }
+    if (write === undefined) { this.taken(p); return }
+    write.then(() => { this.taken(p) }, (err: unknown) => { p.writeErr ??= err; this.taken(p) })
+  }
+
+  /** One object of `p` taken (or failed): the answer goes once all are and `done` came. */
+  private taken (p: Pending): void {
+    if (--p.writing === 0) p.written?.()
   }
 
   private finish (p: Pending, truncated: boolean): void {
@@ -459,10 +479,11 @@ export class Peer extends EventEmitter {
     if (p.want !== null) this.measure(p, p.want.bytes)
     if (p.want === null) { p.resolve(result); return }
     const want = p.want
-    void Promise.all(p.writes).then(() => {
+    p.written = () => {
       if (p.writeErr !== undefined) { p.reject(p.writeErr); return }
       p.resolve({ objects: p.objects, count: want.objects, missing: result as ObjectId[], truncated, bytes: want.bytes })
-    })
+    }
+    if (p.writing === 0) p.written()
   }
 
   private measure (p: Pending, bytes: number): void {
@@ -542,7 +563,8 @@ export class Peer extends EventEmitter {
         started: Date.now(),
         onObject: opts.onObject,
         objects: new Map(),
-        writes: [],
+        writing: 0,
+        written: undefined,
         writeErr: undefined,
         resolve,
         reject,
