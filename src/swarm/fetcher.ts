@@ -476,9 +476,9 @@ export class Fetcher {
    * other peer has room and every other peer's rate is known (their room is
    * measured, not guessed), or when `anyOrigin`: readers who already hold a
    * copy take the load off it. The origin also takes the work when the peer
-   * chosen for it has more than `originAfterMs` outstanding and the origin
-   * less: four seeders limited to 2 MiB/s each, with a reader's walk asking
-   * one directory at a time, kept the other three just under their room and
+   * chosen for it has more than `originAfterMs` outstanding, no other
+   * reader with room has less, and the origin has less: four seeders limited
+   * to 2 MiB/s each, with a reader's walk asking one directory at a time, kept the other three just under their room and
    * left the origin's upload unused (the bench's swarm-4: 36-51 s, 34-38 s
    * with the origin taking its share). Without `needRoom` (a reader waits) a peer with
    * room still comes first, the origin included, so a batch is not queued
@@ -494,6 +494,9 @@ export class Fetcher {
       if (other !== null) {
         const behind = this.backlogMs(other)
         if (behind < this.originAfterMs) return other
+        // another reader that is not behind comes before the origin (pick rates by throughput, not backlog)
+        const calm = this.pool.pick(p => p.remoteHello?.origin !== true && open(p) && this.backlogMs(p) < this.originAfterMs, load)
+        if (calm !== null) return calm
         return this.pool.pick(p => p.remoteHello?.origin === true && open(p) && this.backlogMs(p) < behind, load) ?? other
       }
       if (!anyOrigin && this.pool.ready().some(p => p.remoteHello?.origin !== true && this.rateOf(this.stat(p)) === 0 && load(p) > 0)) return null
