@@ -144,6 +144,23 @@ test('the origin adds its upload when the readers that hold a copy are the limit
   closeAll(pool, [origin, reader])
 })
 
+test('a reader that is behind gives way to another reader that is not, before the origin', async () => {
+  const src = new MemorySource()
+  const origin = await pair({ source: src, origin: true }, {}, 'origin:1')
+  const a = await pair({ source: src, limiter: new TokenBucket(8 * 1024 * 1024, 64 * 1024) }, {}, 'a:1')
+  const b = await pair({ source: src, limiter: new TokenBucket(1024 * 1024, 64 * 1024) }, {}, 'b:1')
+  const pool = poolOf([origin, a, b])
+  // "Behind" from 1 ms of work outstanding. The peer pool rates a by its
+  // throughput per open request, so it is picked while it has a batch out
+  // (behind) and b has none. The origin took 280 of the 480 objects when
+  // only the picked reader's backlog counted; now b takes them first.
+  await walk(new Fetcher({ pool, sink: new Sink(), stealAfterMs: 60_000, originAfterMs: 1 }), src, 24, 20, 3, 7000)
+  const fromOrigin = origin.server.stats.objectsOut
+  assert.ok(fromOrigin <= 480 / 4, `the origin sent ${fromOrigin} of 480 (a ${a.server.stats.objectsOut}, b ${b.server.stats.objectsOut})`)
+  assert.ok(b.server.stats.objectsOut > 0)
+  closeAll(pool, [origin, a, b])
+})
+
 test('the origin stays idle when a reader that holds a copy keeps up with the same walk', async () => {
   const src = new MemorySource()
   const origin = await pair({ source: src, origin: true }, {}, 'origin:1')
