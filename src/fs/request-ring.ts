@@ -31,7 +31,7 @@ const MASK = RING_BYTES - 1
 export const WRITTEN = 0
 export const TAKEN = 1
 export const IDLE = 2
-export const SPACE_WAIT = 3
+const SPACE_WAIT = 3
 export const CONTROL = 4
 /** requests taken in one go before the main thread lets other events in */
 const TURN = 64

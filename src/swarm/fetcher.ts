@@ -478,10 +478,11 @@ export class Fetcher {
    * copy take the load off it. The origin also takes the work when the peer
    * chosen for it has more than `originAfterMs` outstanding, no other
    * reader with room has less, and the origin has less: four seeders limited
-   * to 2 MiB/s each, with a reader's walk asking one directory at a time, kept the other three just under their room and
-   * left the origin's upload unused (the bench's swarm-4: 36-51 s, 34-38 s
-   * with the origin taking its share). Without `needRoom` (a reader waits) a peer with
-   * room still comes first, the origin included, so a batch is not queued
+   * to 2 MiB/s each, with a reader's walk asking one directory at a time,
+   * kept the other three just under their room and left the origin's upload
+   * unused (the bench's swarm-4: 36-51 s, 34-38 s with the origin taking its
+   * share). Without `needRoom` (a reader waits) a peer with room still comes
+   * first, the origin included, so a batch is not queued
    * behind a full backlog at a slow peer while the origin idles; only when
    * none has room does it take any free slot, the origin's last.
    */
