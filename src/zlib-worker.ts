@@ -33,13 +33,68 @@ function deflate ({ id, level, items }) {
   const out = items.map(b => own(deflateSync(b, { level })))
   parentPort.postMessage({ id, out }, out.map(d => d.buffer))
 }
+const TYPES = ['', 'commit', 'tree', 'blob', 'tag']
+// One inflate engine for every stream, reset between them, writing straight
+// into the stream's slot of the output: inflateSync built a zlib context per
+// stream (50,000 in a cold read of the wide tree), gathered the output in
+// buffers of its own and we copied it into the slot (a cold read's worker:
+// ~1 s of its ~4.8 s in those three). This uses the Inflate stream's native
+// handle as inflateSync itself does (writeSync, the write state, reset); where
+// a Node lacks those, or GTFS_ZLIB_PLAIN=1, each stream takes inflateSync.
+const { Inflate, constants: { Z_FINISH } } = require('node:zlib')
+let engine = null
+let kError
+const direct = (() => {
+  if (process.env.GTFS_ZLIB_PLAIN === '1') return false
+  try {
+    const z = new Inflate()
+    kError = Object.getOwnPropertySymbols(z).find(s => s.description === 'kError')
+    const ok = typeof z._handle?.writeSync === 'function' && z._writeState instanceof Uint32Array && typeof z.reset === 'function' && kError !== undefined
+    z.close()
+    return ok
+  } catch { return false }
+})()
+const spare = Buffer.alloc(1)
+function tooLarge (size) {
+  return Object.assign(new Error('Cannot create a Buffer larger than ' + Math.max(1, size) + ' bytes'), { code: 'ERR_BUFFER_TOO_LARGE' })
+}
+// inflates \`input\` (one zlib stream, Z_FINISH as inflateSync) into out[at, at + size):
+// [bytes out, stream bytes taken]; throws zlib's error, or ERR_BUFFER_TOO_LARGE
+// for more than \`size\` bytes (inflateSync's maxOutputLength is at least 1).
+function inflateInto (input, out, at, size) {
+  if (!direct) {
+    const r = inflateSync(input, { maxOutputLength: Math.max(1, size), info: true })
+    if (r.buffer.length > size) throw tooLarge(size)
+    r.buffer.copy(out, at)
+    return [r.buffer.length, r.engine.bytesWritten]
+  }
+  if (engine === null) {
+    engine = new Inflate()
+    engine.on('error', () => {}) // a failed write destroys the stream; the error is read below
+  } else {
+    engine.reset()
+  }
+  const z = engine
+  const state = z._writeState
+  const fail = () => { const err = z[kError]; engine = null; return err }
+  z._handle.writeSync(Z_FINISH, input, 0, input.length, out, at, size)
+  if (z[kError]) throw fail()
+  const len = size - state[0]
+  if (state[0] === 0) {
+    // the slot is full: the stream must end here, with no byte more
+    const rest = input.length - state[1]
+    z._handle.writeSync(Z_FINISH, input, rest, input.length - rest, spare, 0, 1)
+    if (z[kError]) throw fail()
+    if (state[0] === 0) throw tooLarge(size)
+  }
+  return [len, input.length - state[1]]
+}
 // each stream (a slice of one of the input buffers) inflated as zlib-object.ts's
 // inflateExact does, into its slot of one output buffer (slots of the
 // announced sizes, in order), then hashed after its git header and compared
 // with its id. Per item: the inflated length (-1: failed) and the stream bytes
 // inflate took; a failure or another hash in \`bad\`. The input buffers and the
 // output go back.
-const TYPES = ['', 'commit', 'tree', 'blob', 'tag']
 function inflateHash ({ id, inputs, segs, offs, sizes, types, ids }) {
   const inp = inputs.map(u => Buffer.from(u.buffer, u.byteOffset, u.byteLength))
   const n = sizes.length
@@ -53,12 +108,14 @@ function inflateHash ({ id, inputs, segs, offs, sizes, types, ids }) {
   for (let i = 0; i < n; i++) {
     const size = sizes[i]
     try {
-      const r = inflateSync(inp[segs[i]].subarray(offs[2 * i], offs[2 * i + 1]), { maxOutputLength: Math.max(1, size), info: true })
-      const len = r.buffer.copy(out, at)
+      const r = inflateInto(inp[segs[i]].subarray(offs[2 * i], offs[2 * i + 1]), out, at, size)
+      const len = r[0]
       lens[i] = len
-      used[i] = r.engine.bytesWritten
-      const hash = createHash('sha1').update(TYPES[types[i]] + ' ' + size + '\0').update(out.subarray(at, at + len)).digest('hex')
-      if (hash !== ids.slice(40 * i, 40 * i + 40)) bad[i] = { hash }
+      used[i] = r[1]
+      if (len === size) {
+        const hash = createHash('sha1').update(TYPES[types[i]] + ' ' + size + '\0').update(out.subarray(at, at + len)).digest('hex')
+        if (hash !== ids.slice(40 * i, 40 * i + 40)) bad[i] = { hash }
+      }
     } catch (err) {
       lens[i] = -1
       bad[i] = { code: err && err.code, message: String(err && err.message || err) }
@@ -69,7 +126,7 @@ function inflateHash ({ id, inputs, segs, offs, sizes, types, ids }) {
 }
 parentPort.on('message', m => {
   try {
-    if (m.op === 'deflate') deflate(m); else inflateHash(m)
+    if (m.op === 'deflate') deflate(m); else if (m.op === 'mode') parentPort.postMessage({ id: m.id, direct }); else inflateHash(m)
   } catch (err) {
     parentPort.postMessage({ id: m.id, error: String(err && err.message || err) })
   }
@@ -77,7 +134,7 @@ parentPort.on('message', m => {
 `
 
 /** the worker's answer: `out` (deflate), or inflate's buffers and results, or `error` */
-interface Answer { id: number, error?: string, out?: unknown[], inputs?: Uint8Array[], data?: Uint8Array, lens?: Int32Array, used?: Int32Array, bad?: Record<number, { hash?: string, code?: string, message?: string }> }
+interface Answer { id: number, error?: string, direct?: boolean, out?: unknown[], inputs?: Uint8Array[], data?: Uint8Array, lens?: Int32Array, used?: Int32Array, bad?: Record<number, { hash?: string, code?: string, message?: string }> }
 
 let worker: Worker | null = null
 let nextId = 0
@@ -129,6 +186,11 @@ function start (): Worker {
   w.on('exit', code => { fail(new Error(`zlib worker exited (${code})`)) })
   worker = w
   return w
+}
+
+/** Whether the worker inflates with its one reused engine (else inflateSync per stream, GTFS_ZLIB_PLAIN=1). */
+export async function inflatesDirect (): Promise<boolean> {
+  return (await call({ op: 'mode' })).direct === true
 }
 
 /** The zlib streams of `items` at `level`, in order. */

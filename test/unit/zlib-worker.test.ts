@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { test } from 'node:test'
 import { deflateSync } from 'node:zlib'
 import { hashObject } from '../../src/git/object-id.ts'
@@ -85,6 +88,64 @@ test('inflateAndHash: size checks first, then the hash (EBADSIZE, EBADZLIB, EBAD
   await assert.rejects(inflateAndHash('blob', a.id, a.stream, a.data.length - 1), { code: 'EBADSIZE' })
   await assert.rejects(inflateAndHash('blob', a.id, Buffer.concat([a.stream, Buffer.from('junk')]), a.data.length), { code: 'EBADZLIB' })
   await assert.rejects(inflateAndHash('blob', '0'.repeat(40), a.stream, a.data.length), { code: 'EBADHASH', message: /blob 0{40} whose bytes hash to/ })
+})
+
+test('the worker\'s one reused inflate engine and inflateSync per stream agree on every case (GTFS_ZLIB_PLAIN=1)', async (t) => {
+  // The worker inflates with one zlib engine, reset between streams, straight
+  // into each stream's slot; inflateSync is its fallback. Both must give the
+  // same answer for good streams and for each kind of bad one, wherever it
+  // sits in a batch (a failure must not spoil the stream after it).
+  const code = `import { deflateSync } from 'node:zlib'
+import { createHash } from 'node:crypto'
+const z = await import(${JSON.stringify(new URL('../../src/zlib-worker.ts', import.meta.url).href)})
+const id = (t, d) => createHash('sha1').update(t + ' ' + d.length + '\\0').update(d).digest('hex')
+const big = Buffer.from(Array.from({ length: 3000 }, (_, i) => String(i * 7919)).join(','))
+const small = Buffer.from('small object')
+const empty = Buffer.alloc(0)
+const s = d => deflateSync(d)
+const cases = [
+  [s(empty), 0, id('blob', empty)],
+  [s(small), small.length, id('blob', small)],
+  [s(Buffer.from('x')), 0, id('blob', empty)],
+  [s(big), big.length, id('blob', big)],
+  [s(big), big.length - 1, id('blob', big)],
+  [s(big), big.length + 1, id('blob', big)],
+  [s(big).subarray(0, 100), big.length, id('blob', big)],
+  [Buffer.concat([s(small), Buffer.from('junk')]), small.length, id('blob', small)],
+  [Buffer.from('not zlib at all'), 10, id('blob', small)],
+  [s(small), small.length, id('tree', small)],
+  [s(small), small.length, id('blob', small)],
+  [s(Buffer.from('y')), 0, id('blob', empty)]
+]
+const batch = new z.InflateBatch(64)
+for (const [stream, size, oid] of cases) batch.add({ stream, size, type: 'blob', id: oid })
+const out = await batch.run()
+console.log(JSON.stringify([await z.inflatesDirect(), ...out.map(r => ({ data: r.data === null ? null : r.data.toString('hex'), used: r.data === null ? null : r.used, hash: r.hash ?? null, code: r.code ?? null }))]))`
+  const dir = await mkdtemp(join(tmpdir(), 'gtfs-zlib-'))
+  t.after(async () => { await rm(dir, { recursive: true, force: true }) })
+  const script = join(dir, 'batch.mjs')
+  await writeFile(script, code)
+  const answers = await Promise.all(['0', '1'].map(async plain => {
+    const r = await run(process.execPath, ['--import', 'tsx', script], { timeoutMs: 30_000, env: { ...process.env, GTFS_ZLIB_PLAIN: plain } })
+    assert.equal(r.code, 0, r.stderr)
+    const [direct, ...rest] = JSON.parse(r.stdout) as [boolean, ...Array<{ data: string | null, used: number | null, hash: string | null, code: string | null }>]
+    assert.equal(direct, plain === '0', 'the engine the worker uses')
+    return rest
+  }))
+  assert.deepEqual(answers[0], answers[1])
+  const [direct] = answers
+  assert.equal(direct[0].data, '', 'an empty object inflates to nothing')
+  assert.equal(direct[1].data, Buffer.from('small object').toString('hex'))
+  assert.equal(direct[2].code, 'ERR_BUFFER_TOO_LARGE', 'one byte where none was announced')
+  assert.equal(direct[3].hash, null)
+  assert.equal(direct[4].code, 'ERR_BUFFER_TOO_LARGE')
+  assert.equal(direct[5].data?.length, direct[3].data?.length, 'fewer bytes than announced: all of them, for the size check')
+  assert.equal(direct[6].data, null, 'a truncated stream fails')
+  assert.equal(direct[7].used, direct[1].used, 'bytes after the stream are not taken')
+  assert.equal(direct[8].data, null)
+  assert.match(direct[9].hash ?? '', /^[0-9a-f]{40}$/)
+  assert.equal(direct[10].hash, null, 'a good stream after failures')
+  assert.equal(direct[11].code, 'ERR_BUFFER_TOO_LARGE', 'and at the end of the output')
 })
 
 test('a worker started ahead of its first job does not keep the process alive', async () => {
