@@ -44,6 +44,8 @@ const DAEMON_BIN = fileURLToPath(new URL('../../bin/gtfs-daemon.js', import.meta
  *   100 with semi-space 8 the bench's swarm-4 reader (4 seeders at 2 MiB/s,
  *   CPU-bound) used 4 s less CPU of ~41 and ran 35.7-38.3 s against
  *   37.4-44.1; at 100 alone, no clear gain.
+ *   While the daemon fetches from peers it runs at 100 (daemon/gc-pacing.ts):
+ *   a cold read of the wide tree ran 6% faster with 1.5 CPU-s less.
  * - `MALLOC_ARENA_MAX=2`: libuv's thread pool (file reads, inflate) and
  *   libfuse's threads would each get a glibc arena that keeps what it freed.
  * - `MALLOC_MMAP_THRESHOLD_`: glibc raises its mmap threshold to the largest

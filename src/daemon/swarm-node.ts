@@ -136,6 +136,12 @@ export class SwarmNode implements StateProvider {
     this.published.clear()
   }
 
+  /** Whether any repo's fetcher has objects on the way now. */
+  fetching (): boolean {
+    for (const s of this.swarms.values()) if (s.fetcher.inflight > 0) return true
+    return false
+  }
+
   /** The swarm of `repo`, created on first use. */
   swarm (repo: string): RepoSwarm {
     let s = this.swarms.get(repo)
