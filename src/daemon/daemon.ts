@@ -22,7 +22,7 @@ import { parseRepoRef } from '../repo/repo-ref.ts'
 import { recordingsSettled } from '../repo/swarm-repo.ts'
 import { GitObjectStore } from '../store/object-store.ts'
 import { Prefetcher } from './prefetch.ts'
-import { startGcPacing } from './gc-pacing.ts'
+import { startGcPacing, type GcPacing } from './gc-pacing.ts'
 import { StoreKeeper } from './store-keeper.ts'
 import { openSwarmMount, type SwarmMount } from './swarm-mount.ts'
 import { SwarmNode } from './swarm-node.ts'
@@ -92,8 +92,8 @@ export class Daemon {
   private readonly warnings: Array<{ at: string, message: string }> = []
   private swarm?: Promise<{ node: SwarmNode, session: Session, store: GitObjectStore, finder: CommandFinder }>
   private storage?: Promise<{ session: Session, store: GitObjectStore, keeper: StoreKeeper, prefetcher: Prefetcher }>
-  /** GC pacing while the swarm node fetches (gc-pacing.ts); restores the resting growth */
-  private stopPacing: () => void = () => {}
+  /** GC pacing while the swarm node fetches (gc-pacing.ts) */
+  private pacing: GcPacing = { growth: null, stop: () => {} }
   /** the swarm options of the last request that may start the swarm node (prefetch starts it with them) */
   private lastSwarmArgs: SwarmOptions = {}
   private server?: Server
@@ -216,7 +216,7 @@ export class Daemon {
       const { session, store } = await this.openStore()
       const node = new SwarmNode({ paths: this.paths, settings: this.settings, session, store, bootstrap: o.bootstrap, port: o.port, host: process.env.GTFS_LISTEN_HOST === '' ? undefined : process.env.GTFS_LISTEN_HOST })
       await node.start()
-      this.stopPacing = startGcPacing({ fetching: () => node.fetching() })
+      this.pacing = startGcPacing({ fetching: () => node.fetching() })
       process.stderr.write(`${new Date().toISOString()} swarm: dht udp ${node.dhtPort}, wire tcp ${node.wirePort}\n`)
       return { node, session, store, finder: new CommandFinder(session) }
     })()
@@ -305,7 +305,7 @@ export class Daemon {
       socket: socketPath(this.paths),
       mounts: [...this.mounts.values()].map(m => this.describe(m)),
       swarm: swarm?.node.status() ?? null,
-      memory: await memoryStatus(),
+      memory: { ...await memoryStatus(), ...(this.pacing.growth === null ? {} : { heapGrowingPercent: this.pacing.growth }) },
       warnings: this.warnings.slice(-20)
     }
   }
@@ -317,7 +317,7 @@ export class Daemon {
         await this.umount(dir).catch((err: Error) => { log('unmount %s: %s', dir, err.message) })
       }
       await new Promise<void>(resolve => { this.server?.close(() => { resolve() }) ?? resolve() })
-      this.stopPacing()
+      this.pacing.stop()
       const swarm = await this.swarm?.catch(() => null)
       if (swarm != null) await swarm.node.stop().catch((err: Error) => { log('swarm stop: %s', err.message) })
       const storage = await this.storage?.catch(() => null)

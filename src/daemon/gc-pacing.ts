@@ -49,13 +49,20 @@ export interface GcPacingOptions {
   set?: (percent: number) => void
 }
 
+export interface GcPacing {
+  /** the growth set now, percent; null when the pacing is off (started without the flag) */
+  readonly growth: number | null
+  /** stops looking and restores the resting growth */
+  stop: () => void
+}
+
 /**
  * Looks every `everyMs` whether the daemon fetches, and sets the growth to
- * match. Returns a stop function that restores the resting growth. Does
- * nothing (and returns a no-op) when the process was started without the flag.
+ * match. Does nothing when the process was started without the flag, or with
+ * a growth as large.
  */
-export function startGcPacing (o: GcPacingOptions, resting = startedGrowth()): () => void {
-  if (resting === null || resting >= FETCHING_GROWTH) return () => {}
+export function startGcPacing (o: GcPacingOptions, resting = startedGrowth()): GcPacing {
+  if (resting === null || resting >= FETCHING_GROWTH) return { growth: null, stop: () => {} }
   const set = o.set ?? ((percent: number) => { setFlagsFromString(`--heap-growing-percent=${percent}`) })
   const restAfterMs = o.restAfterMs ?? 2000
   let growth = resting
@@ -77,8 +84,11 @@ export function startGcPacing (o: GcPacingOptions, resting = startedGrowth()): (
     if (now - quietSince >= restAfterMs) to(resting)
   }, o.everyMs ?? 500)
   timer.unref()
-  return () => {
-    clearInterval(timer)
-    to(resting)
+  return {
+    get growth () { return growth },
+    stop: () => {
+      clearInterval(timer)
+      to(resting)
+    }
   }
 }

@@ -14,13 +14,16 @@ test('the growth the daemon was started with is read from its node flags', () =>
 test('while objects arrive the old generation may grow further; some time after the last, it is back to the resting growth', async () => {
   let fetching = false
   const set: number[] = []
-  const stop = startGcPacing({ fetching: () => fetching, everyMs: 10, restAfterMs: 400, set: p => { set.push(p) } }, 45)
+  const pacing = startGcPacing({ fetching: () => fetching, everyMs: 10, restAfterMs: 400, set: p => { set.push(p) } }, 45)
+  const stop = pacing.stop
   try {
     await sleep(40)
     assert.deepEqual(set, [], 'nothing changes while nothing is fetched')
+    assert.equal(pacing.growth, 45)
     fetching = true
     await sleep(40)
     assert.deepEqual(set, [FETCHING_GROWTH])
+    assert.equal(pacing.growth, FETCHING_GROWTH, 'what gtfs status shows')
     fetching = false
     await sleep(25)
     assert.deepEqual(set, [FETCHING_GROWTH], 'a short pause between fetches keeps the growth')
@@ -40,9 +43,10 @@ test('while objects arrive the old generation may grow further; some time after 
 test('a daemon started without the flag, or with a growth as large, is left as it is', async () => {
   for (const resting of [null, FETCHING_GROWTH, 150]) {
     const set: number[] = []
-    const stop = startGcPacing({ fetching: () => true, everyMs: 5, set: p => { set.push(p) } }, resting)
+    const pacing = startGcPacing({ fetching: () => true, everyMs: 5, set: p => { set.push(p) } }, resting)
     await sleep(30)
-    stop()
+    pacing.stop()
     assert.deepEqual(set, [], String(resting))
+    assert.equal(pacing.growth, null)
   }
 })

@@ -33,7 +33,7 @@ interface SwarmInfo {
   wirePort: number
   repos: Array<{ repo: string, seeding: boolean, pending: number, fetched: { objects: number, bytes: number, batches: number, retries: number }, peers: PeerInfo[], banned: Array<{ key: string, reason: string }> }>
 }
-interface Status { pid: number, started: string, socket: string, mounts: MountInfo[], swarm: SwarmInfo | null, memory?: { rss: number, peakRss: number, heapUsed: number, external: number }, warnings: Array<{ at: string, message: string }> }
+interface Status { pid: number, started: string, socket: string, mounts: MountInfo[], swarm: SwarmInfo | null, memory?: { rss: number, peakRss: number, heapUsed: number, external: number, heapGrowingPercent?: number }, warnings: Array<{ at: string, message: string }> }
 
 export const statusCommand: CommandModule<object, { json?: boolean }> = {
   command: 'status',
@@ -61,7 +61,11 @@ export const statusCommand: CommandModule<object, { json?: boolean }> = {
       process.stdout.write(`daemon: pid ${status.pid}, up since ${status.started}\n`)
       const m = status.memory
       const mib = (n: number): string => `${(n / 2 ** 20).toFixed(0)} MiB`
-      if (m !== undefined) process.stdout.write(`memory: ${mib(m.rss)} resident (peak ${mib(m.peakRss)}), JS heap ${mib(m.heapUsed)}, buffers ${mib(m.external)}\n`)
+      if (m !== undefined) {
+        // the old generation's allowed growth between full GCs, larger while objects arrive (daemon/gc-pacing.ts)
+        const growth = m.heapGrowingPercent === undefined ? '' : ` (may grow ${m.heapGrowingPercent}% between full GCs)`
+        process.stdout.write(`memory: ${mib(m.rss)} resident (peak ${mib(m.peakRss)}), JS heap ${mib(m.heapUsed)}${growth}, buffers ${mib(m.external)}\n`)
+      }
       if (status.mounts.length === 0) process.stdout.write('mounts: none\n')
       for (const m of status.mounts) {
         if (m.automount !== undefined) {
