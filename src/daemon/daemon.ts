@@ -163,7 +163,8 @@ export class Daemon {
           ? await Promise.all(keys.map(async k => (await parseRepoRef(k, this.paths.data)).key))
           : null
         const seeded = repos === null ? await node.seedAll() : await Promise.all(repos.map(async r => { await session.records(r); return (await node.seed(r)).repo }))
-        // The first reader's state request then finds its answer made (SwarmNode.prepareState).
+        // The first reader's state request then finds its answer made, and its
+        // structure request the trees read once (SwarmNode.prepareState).
         setImmediate(() => { void node.prepareState(seeded) })
         return { seeding: seeded, dhtPort: node.dhtPort, wirePort: node.wirePort }
       },

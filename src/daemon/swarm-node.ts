@@ -13,6 +13,8 @@ import { join } from 'node:path'
 import { LRUCache } from 'lru-cache'
 import type { Paths, Settings } from '../config.ts'
 import { GtfsError, isGtfsError } from '../errors.ts'
+import { parseCommit } from '../git/commit.ts'
+import { subtreeIds } from '../git/tree.ts'
 import { logger, warn } from '../log.ts'
 import { decodeBundle, type Bundle } from '../publish/bundle.ts'
 import { exportBundle, exportToken } from '../publish/exchange.ts'
@@ -67,6 +69,8 @@ interface RepoSwarm {
   stateFetches: number
   /** state bundles this node made to serve (stateOf; one per change of what they hold) */
   stateExports: number
+  /** trees read once after seeding began (readTreesAhead) */
+  treesReadAhead: number
 }
 
 /**
@@ -83,6 +87,12 @@ const MAX_READY = 32
 const MAX_DIALS = 1024
 /** a new DHT lookup for a repo at most this often, ms */
 const LOOKUP_EVERY_MS = 5_000
+/**
+ * Bytes of trees a seeder reads ahead (readTreesAhead): half the object cache
+ * of a published repository's store (GitObjectStore's default, 16 MiB), so what
+ * it read is still cached when the first reader asks.
+ */
+const TREES_AHEAD_BYTES = 8 * 2 ** 20
 
 export class SwarmNode implements StateProvider {
   private readonly swarms = new Map<string, RepoSwarm>()
@@ -165,7 +175,8 @@ export class SwarmNode implements StateProvider {
       looking: null,
       lookupDone: Promise.resolve(),
       stateFetches: 0,
-      stateExports: 0
+      stateExports: 0,
+      treesReadAhead: 0
     }
     this.swarms.set(repo, s)
     this.byInfoHash.set(infoHash.toString('hex'), s)
@@ -296,6 +307,7 @@ export class SwarmNode implements StateProvider {
         fetched: { ...s.fetcher.stats },
         stateFetches: s.stateFetches,
         stateExports: s.stateExports,
+        treesReadAhead: s.treesReadAhead,
         pending: s.fetcher.inflight,
         backlog: s.fetcher.backlog,
         peers: s.pool.all().map(p => ({ address: p.address, incoming: p.incoming, ready: p.ready, ...p.stats, fetch: s.fetcher.peerLoad(p) })),
@@ -340,12 +352,46 @@ export class SwarmNode implements StateProvider {
    * one after another, while the seeder has nothing else to do: a fresh
    * seeder's first answer loaded openpgp (its keys are exported) and exported
    * the bundle on that request, 100-200 ms of the first reader's mount
-   * (measured in the first-byte harness). Failures are left to the request,
-   * which tries again and reports them.
+   * (measured in the first-byte harness). Then it reads their trees ahead
+   * (readTreesAhead). Failures are left to the request, which tries again and
+   * reports them.
    */
   async prepareState (repos: string[]): Promise<void> {
     for (const repo of repos) {
       await this.stateOf(repo).catch((err: Error) => { log('state of %s not made ahead: %s', repo, err.message) })
+    }
+    for (const repo of repos) {
+      await this.readTreesAhead(repo).catch((err: Error) => { log('trees of %s not read ahead: %s', repo, err.message) })
+    }
+  }
+
+  /**
+   * Reads the trees of the repo's signed refs once, breadth first, up to
+   * TREES_AHEAD_BYTES, so the first reader's structure request (every tree, in
+   * one `want`) is served from the object cache by code that has run before.
+   * Served cold, a fresh seeder sent the bench's 2,500 trees 130-170 ms after
+   * the reader had verified the state, and the first mount after a publish
+   * took 0.74-0.77 s from `gtfs mount` to the first byte instead of 0.60-0.61
+   * (first-byte harness, three pairs). The walk took the seeder ~230 ms.
+   */
+  private async readTreesAhead (repo: string): Promise<void> {
+    const rec = await this.o.session.records(repo)
+    const s = this.swarms.get(repo)
+    if (rec.manifest === null || s === undefined) return
+    const queue: ObjectId[] = []
+    const seen = new Set<ObjectId>()
+    for (const { commit } of Object.values(parseManifest(rec.manifest.bytes).refs)) {
+      const root = parseCommit((await this.source.read(commit)).data, commit).tree
+      if (!seen.has(root)) { seen.add(root); queue.push(root) }
+    }
+    let bytes = 0
+    for (let i = 0; i < queue.length && bytes < TREES_AHEAD_BYTES; i++) {
+      const tree = await this.source.read(queue[i])
+      bytes += tree.data.length
+      s.treesReadAhead++
+      for (const sub of subtreeIds(tree.data, queue[i])) {
+        if (!seen.has(sub)) { seen.add(sub); queue.push(sub) }
+      }
     }
   }
 

@@ -36,7 +36,7 @@ async function archive (ref: string): Promise<Map<string, string>> {
   return await archiveOf(repo, ref, join(tmp.path, `archive-${ref.replace(/\W/g, '_')}`))
 }
 
-async function status (who: string): Promise<{ daemon: { swarm: { repos: Array<{ repo: string, stateFetches: number, stateExports: number, peers: Array<{ address: string, bytesIn: number, objectsIn: number }>, banned: Array<{ key: string }> }> } } }> {
+async function status (who: string): Promise<{ daemon: { swarm: { repos: Array<{ repo: string, stateFetches: number, stateExports: number, treesReadAhead: number, peers: Array<{ address: string, bytesIn: number, objectsIn: number }>, banned: Array<{ key: string }> }> } } }> {
   return JSON.parse(await mustG(who, ['status', '--json']))
 }
 
@@ -103,6 +103,13 @@ test('A publishes; B mounts by key with an empty cache and reads it all; C gets 
   const madeBy = Date.now() + 10_000
   while (await made() === 0 && Date.now() < madeBy) await new Promise(resolve => setTimeout(resolve, 100))
   assert.equal(await made(), 1, 'A made its state bundle once, before any reader asked')
+  // ... and then read the signed commit's trees once, so the first structure request is served warm
+  // (the distinct trees of HEAD's tree, as the walk counts them; the repo has one ref)
+  const trees = (await git(repo, 'rev-list', '--objects', '--no-walk', '--filter=object:type=tree', '--filter-provided-objects', '--no-object-names', 'HEAD')).split('\n').filter(Boolean).length
+  assert.ok(trees > 1)
+  const readAhead = async (): Promise<number> => (await status('a')).daemon.swarm.repos.find(r => r.repo === key)?.treesReadAhead ?? 0
+  await until('A read its trees ahead', 10_000, async () => await readAhead() === trees)
+  assert.equal(await readAhead(), trees, 'A read each tree of the signed commit once')
 
   // A hostile peer in the same swarm: every object it sends is corrupted.
   const liar = await startJsonProcess(process.execPath, ['--import', 'tsx', join(ROOT, 'test/helpers/swarm-peers.ts'), key, 'corrupt'], { ...process.env, ...env, GTFS_TEST: '1' })
