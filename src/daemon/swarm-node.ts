@@ -486,11 +486,12 @@ function isLocal (host: string): boolean {
 
 /**
  * Options of every connection. GTFS_WIRE_ZLIB=0 stops taking and sending
- * objects as zlib streams (speaks as nodes before them did): a switch for
- * measuring, and a way out should a peer's streams be a problem.
+ * objects as zlib streams, GTFS_WIRE_OBJECTS=0 several small objects to a
+ * message (each speaks as nodes before it did): switches for measuring, and
+ * ways out should a peer's messages be a problem.
  */
-function wirePeerOptions (settings: Settings): { maxObjectBytes: number, requestTimeoutMs: number, zlib: boolean } {
-  return { maxObjectBytes: 2 ** 30, requestTimeoutMs: Math.min(10_000, settings.readDeadlineMs), zlib: process.env.GTFS_WIRE_ZLIB !== '0' }
+function wirePeerOptions (settings: Settings): { maxObjectBytes: number, requestTimeoutMs: number, zlib: boolean, objects: boolean } {
+  return { maxObjectBytes: 2 ** 30, requestTimeoutMs: Math.min(10_000, settings.readDeadlineMs), zlib: process.env.GTFS_WIRE_ZLIB !== '0', objects: process.env.GTFS_WIRE_OBJECTS !== '0' }
 }
 
 function uploadLimiter (): TokenBucket | undefined {

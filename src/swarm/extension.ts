@@ -117,7 +117,7 @@ export class GtfsExtension extends EventEmitter {
     if (this.wire instanceof GtfsWire) {
       this.wire.sendExtended(this.peerExtId, encodeMessageParts(msg))
       // Bulk (object and state chunks) is gathered into fewer writes; requests, cancels and answers leave now.
-      if (msg.t !== 'object' && msg.t !== 'state') this.wire.flush()
+      if (msg.t !== 'object' && msg.t !== 'objects' && msg.t !== 'state') this.wire.flush()
     } else {
       this.wire.extended(this.peerExtId, encodeMessage(msg))
     }

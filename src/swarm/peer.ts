@@ -17,6 +17,8 @@
  * Objects as zlib streams: unless `zlib: false`, our hello says `zl: 1` (we
  * take them; each comes to `onObject` inflated and checked, with the stream as
  * `deflated`), and we send stored streams to peers whose hello says the same.
+ * Likewise `objects: false` / `mo: 1` for `objects` messages (several small
+ * whole objects in one).
  *
  * Any peer fault (bad encoding, cap, out-of-order, bad hash) ends the
  * connection: `warning` and `violation` are emitted with the error, every open
@@ -72,6 +74,8 @@ export interface PeerOptions {
   readyTimeoutMs?: number
   /** take and send objects as zlib streams (hello `zl: 1`; default true); false speaks as peers before it did */
   zlib?: boolean
+  /** take and send small objects several to an `objects` message (hello `mo: 1`; default true); false speaks as peers before it did */
+  objects?: boolean
 }
 
 /** A hash-checked object; `deflated`: the zlib stream it came as, a valid pack entry's data (stored as is). */
@@ -163,6 +167,7 @@ export class Peer extends EventEmitter {
   private readonly maxObjectBytes: number
   private readonly requestTimeoutMs: number
   private readonly zlib: boolean
+  private readonly multiObjects: boolean
   private readonly accept?: (infoHash: string) => SwarmContext | null
 
   constructor (opts: PeerOptions) {
@@ -176,6 +181,7 @@ export class Peer extends EventEmitter {
     this.maxObjectBytes = opts.maxObjectBytes ?? MAX_OBJECT_BYTES
     this.requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
     this.zlib = opts.zlib ?? true
+    this.multiObjects = opts.objects ?? true
 
     const wire = this.wire
     wire.extendedHandshake = { v: 'gtfs 0.1.0', reqq: MAX_REQUESTS }
@@ -220,6 +226,8 @@ export class Peer extends EventEmitter {
   get servesRanges (): boolean { return this.remoteHello?.ranges === true }
   /** both sides take objects as zlib streams */
   get zlibObjects (): boolean { return this.zlib && this.remoteHello?.zlib === true }
+  /** both sides take `objects` messages */
+  get batchedObjects (): boolean { return this.multiObjects && this.remoteHello?.objects === true }
   get stats (): { bytesIn: number, bytesOut: number, objectsIn: number, objectsOut: number } {
     return { bytesIn: this.wire.bytesIn, bytesOut: this.wire.bytesOut, objectsIn: this.objectsIn, objectsOut: this.server?.stats.objectsOut ?? 0 }
   }
@@ -332,19 +340,21 @@ export class Peer extends EventEmitter {
   }
 
   private hello (): HelloMessage {
-    return { t: 'hello', versions: [PROTOCOL_VERSION], keys: this.context?.repoKeys ?? [], maxRequests: MAX_REQUESTS, maxBatch: MAX_BATCH, ...(this.context?.origin === true ? { origin: true } : {}), ...(this.context?.source?.readRange !== undefined ? { ranges: true } : {}), ...(this.zlib ? { zlib: true } : {}) }
+    return { t: 'hello', versions: [PROTOCOL_VERSION], keys: this.context?.repoKeys ?? [], maxRequests: MAX_REQUESTS, maxBatch: MAX_BATCH, ...(this.context?.origin === true ? { origin: true } : {}), ...(this.context?.source?.readRange !== undefined ? { ranges: true } : {}), ...(this.zlib ? { zlib: true } : {}), ...(this.multiObjects ? { objects: true } : {}) }
   }
 
   private newServer (ctx: SwarmContext): ObjectServer {
     const wire = this.wire
     const isClosed = (): boolean => this.closed
     const takesZlib = (): boolean => this.zlibObjects
+    const takesObjects = (): boolean => this.batchedObjects
     const sender: Sender = {
       send: m => this.ext.send(m),
       drained: () => this.wire.drained(),
       get backpressured () { return wire.backpressured },
       get closed () { return isClosed() },
-      get takesZlib () { return takesZlib() }
+      get takesZlib () { return takesZlib() },
+      get takesObjects () { return takesObjects() }
     }
     return new ObjectServer(sender, ctx.source, ctx.state, undefined, ctx.limiter)
   }
@@ -400,6 +410,15 @@ export class Peer extends EventEmitter {
           if (p.want === null) throw new ProtocolError('EPROTO', `object for state request ${m.r}`)
           const obj = p.want.accept(m)
           if (obj !== null) this.deliver(p, obj)
+          return
+        }
+        case 'objects': {
+          if (!this.multiObjects) throw new ProtocolError('EPROTO', 'objects message, which we did not offer to take')
+          if (p.want === null) throw new ProtocolError('EPROTO', `objects for a ${p.range !== null ? 'range' : 'state'} request ${m.r}`)
+          for (const o of m.items) {
+            const obj = p.want.accept(o)
+            if (obj !== null) this.deliver(p, obj)
+          }
           return
         }
         case 'state':

@@ -13,6 +13,12 @@
  *   needs is read (inflated) as before, and so is everything the source does
  *   not hold that way (deltas, loose objects, large blobs). The upload limiter
  *   and backpressure count the bytes sent.
+ * - To a peer that takes them (hello `mo: 1`), small objects leave several to
+ *   an `objects` message: gathered up to CHUNK_BYTES, and sent when the next
+ *   one would not fit, when the `want` is answered, or at the end of the turn
+ *   of the event loop in which the first was gathered (when the loop waits on
+ *   the store), so none waits for objects that are not read yet. A larger
+ *   object goes in chunks, after what was gathered.
  * - Ids the source does not hold are listed in `dont-have` before `done`.
  * - A `range` is answered from `source.readRange` (a positional read where the
  *   store allows) in the same `object` chunks, offsets in blob coordinates;
@@ -26,8 +32,8 @@ import { logger } from '../log.ts'
 import type { AbortOptions, DeflatedObject, GitObject, ObjectId, ObjectSource, ObjectType } from '../types.ts'
 import { treeChildren } from './codec-tree.ts'
 import {
-  CHUNK_BYTES, encodeState, MAX_CLOSURE_OBJECTS, MAX_DONT_HAVE, MAX_REQUESTS,
-  type CancelMessage, type Message, type RangeMessage, type RepoKey, type RepoState, type StateReqMessage, type WantMessage
+  CHUNK_BYTES, encodeState, MAX_CLOSURE_OBJECTS, MAX_DONT_HAVE, MAX_MESSAGE_OBJECTS, MAX_REQUESTS, OBJECTS_ITEM_BYTES,
+  type CancelMessage, type Message, type ObjectMessage, type RangeMessage, type RepoKey, type RepoState, type StateReqMessage, type WantMessage
 } from './messages.ts'
 
 import type { UploadLimiter } from './rate-limit.ts'
@@ -49,6 +55,45 @@ export interface Sender {
   readonly closed: boolean
   /** the peer takes objects as zlib streams (its hello says so) */
   readonly takesZlib?: boolean
+  /** the peer takes `objects` messages (its hello says so) */
+  readonly takesObjects?: boolean
+}
+
+/** objects up to this many bytes go in `objects` messages (to peers that take them) */
+export const BATCHED_OBJECT_BYTES = CHUNK_BYTES / 2
+
+/** The small objects of one `want` gathered for one `objects` message. */
+class Gathered {
+  private items: ObjectMessage[] = []
+  private bytes = 0
+  private scheduled = false
+
+  constructor (private readonly r: number, private readonly sender: Sender, private readonly live: () => boolean) {}
+
+  /** Adds a whole object, sending what is gathered first when it would not fit. */
+  add (id: ObjectId, type: ObjectType, data: Buffer, zsize: number | undefined): void {
+    if (this.items.length >= MAX_MESSAGE_OBJECTS || this.bytes + data.length + OBJECTS_ITEM_BYTES > CHUNK_BYTES) this.flush()
+    const o: ObjectMessage = { t: 'object', r: this.r, id, type, off: 0, total: data.length, data }
+    if (zsize !== undefined) o.zsize = zsize
+    this.items.push(o)
+    this.bytes += data.length + OBJECTS_ITEM_BYTES
+    if (!this.scheduled) {
+      this.scheduled = true
+      setImmediate(() => {
+        this.scheduled = false
+        this.flush()
+      })
+    }
+  }
+
+  /** Sends what is gathered (nothing once the request is cancelled or the peer gone). */
+  flush (): void {
+    if (this.items.length === 0) return
+    const items = this.items
+    this.items = []
+    this.bytes = 0
+    if (this.live()) this.sender.send({ t: 'objects', r: this.r, items })
+  }
 }
 
 export interface ServerStats {
@@ -136,6 +181,7 @@ export class ObjectServer {
     const cap = queue.length + MAX_CLOSURE_OBJECTS
     const missing: ObjectId[] = []
     let truncated = false
+    const gathered = this.sender.takesObjects === true ? new Gathered(m.r, this.sender, () => this.live(signal)) : null
     for (let i = 0; i < queue.length; i++) {
       if (!this.live(signal)) return
       const [id, depth, tree] = queue[i]
@@ -146,14 +192,14 @@ export class ObjectServer {
       const z = walks && tree ? null : await this.readDeflated(id, signal)
       if (!this.live(signal)) return
       if (z !== null && !(z.type === 'tree' && walks)) {
-        await this.sendChunks(m.r, id, z.type, z.deflated, signal, z.deflated.length, 0, z.size)
+        await this.sendObject(gathered, m.r, id, z.type, z.deflated, signal, z.size)
         if (this.live(signal)) this.stats.deflatedOut++
         continue
       }
       const obj = await this.read(id, signal)
       if (!this.live(signal)) return
       if (obj === null) { missing.push(id); continue }
-      await this.sendChunks(m.r, id, obj.type, obj.data, signal)
+      await this.sendObject(gathered, m.r, id, obj.type, obj.data, signal)
       if (depth > 0 && obj.type === 'tree' && !truncated) {
         for (const child of treeChildren(obj.data, m.trees === true)) {
           if (seen.has(child.id)) continue
@@ -164,6 +210,7 @@ export class ObjectServer {
       }
     }
     if (!this.live(signal)) return
+    gathered?.flush()
     for (let i = 0; i < missing.length; i += MAX_DONT_HAVE) {
       this.sender.send({ t: 'dont-have', r: m.r, ids: missing.slice(i, i + MAX_DONT_HAVE) })
     }
@@ -196,6 +243,23 @@ export class ObjectServer {
   private done (r: number, truncated: boolean): void {
     this.active.delete(r)
     this.sender.send({ t: 'done', r, truncated })
+  }
+
+  /** One whole object of a `want`: gathered when small and the peer takes `objects`, else in chunks (after what is gathered). */
+  private async sendObject (gathered: Gathered | null, r: number, id: ObjectId, type: ObjectType, data: Buffer, signal: AbortSignal, zsize?: number): Promise<void> {
+    if (gathered === null || data.length > BATCHED_OBJECT_BYTES) {
+      gathered?.flush()
+      await this.sendChunks(r, id, type, data, signal, data.length, 0, zsize)
+      return
+    }
+    if (this.limiter !== undefined) {
+      await this.limiter.take(data.length)
+      if (!this.live(signal)) return
+    }
+    gathered.add(id, type, data, zsize)
+    this.stats.bytesOut += data.length
+    this.stats.objectsOut++
+    if (this.sender.backpressured) await this.sender.drained()
   }
 
   /**
