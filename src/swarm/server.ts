@@ -13,8 +13,9 @@
  *   needs is read (inflated) as before, and so is everything the source does
  *   not hold that way (deltas, loose objects, large blobs). The upload limiter
  *   and backpressure count the bytes sent.
- * - To a peer that takes them (hello `mo: 1`), small objects leave several to
- *   an `objects` message: gathered up to CHUNK_BYTES, and sent when the next
+ * - To a peer that takes them (hello `mo: 1`), the small objects of a
+ *   trees-only closure leave several to an `objects` message (swarm/README.md
+ *   says why those alone): gathered up to CHUNK_BYTES, and sent when the next
  *   one would not fit, when the `want` is answered, or at the end of the turn
  *   of the event loop in which the first was gathered (when the loop waits on
  *   the store), so none waits for objects that are not read yet. A larger
@@ -181,7 +182,9 @@ export class ObjectServer {
     const cap = queue.length + MAX_CLOSURE_OBJECTS
     const missing: ObjectId[] = []
     let truncated = false
-    const gathered = this.sender.takesObjects === true ? new Gathered(m.r, this.sender, () => this.live(signal)) : null
+    // Only a trees-only closure (a mount's structure) is gathered: the objects
+    // of a cold read (blobs, as stored streams) measured slower gathered.
+    const gathered = this.sender.takesObjects === true && m.trees === true ? new Gathered(m.r, this.sender, () => this.live(signal)) : null
     for (let i = 0; i < queue.length; i++) {
       if (!this.live(signal)) return
       const [id, depth, tree] = queue[i]

@@ -1,7 +1,8 @@
 /**
- * Several small whole objects to one `objects` message (negotiated by hello
- * mo: 1): each is taken as the one-chunk `object` it stands for, with every
- * check of one; larger objects still go in chunks; a peer without the flag
+ * Several small whole objects of a trees-only closure to one `objects`
+ * message (negotiated by hello mo: 1): each is taken as the one-chunk
+ * `object` it stands for, with every check of one; larger objects still go in
+ * chunks, other closures one object to a message; a peer without the flag
  * gets and sends `object` messages only; lies drop the peer.
  */
 import assert from 'node:assert/strict'
@@ -13,7 +14,7 @@ import { Peer, type VerifiedObject } from '../../../src/swarm/peer.ts'
 import { BATCHED_OBJECT_BYTES } from '../../../src/swarm/server.ts'
 import { zlibBound } from '../../../src/swarm/zlib-object.ts'
 import type { GitObject, ObjectId } from '../../../src/types.ts'
-import { buildTree, bytes, INFOHASH, MemorySource, pair } from './helpers.ts'
+import { buildTree, INFOHASH, MemorySource, pair } from './helpers.ts'
 
 /** The gtfs messages `p` receives, by type. */
 function received (p: Peer): Map<string, number> {
@@ -60,31 +61,51 @@ test('objects and mo round-trip; a description that does not add up, or an objec
   ] as Array<[string, Record<string, unknown>]>) assert.throws(() => decodeMessage(bencode(bad as never), { maxObjectBytes: 100 }), { code: 'EPROTO' }, why)
 })
 
-test('between two peers that take them, small objects come several to a message, in order, each checked; a large one in chunks', async () => {
+/** A tree of `n` levels, each a subtree and `width` small files; returns its trees, root first. */
+function treesOf (src: MemorySource, levels: number, width: number): ObjectId[] {
+  const { all } = buildTree(src, levels, width)
+  return all.filter(id => src.objects.get(id)!.type === 'tree').reverse()
+}
+
+test('between two peers that take them, a trees-only closure comes several trees to a message, in order, each checked; a large object in chunks', async () => {
   const src = new MemorySource()
-  const { root, all } = buildTree(src, 4, 30)
-  const bigSize = BATCHED_OBJECT_BYTES + 2 * CHUNK_BYTES
-  const big = src.add('blob', bytes(bigSize, 5))
+  const trees = treesOf(src, 40, 30)
+  // a tree too large to gather: 3,000 entries of 34 bytes, two chunks
+  const big = src.add('tree', Buffer.concat(Array.from({ length: 3000 }, (_, i) => Buffer.concat([Buffer.from(`100644 f${String(i).padStart(5, '0')}\0`), Buffer.alloc(20, i % 256)]))))
+  assert.ok(src.objects.get(big)!.data.length > BATCHED_OBJECT_BYTES + CHUNK_BYTES)
   const { client, server } = await pair({ source: src })
   assert.equal(client.batchedObjects, true)
   const types = received(client)
   const got: VerifiedObject[] = []
-  const res = await client.fetch([root, big], { depth: 5, onObject: o => { got.push(o) } })
-  assert.equal(res.count, all.length + 1)
+  const res = await client.fetch([trees[0], big], { depth: 64, treesOnly: true, nonBlobs: true, onObject: o => { got.push(o) } })
+  assert.equal(res.count, trees.length + 1)
   for (const o of got) assert.deepEqual(o.data, src.objects.get(o.id)!.data)
-  assert.deepEqual(new Set(got.map(o => o.id)), new Set([...all, big]))
-  // 125 small objects fit in a few messages; the large blob came in chunks of its own
-  assert.ok((types.get('objects') ?? 0) >= 1 && (types.get('objects') ?? 0) <= 4, JSON.stringify([...types]))
-  assert.equal(types.get('object'), Math.ceil(bigSize / CHUNK_BYTES))
+  assert.deepEqual(new Set(got.map(o => o.id)), new Set([...trees, big]))
+  // 40 small trees of ~1 KB fit in one message or two; the large tree came in chunks of its own
+  assert.ok((types.get('objects') ?? 0) >= 1 && (types.get('objects') ?? 0) <= 3, JSON.stringify([...types]))
+  assert.equal(types.get('object'), Math.ceil(src.objects.get(big)!.data.length / CHUNK_BYTES))
   // a tree before its children: the requester could check each object as it came
-  assert.equal(got.findIndex(o => o.id === root), 0)
+  assert.deepEqual(got.filter(o => o.id !== big).map(o => o.id), trees)
+  client.destroy(); server.destroy()
+})
+
+test('any other closure (a cold read\'s) goes one object to a message, to a peer that takes objects too', async () => {
+  const src = new MemorySource()
+  const { root, all } = buildTree(src, 3, 10)
+  const { client, server } = await pair({ source: src })
+  assert.equal(client.batchedObjects, true)
+  const types = received(client)
+  const res = await client.fetch([root], { depth: 5 })
+  assert.equal(res.count, all.length)
+  assert.equal(types.get('objects'), undefined)
+  assert.equal(types.get('object'), all.length)
   client.destroy(); server.destroy()
 })
 
 test('a peer without the flag (an older one) neither gets nor sends objects messages, both ways', async () => {
   for (const [clientTakes, serverTakes] of [[false, true], [true, false]]) {
     const src = new MemorySource()
-    const { root, all } = buildTree(src, 2, 6)
+    const trees = treesOf(src, 6, 3)
     const s = new Peer({ accept: () => ({ infoHash: INFOHASH, source: src }), address: 'client', objects: serverTakes })
     const c = new Peer({ context: { infoHash: INFOHASH }, address: 'server', objects: clientTakes })
     c.wire.pipe(s.wire).pipe(c.wire)
@@ -93,25 +114,25 @@ test('a peer without the flag (an older one) neither gets nor sends objects mess
     assert.equal(s.remoteHello?.objects, clientTakes ? true : undefined)
     assert.equal(c.batchedObjects, false)
     const types = received(c)
-    const res = await c.fetch([root], { depth: 3 })
-    assert.equal(res.count, all.length)
+    const res = await c.fetch([trees[0]], { depth: 64, treesOnly: true, nonBlobs: true })
+    assert.equal(res.count, trees.length)
     assert.equal(types.get('objects'), undefined)
-    assert.equal(types.get('object'), all.length)
+    assert.equal(types.get('object'), trees.length)
     c.destroy(); s.destroy()
   }
 })
 
 test('what is gathered leaves at the end of the turn: an object does not wait for the store to read the next', async () => {
   const src = new MemorySource()
-  const first = src.add('blob', Buffer.from('first'))
-  const stuck = src.add('blob', Buffer.from('never read'))
+  const first = src.add('tree', Buffer.alloc(0))
+  const stuck = src.add('tree', Buffer.from('100644 f\0' + 'a'.repeat(20)))
   const slow = {
     read: async (id: ObjectId): Promise<GitObject> => id === stuck ? await new Promise<GitObject>(() => {}) : await src.read(id),
     has: async () => true
   }
   const { client, server } = await pair({ source: slow })
   const arrived = new Promise<ObjectId>(resolve => {
-    void client.fetch([first, stuck], { onObject: o => { resolve(o.id) } }).catch(() => {})
+    void client.fetch([first, stuck], { depth: 1, treesOnly: true, nonBlobs: true, onObject: o => { resolve(o.id) } }).catch(() => {})
   })
   const timer = new Promise<string>(resolve => { setTimeout(() => { resolve('still waiting') }, 2000).unref() })
   assert.equal(await Promise.race([arrived, timer]), first)
