@@ -76,7 +76,8 @@ function inflateInto (input, out, at, size) {
   }
   const z = engine
   const state = z._writeState
-  const fail = () => { const err = z[kError]; engine = null; return err }
+  // a failed engine is closed (its zlib context freed now, not at a GC) and made anew
+  const fail = () => { const err = z[kError]; engine = null; z.close(); return err }
   z._handle.writeSync(Z_FINISH, input, 0, input.length, out, at, size)
   if (z[kError]) throw fail()
   const len = size - state[0]

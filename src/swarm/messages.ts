@@ -294,8 +294,10 @@ export function decodeMessage (payload: Uint8Array, limits: MessageLimits = { ma
       const zsize = int(d, 'zs', 0, limits.maxObjectBytes)
       return { t, r: rid(), id: id(d, 'id'), type: ty, ...chunk(d, zlibBound(zsize)), zsize }
     }
-    case 'objects':
-      return { t, r: rid(), items: objectItems(d, limits) }
+    case 'objects': {
+      const r = rid()
+      return { t, r, items: objectItems(d, r, limits) }
+    }
     case 'done':
       return { t, r: rid(), truncated: optInt(d, 'trunc', 0, 1, 0) === 1 }
     case 'dont-have':
@@ -308,8 +310,7 @@ export function decodeMessage (payload: Uint8Array, limits: MessageLimits = { ma
 }
 
 /** The objects of an `objects` message, each checked as its one-chunk `object` message would be. */
-function objectItems (d: BDict, limits: MessageLimits): ObjectMessage[] {
-  const r = int(d, 'r', 0, MAX_REQUEST_ID - 1)
+function objectItems (d: BDict, r: number, limits: MessageLimits): ObjectMessage[] {
   const ids = bytes(d, 'ids', 20 * MAX_MESSAGE_OBJECTS)
   const n = ids.length / 20
   if (n === 0 || !Number.isInteger(n)) refuse('objects: ids is not a list of 20-byte ids')
