@@ -123,7 +123,7 @@ export class Prefetcher {
   }
 
   /** The distinct blobs under `path` (a directory, or one file), with catalog sizes when known. */
-  private async list (source: SwarmSource, commit: ObjectId, path: string, sizes?: Map<string, { size?: number }>): Promise<Blob[]> {
+  private async list (source: SwarmSource, commit: ObjectId, path: string, sizes?: ReadonlyMap<string, { size?: number }>): Promise<Blob[]> {
     let tree = parseCommit((await source.read(commit)).data, commit).tree
     const parts = path === '/' ? [] : path.slice(1).split('/')
     for (let i = 0; i < parts.length; i++) {

@@ -101,7 +101,7 @@ export interface Catalog {
   /** the root tree of the commit the catalog describes */
   tree: ObjectId
   rootfs: boolean
-  entries: Map<string, CatalogEntry>
+  entries: ReadonlyMap<string, CatalogEntry>
   /** files to fetch right after mounting, in this order (a trace of `gtfs publish --trace`) */
   prefetch?: string[]
   /** SHA-256s of the `bytes`-sized slices of large blobs (see the module comment) */

@@ -11,6 +11,9 @@ import { LRUCache } from 'lru-cache'
 import type { PublicKey } from 'openpgp'
 import { GtfsError, IntegrityError } from '../errors.ts'
 import { decodeCatalog, type Catalog } from '../git/catalog.ts'
+import { packEntries } from '../git/catalog-packed.ts'
+import { SizesCatalogEntries, sizesCatalogText } from '../git/catalog-sizes.ts'
+import { logger, warn } from '../log.ts'
 import { objectsDirOf } from '../store/git-dir.ts'
 import { GitObjectStore } from '../store/object-store.ts'
 import {
@@ -19,9 +22,12 @@ import {
 } from '../trust/index.ts'
 import { makeIsAncestor } from './ancestry.ts'
 import { decodeBundle, type Bundle } from './bundle.ts'
+import { checkCatalogOffThread, isRefusal, packSeed } from './catalog-worker.ts'
 import { getCatalog, type RepoRecords } from './records.ts'
 import type { Session } from './session.ts'
 import { commitAndTree } from './tree-catalog.ts'
+
+const log = logger('gtfs:publish:verify-local')
 
 export interface VerifyResult {
   repo: string
@@ -50,6 +56,8 @@ interface Docs {
   keys: PublicKey[]
   /** a view of this machine's objects to consult first (one that sees what was just fetched) */
   objects?: GitObjectStore
+  /** sizes catalogs are checked behind their use (decodedOnce): a mount's */
+  catalogsBehind?: boolean
 }
 
 export async function verifyRepo (s: Session, records: RepoRecords, now = new Date()): Promise<VerifyResult> {
@@ -73,11 +81,13 @@ export async function verifyBundleFile (s: Session, bytes: Uint8Array, now = new
  * verifyBundleFile of a decoded bundle. `objects`: where the commits it names
  * are read first (catalog against tree, ancestry), before the session's store:
  * a swarm mount passes its own view, which holds what it just fetched in
- * memory, so that nothing has to be written and synced first.
+ * memory, so that nothing has to be written and synced first. `catalogsBehind`:
+ * a mount's, see decodedOnce.
  */
-export async function verifyBundle (s: Session, b: Bundle, now = new Date(), objects?: GitObjectStore): Promise<VerifyResult> {
+export async function verifyBundle (s: Session, b: Bundle, now = new Date(), objects?: GitObjectStore, catalogsBehind = false): Promise<VerifyResult> {
   return await verifyDocs(s, {
     objects,
+    catalogsBehind,
     repo: b.repo,
     policy: b.policy,
     manifest: b.pendingManifest ?? b.manifest,
@@ -121,7 +131,7 @@ async function verifyDocs (s: Session, d: Docs, now: Date): Promise<VerifyResult
       const bytes = await d.catalog(e.catalog)
       if (bytes === null) throw new IntegrityError(`catalog ${e.catalog} of ${ref} is not on this machine`, { code: ECATALOG, hint: 'import the bundle that carries it: gtfs manifest import <file>' })
       verifyCatalog(bytes, e.catalog)
-      const catalog = decodedOnce(e.catalog, bytes)
+      const catalog = await decodedOnce(e.catalog, bytes, d.catalogsBehind === true)
       const tree = await treeOf(stores, e.commit)
       if (tree !== null && tree !== catalog.tree) throw new IntegrityError(`catalog of ${ref} describes tree ${catalog.tree}, but commit ${e.commit} has tree ${tree}`, { code: ECATALOG })
       catalogs++
@@ -144,20 +154,66 @@ async function verifyDocs (s: Session, d: Docs, now: Date): Promise<VerifyResult
  * never modified by their users.
  */
 const decoded = new LRUCache<string, Catalog>({ max: 4 })
+/** the full check behind a catalog used before it ended (openCatalog), by catalog */
+const checks = new WeakMap<Catalog, Promise<void>>()
 
 /**
- * The catalog of SHA-256 `hash` as a verification in this process decoded it
- * (a mount uses the one of its ref: decoding 50,000 entries again cost 0.2 s),
- * or undefined.
+ * The catalog of SHA-256 `hash` as this process decoded it (a mount uses the
+ * one of its ref: decoding 50,000 entries again cost 0.2 s), or undefined.
+ * A sizes catalog may still be under its full check (openCatalog).
  */
 export function verifiedCatalog (hash: string): Catalog | undefined {
   return decoded.get(hash)
 }
 
-function decodedOnce (hash: string, bytes: Uint8Array): Catalog {
+/**
+ * The catalog of `bytes` (SHA-256 `hash`, checked by the caller). `behind`:
+ * a sizes catalog is used at once, read in place (git/catalog-sizes.ts),
+ * while decodeCatalog checks it on the catalog worker; a refusal then fails
+ * its every lookup. Otherwise (and for any other catalog) decoded and
+ * checked before it is returned.
+ */
+async function decodedOnce (hash: string, bytes: Uint8Array, behind: boolean): Promise<Catalog> {
   let c = decoded.get(hash)
-  if (c === undefined) decoded.set(hash, c = decodeCatalog(bytes))
+  if (c === undefined) decoded.set(hash, c = (behind ? openCatalog(bytes) : null) ?? decodeCatalog(bytes))
+  if (!behind) await checks.get(c)
   return c
+}
+
+const utf8Strict = new TextDecoder('utf-8', { fatal: true })
+
+/**
+ * ms a catalog in use waits for its check to start: the worker's start (a
+ * thread bootstrapping Node, before it lowers its priority) and the check
+ * took CPU from a mount's first requests when it started at once.
+ */
+const CHECK_AFTER_MS = 1000
+
+/** A sizes catalog under its check behind it, or null for one decodeCatalog must take. */
+function openCatalog (bytes: Uint8Array): Catalog | null {
+  let text: string
+  try {
+    text = utf8Strict.decode(bytes)
+  } catch {
+    return null // decodeCatalog says what is wrong
+  }
+  const shape = sizesCatalogText(text)
+  if (shape === null) return null
+  const entries = new SizesCatalogEntries(text, shape.from, shape.to)
+  const catalog: Catalog = { tree: shape.tree, rootfs: false, entries }
+  const check = new Promise(resolve => setTimeout(resolve, CHECK_AFTER_MS)).then(async () => await checkCatalogOffThread(bytes)).catch(async (err: Error) => {
+    if (isRefusal(err)) throw err
+    log('checking a catalog off the main thread: %s; checking it here', err.message)
+    await new Promise(resolve => setImmediate(resolve))
+    return packEntries(text, decodeCatalog(bytes).entries, packSeed)
+  }).then(tables => { entries.checked(tables) }, (err: Error) => {
+    warn(`a catalog in use failed its check: ${err.message}`)
+    entries.refused(err)
+    throw err
+  })
+  check.catch(() => {})
+  checks.set(catalog, check)
+  return catalog
 }
 
 async function treeOf (stores: GitObjectStore[], commit: string): Promise<string | null> {

@@ -115,7 +115,7 @@ export interface CommitViewOptions {
 
 /** What the view needs of a catalog: entries, children per directory, hard-link groups. */
 interface CatalogIndex {
-  entries: Map<string, CatalogEntry>
+  entries: ReadonlyMap<string, CatalogEntry>
   children: Map<string, string[]>
   /** group id → first path (its inode) and number of paths */
   links: Map<number, { first: string, count: number }>

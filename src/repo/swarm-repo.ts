@@ -229,7 +229,7 @@ export async function resolveSwarmRepo (o: ResolveOptions): Promise<ResolvedRepo
     // of the store, which holds what was just fetched in memory: writing it out
     // and syncing it first (for the session's view) took 5-230 ms of a first
     // mount's critical path, the most when the trees were streaming in.
-    const verified = await verifyBundle(s, bundle, now, o.source.objects)
+    const verified = await verifyBundle(s, bundle, now, o.source.objects, true)
     const served = bundle
     recorded = record(o.repo, o.recordAfter, async () => await importDecodedBundle(s, served, now))
     manifest = verified.manifest

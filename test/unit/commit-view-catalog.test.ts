@@ -41,7 +41,7 @@ after(async () => {
 const meta = { uid: 0, gid: 0, mtime: 1_000_000 }
 const d = (mode = 0o755): CatalogEntry => ({ type: 'dir', mode, ...meta })
 
-function rootfsCatalog (): Catalog {
+function rootfsCatalog (): Catalog & { entries: Map<string, CatalogEntry> } {
   return {
     tree,
     rootfs: true,
