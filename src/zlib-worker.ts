@@ -20,7 +20,8 @@
  * started on the first call and keeps the process alive only while a call is
  * open; if it dies, every open call fails and the next one starts a new one.
  */
-import { Worker, type TransferListItem } from 'node:worker_threads'
+import { Worker } from 'node:worker_threads'
+import { WorkerCalls } from './worker-calls.ts'
 
 const WORKER = `
 const { parentPort } = require('node:worker_threads')
@@ -137,20 +138,13 @@ parentPort.on('message', m => {
 /** the worker's answer: `out` (deflate), or inflate's buffers and results, or `error` */
 interface Answer { id: number, error?: string, direct?: boolean, out?: unknown[], inputs?: Uint8Array[], data?: Uint8Array, lens?: Int32Array, used?: Int32Array, bad?: Record<number, { hash?: string, code?: string, message?: string }> }
 
-let worker: Worker | null = null
-let nextId = 0
-const waiting = new Map<number, { resolve: (m: Answer) => void, reject: (err: Error) => void }>()
-
-/** One message to the worker and its answer; `transfer`: buffers moved, not copied. */
-async function call (msg: Record<string, unknown>, transfer: TransferListItem[] = []): Promise<Answer> {
-  const w = worker ?? start()
-  const id = nextId++
-  return await new Promise<Answer>((resolve, reject) => {
-    waiting.set(id, { resolve, reject })
-    w.ref()
-    w.postMessage({ ...msg, id }, transfer)
-  })
-}
+const worker = new WorkerCalls<Answer>({
+  name: 'zlib worker',
+  // A small heap: the worker's own objects are few (its buffers are outside
+  // the heap); V8's default young generation alone would be 16 MiB of RSS.
+  spawn: () => new Worker(WORKER, { eval: true, resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 } }),
+  failure: m => m.error === undefined ? null : new Error(`zlib worker: ${m.error}`)
+})
 
 /**
  * Starts the worker now, ahead of its first job: its start (~40 ms of a
@@ -159,44 +153,17 @@ async function call (msg: Record<string, unknown>, transfer: TransferListItem[] 
  * process alive.
  */
 export function startZlibWorker (): void {
-  worker ?? start()
-}
-
-function start (): Worker {
-  // A small heap: the worker's own objects are few (its buffers are outside
-  // the heap); V8's default young generation alone would be 16 MiB of RSS.
-  const w = new Worker(WORKER, { eval: true, resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 } })
-  w.unref()
-  // An unref before the thread is up does not hold: a worker started ahead of
-  // its first job (startZlibWorker) kept the daemon alive after it stopped.
-  w.once('online', () => { if (waiting.size === 0) w.unref() })
-  w.on('message', (m: Answer) => {
-    const p = waiting.get(m.id)
-    if (p === undefined) return
-    waiting.delete(m.id)
-    if (waiting.size === 0) w.unref()
-    if (m.error !== undefined) p.reject(new Error(`zlib worker: ${m.error}`))
-    else p.resolve(m)
-  })
-  const fail = (err: Error): void => {
-    if (worker === w) worker = null
-    for (const p of waiting.values()) p.reject(err)
-    waiting.clear()
-  }
-  w.on('error', fail)
-  w.on('exit', code => { fail(new Error(`zlib worker exited (${code})`)) })
-  worker = w
-  return w
+  worker.start()
 }
 
 /** Whether the worker inflates with its one reused engine (else inflateSync per stream, GTFS_ZLIB_PLAIN=1). */
 export async function inflatesDirect (): Promise<boolean> {
-  return (await call({ op: 'mode' })).direct === true
+  return (await worker.call({ op: 'mode' })).direct === true
 }
 
 /** The zlib streams of `items` at `level`, in order. */
 export async function deflateAll (items: Buffer[], level: number): Promise<Buffer[]> {
-  const out = (await call({ op: 'deflate', level, items })).out!
+  const out = (await worker.call({ op: 'deflate', level, items })).out!
   return (out as Uint8Array[]).map(u => Buffer.from(u.buffer, u.byteOffset, u.byteLength))
 }
 
@@ -263,7 +230,7 @@ export class InflateBatch {
   /** The objects in the order added. Fails (every one) only when the worker does. */
   async run (): Promise<Inflated[]> {
     const offs = Int32Array.from(this.offs)
-    const a = await call({ op: 'inflate', inputs: this.segments, segs: Int32Array.from(this.segs), offs, sizes: Int32Array.from(this.sizes), types: Uint8Array.from(this.types), ids: this.ids }, this.segments.map(b => b.buffer as ArrayBuffer))
+    const a = await worker.call({ op: 'inflate', inputs: this.segments, segs: Int32Array.from(this.segs), offs, sizes: Int32Array.from(this.sizes), types: Uint8Array.from(this.types), ids: this.ids }, this.segments.map(b => b.buffer as ArrayBuffer))
     const inputs = a.inputs!.map(view)
     const data = view(a.data!)
     batchMemory.add(data.buffer)

@@ -18,6 +18,7 @@
  */
 import { ProtocolError } from '../errors.ts'
 import type { CatalogEntry } from './catalog.ts'
+import { BACKSLASH, QUOTE } from './catalog-scan.ts'
 
 export interface PackedTables {
   /** UTF-16 offset in the text of each key's first character, in text order */
@@ -34,11 +35,24 @@ export interface PackedTables {
 
 const SYMLINK = 1
 const ESCAPED = 2
-const QUOTE = 0x22
-const BACKSLASH = 0x5c
 const COMMA = 0x2c
 const CLOSE = 0x7d
 const ENTRIES = '"entries":{'
+
+/**
+ * The index of the quote that closes the JSON string opening at `open` (a
+ * quote), before `limit`, and whether the string has escapes; -1 if it does
+ * not close there.
+ */
+export function stringEnd (text: string, open: number, limit: number): { end: number, escaped: boolean } {
+  let escaped = false
+  for (let q = open + 1; q < limit; q++) {
+    const c = text.charCodeAt(q)
+    if (c === QUOTE) return { end: q, escaped }
+    if (c === BACKSLASH) { escaped = true; q++ }
+  }
+  return { end: -1, escaped }
+}
 
 /**
  * FNV-1a over UTF-16 code units, from a per-process random `seed`: a signed
@@ -81,12 +95,8 @@ export function packEntries (text: string, entries: ReadonlyMap<string, CatalogE
     if (!(text.charCodeAt(end) === QUOTE && text.startsWith(key, start))) {
       // an escaped key: its text ends at the first quote not escaped
       escaped = true
-      for (end = start; ; end++) {
-        const c = text.charCodeAt(end)
-        if (c === QUOTE) break
-        if (Number.isNaN(c)) throw broken('a key runs past the end')
-        if (c === BACKSLASH) end++
-      }
+      end = stringEnd(text, p, text.length).end
+      if (end < 0) throw broken('a key runs past the end')
       if (JSON.parse(text.slice(p, end + 1)) !== key) throw broken(`key ${JSON.stringify(key)} is not where the text has it`)
     }
     if ((e.type !== 'file' && e.type !== 'symlink') || typeof e.size !== 'number') throw broken(`entry ${JSON.stringify(key)} is not a sized file or symlink`)

@@ -21,8 +21,8 @@ import type { Catalog, CatalogEntry, CatalogKind } from './catalog.ts'
 const KEY_INDEX = new Map<string, number>([['gid', 0], ['link', 1], ['mode', 2], ['mtime', 3], ['rdev', 4], ['size', 5], ['type', 6], ['uid', 7], ['xattrs', 8]])
 const KINDS = new Set<string>(['file', 'dir', 'symlink', 'chardev', 'blockdev', 'fifo', 'socket'])
 
-const QUOTE = 0x22
-const BACKSLASH = 0x5c
+export const QUOTE = 0x22
+export const BACKSLASH = 0x5c
 const COMMA = 0x2c
 const COLON = 0x3a
 const MINUS = 0x2d

@@ -23,12 +23,11 @@
  */
 import { IntegrityError } from '../errors.ts'
 import type { CatalogEntry } from './catalog.ts'
-import { PackedEntries, type PackedTables } from './catalog-packed.ts'
+import { PackedEntries, stringEnd, type PackedTables } from './catalog-packed.ts'
+import { BACKSLASH, QUOTE } from './catalog-scan.ts'
 
 const HEAD = '{"entries":{'
 const TAIL = /\},"format":"gtfs-catalog","rootfs":false,"tree":"([0-9a-f]{40})","version":1\}$/
-const QUOTE = 0x22
-const BACKSLASH = 0x5c
 /** the value of a sized entry, from the colon after its key */
 const SIZED_VALUE = /:\{"size":(0|[1-9][0-9]{0,15}),"type":"(file|symlink)"\}(?=[,}])/y
 
@@ -84,13 +83,9 @@ export class SizesCatalogEntries implements ReadonlyMap<string, CatalogEntry> {
   /** The end of the key that starts at `s` (its closing quote) and whether it has escapes. */
   private keyEnd (s: number): { end: number, escaped: boolean } {
     if (this.text.charCodeAt(s) !== QUOTE) throw bad(`no key at ${s}`)
-    let escaped = false
-    for (let q = s + 1; q < this.to; q++) {
-      const c = this.text.charCodeAt(q)
-      if (c === QUOTE) return { end: q, escaped }
-      if (c === BACKSLASH) { escaped = true; q++ }
-    }
-    throw bad('a key runs past the entries')
+    const k = stringEnd(this.text, s, this.to)
+    if (k.end < 0) throw bad('a key runs past the entries')
+    return k
   }
 
   private keyAt (s: number): { key: string, end: number } {

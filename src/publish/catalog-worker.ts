@@ -10,6 +10,7 @@ import { randomInt } from 'node:crypto'
 import { Worker } from 'node:worker_threads'
 import { ProtocolError } from '../errors.ts'
 import type { PackedTables } from '../git/catalog-packed.ts'
+import { WorkerCalls } from '../worker-calls.ts'
 
 /** ms the worker stays without work before it stops */
 const IDLE_MS = 10_000
@@ -25,53 +26,6 @@ const CALL_MS = 30_000
  */
 const THREAD = import.meta.url.endsWith('.ts') ? null : new URL('../publish/catalog-worker-thread.js', import.meta.url)
 
-interface Answer { id: number, error?: string, refused?: string, code?: string, tables?: PackedTables }
-
-let worker: Worker | null = null
-let idle: NodeJS.Timeout | undefined
-let nextId = 0
-/** a per-process seed for the packed tables' hash */
-const seed = randomInt(2 ** 31)
-const waiting = new Map<number, { resolve: (m: Answer) => void, reject: (err: Error) => void }>()
-
-function start (thread: URL): Worker {
-  const w = new Worker(thread, { resourceLimits: { maxOldGenerationSizeMb: 512 } })
-  w.unref()
-  w.on('message', (m: Answer) => {
-    const p = waiting.get(m.id)
-    if (p === undefined) return
-    waiting.delete(m.id)
-    settled(w)
-    if (m.refused !== undefined) p.reject(new ProtocolError(m.code ?? 'EMALFORMED', m.refused, { cause: REFUSED }))
-    else if (m.error !== undefined) p.reject(new Error(m.error))
-    else p.resolve(m)
-  })
-  const fail = (err: Error): void => {
-    if (worker === w) worker = null
-    for (const p of waiting.values()) p.reject(err)
-    waiting.clear()
-  }
-  w.on('error', fail)
-  w.on('exit', code => { fail(new Error(`catalog worker exited (${code})`)) })
-  worker = w
-  settled(w)
-  return w
-}
-
-/** After a call settles: unreferenced when none is open, stopped after IDLE_MS of that. */
-function settled (w: Worker): void {
-  clearTimeout(idle)
-  if (waiting.size > 0) return
-  w.unref()
-  idle = setTimeout(() => {
-    if (worker === w && waiting.size === 0) {
-      worker = null
-      void w.terminate()
-    }
-  }, IDLE_MS)
-  idle.unref()
-}
-
 /** the `cause` of a check's refusal (isRefusal) */
 const REFUSED = Symbol('refused')
 
@@ -80,32 +34,27 @@ export function isRefusal (err: unknown): boolean {
   return err instanceof ProtocolError && err.cause === REFUSED
 }
 
+interface Answer { id: number, error?: string, refused?: string, code?: string, tables?: PackedTables }
+
+const worker = THREAD === null
+  ? null
+  : new WorkerCalls<Answer>({
+    name: 'catalog worker',
+    spawn: () => new Worker(THREAD, { resourceLimits: { maxOldGenerationSizeMb: 512 } }),
+    failure: m => m.refused !== undefined ? new ProtocolError(m.code ?? 'EMALFORMED', m.refused, { cause: REFUSED }) : m.error !== undefined ? new Error(m.error) : null,
+    idleMs: IDLE_MS
+  })
+
+/** the per-process seed of the packed tables' hash, the worker's and any packed on this thread alike */
+export const packSeed = randomInt(2 ** 31)
+
 /**
  * `bytes` checked as decodeCatalog checks them, on the worker, and a sizes
- * catalog's entries packed over the text decoded from them (`seed` for
- * their hash). Rejects with the refusal (isRefusal), or with another error
+ * catalog's entries packed over the text decoded from them (hashed with
+ * packSeed). Rejects with the refusal (isRefusal), or with another error
  * where the worker cannot answer.
  */
 export async function checkCatalogOffThread (bytes: Uint8Array): Promise<PackedTables> {
-  if (THREAD === null) throw new Error('no compiled catalog worker (the sources run)')
-  const w = worker ?? start(THREAD)
-  clearTimeout(idle)
-  const id = nextId++
-  const m = await new Promise<Answer>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      if (waiting.delete(id)) reject(new Error(`no answer in ${CALL_MS} ms`))
-      settled(w)
-    }, CALL_MS)
-    timer.unref()
-    waiting.set(id, {
-      resolve: m => { clearTimeout(timer); resolve(m) },
-      reject: err => { clearTimeout(timer); reject(err) }
-    })
-    w.ref()
-    w.postMessage({ id, bytes, seed })
-  })
-  return m.tables!
+  if (worker === null) throw new Error('no compiled catalog worker (the sources run)')
+  return (await worker.call({ bytes, seed: packSeed }, [], CALL_MS)).tables!
 }
-
-/** the seed the worker's tables hash with, for tables packed on this thread */
-export const packSeed = seed

@@ -201,12 +201,15 @@ function openCatalog (bytes: Uint8Array): Catalog | null {
   if (shape === null) return null
   const entries = new SizesCatalogEntries(text, shape.from, shape.to)
   const catalog: Catalog = { tree: shape.tree, rootfs: false, entries }
-  const check = new Promise(resolve => setTimeout(resolve, CHECK_AFTER_MS)).then(async () => await checkCatalogOffThread(bytes)).catch(async (err: Error) => {
+  const check = new Promise(resolve => setTimeout(resolve, CHECK_AFTER_MS).unref()).then(async () => await checkCatalogOffThread(bytes)).catch(async (err: Error) => {
     if (isRefusal(err)) throw err
     log('checking a catalog off the main thread: %s; checking it here', err.message)
     await new Promise(resolve => setImmediate(resolve))
     return packEntries(text, decodeCatalog(bytes).entries, packSeed)
-  }).then(tables => { entries.checked(tables) }, (err: Error) => {
+  }).then(tables => {
+    entries.checked(tables)
+    log('a catalog of %d entries in use passed its check', tables.keyStart.length)
+  }, (err: Error) => {
     warn(`a catalog in use failed its check: ${err.message}`)
     entries.refused(err)
     throw err
