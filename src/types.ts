@@ -73,6 +73,8 @@ export interface FileHandle {
   read (buf: Buffer, length: number, position: number, opts?: AbortOptions): Promise<number>
   /** The same read answered at once, for content held in memory (no promise, no deadline to arm). */
   readNow?: (buf: Buffer, length: number, position: number) => number
+  /** The whole content, where the handle holds it in memory (the FUSE session may hand it to the kernel's page cache at open); never to be modified. */
+  heldContent?: () => Buffer
   /**
    * A local file holding exactly this content from offset 0, complete and
    * checked, that the kernel may read by itself (FUSE passthrough); undefined

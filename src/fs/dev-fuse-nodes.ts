@@ -13,6 +13,8 @@ export interface Node {
   cached?: string
   /** opens of the file read through this process, not yet released */
   cachedOpens?: number
+  /** an open of it read through the page cache was answered: the kernel may hold pages of it, of any version */
+  paged?: boolean
   /** the backing file its passthrough opens read (dev-fuse.ts), while any is open */
   backing?: { id: number, opens: number }
 }

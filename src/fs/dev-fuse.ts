@@ -39,8 +39,8 @@ import { EnvironmentError } from '../errors.ts'
 import { logger } from '../log.ts'
 import { BackingFiles } from './backing-files.ts'
 import {
-  cstring, direntSize, direntType, ENTRY_OUT, FOPEN_KEEP_CACHE, FOPEN_PASSTHROUGH, IN_HEADER, INIT, INIT2_PASSTHROUGH, OP, OP_NAMES, OUT_HEADER,
-  putAttrOut, putDirent, putEntry, putInitOut, putOpenOut, putOutHeader, putStatfs, readHeader, u64, UNSUPPORTED_OPS, WRITE_OPS, type InHeader
+  cstring, direntSize, direntType, ENTRY_OUT, FOPEN_KEEP_CACHE, FOPEN_PASSTHROUGH, IN_HEADER, INIT, INIT2_PASSTHROUGH, NOTIFY_STORE_HEADER, OP, OP_NAMES, OUT_HEADER,
+  putAttrOut, putDirent, putEntry, putInitOut, putNotifyStore, putOpenOut, putOutHeader, putStatfs, readHeader, u64, UNSUPPORTED_OPS, WRITE_OPS, type InHeader
 } from './fuse-kernel.ts'
 import type { GtfsFuseOps } from './fuse-ops.ts'
 import { connectionOf, runMount, type MountFlags } from './dev-fuse-mount.ts'
@@ -76,6 +76,12 @@ const REQUEST_BYTES = 16 * 1024
 const MAX_PAGES = 256
 /** A detached mount still busy gets this long to end by itself before its connection is aborted. */
 const END_GRACE_MS = 2_000
+/**
+ * A file opened with its whole content in memory, up to this many bytes, has
+ * that content put in its page cache before the open is answered
+ * (FUSE_NOTIFY_STORE), so that its reads need no READ (see open).
+ */
+const STORE_MAX_BYTES = 256 * 1024
 /** fuse_dirent.ino when the entry has no stat: libfuse's FUSE_UNKNOWN_INO (0 would hide it from readdir(3)) */
 const UNKNOWN_INO = 0xffffffff
 const DOT = Buffer.from('.')
@@ -184,6 +190,7 @@ export async function mountDevFuse (dir: string, ops: GtfsFuseOps, o: SessionOpt
 class DevFuseSession implements Session {
   private readonly nodes = new NodeTable()
   private readonly out = Buffer.alloc(OUT_HEADER + 4096)
+  private readonly storeHead = Buffer.alloc(NOTIFY_STORE_HEADER)
   private readonly ended: Promise<string>
   private readonly initDone: Promise<void>
   private initialized!: () => void
@@ -429,10 +436,17 @@ class DevFuseSession implements Session {
       // Counted at once: while it is open, opens of the node must not go through passthrough (the kernel refuses mixing them).
       node.cachedOpens = (node.cachedOpens ?? 0) + 1
       this.opened.set(fh, { node, pass: false })
+      // A first open may put its content in the page cache: there are no pages of another version to mix with.
+      const held = node.paged !== true && node.backing === undefined ? this.ops.heldContent?.(fh) : undefined
+      node.paged = true
       // auto_cache: keep the pages if the file's size and mtime are what they were when they were read
       this.stat(node.path, (err, st) => {
         const now = err === 0 ? `${st!.size}:${st!.mtime.getTime()}` : undefined
-        const keep = now !== undefined && now === node.cached
+        let keep = now !== undefined && now === node.cached
+        if (!keep && now !== undefined && held !== undefined && held.length === st!.size && this.storePages(h.nodeid, held)) {
+          keep = true
+          this.ops.contentStored?.(fh, held.length)
+        }
         node.cached = now
         this.reply(h.unique, putOpenOut(this.out, OUT_HEADER, fh, keep ? FOPEN_KEEP_CACHE : 0))
       })
@@ -442,6 +456,36 @@ class DevFuseSession implements Session {
       if (err !== 0) { this.error(h.unique, err); return }
       answer(fd ?? 0)
     })
+  }
+
+  /**
+   * Puts a file's whole content in its page cache (FUSE_NOTIFY_STORE; the
+   * kernel zeroes the last page past the end and marks every page up to
+   * date), before its open is answered with FOPEN_KEEP_CACHE: its reads are
+   * then the kernel's alone. A file opened once and read whole, as a cold
+   * walk of a swarm mount does 50,000 times, made three round trips to this
+   * process (OPEN, READ, RELEASE) and makes two; the READ's request and
+   * reply, and the reader's sleep and wake between them, are gone. Only for
+   * what is held in memory anyway, and small (STORE_MAX_BYTES): a large file
+   * may be read in part. Only at a node's first open read through the page
+   * cache: a store leaves pages past its end as they were, so over pages of
+   * another version (a following view's path that changed) a shorter
+   * content read as its bytes followed by the old version's. Later versions
+   * go as before: an open without FOPEN_KEEP_CACHE drops the old pages.
+   * False when the kernel did not take it (the inode is no longer known to
+   * it): the open then goes as before.
+   */
+  private storePages (nodeid: number, data: Buffer): boolean {
+    if (this.closed || data.length === 0 || data.length > STORE_MAX_BYTES) return false
+    putNotifyStore(this.storeHead, nodeid, 0, data.length)
+    try {
+      writevSync(this.fd, [this.storeHead, data])
+      return true
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code !== 'ENOENT' && code !== 'ENODEV') log('notify store: %s', (err as Error).message)
+      return false
+    }
   }
 
   /**

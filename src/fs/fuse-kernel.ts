@@ -197,6 +197,26 @@ export function putAttrOut (b: Buffer, at: number, st: FuseStat, seconds: number
 }
 
 /** fuse_open_out at `at` (16 bytes) */
+/**
+ * fuse_notify_code FUSE_NOTIFY_STORE (Linux 2.6.36): bytes for an inode's page
+ * cache, written to /dev/fuse unasked (unique 0, the code in the error field).
+ */
+export const NOTIFY_STORE = 4
+/** the out header and fuse_notify_store_out (nodeid, offset, size, padding) before the data */
+export const NOTIFY_STORE_HEADER = OUT_HEADER + 24
+
+/** Writes the header of a FUSE_NOTIFY_STORE of `size` bytes at `offset` of node `nodeid`; the bytes follow it. */
+export function putNotifyStore (b: Buffer, nodeid: number, offset: number, size: number): number {
+  b.writeUInt32LE(NOTIFY_STORE_HEADER + size, 0)
+  b.writeInt32LE(NOTIFY_STORE, 4)
+  b.writeBigUInt64LE(0n, 8)
+  putU64(b, OUT_HEADER, nodeid)
+  putU64(b, OUT_HEADER + 8, offset)
+  b.writeUInt32LE(size, OUT_HEADER + 16)
+  b.writeUInt32LE(0, OUT_HEADER + 20)
+  return NOTIFY_STORE_HEADER
+}
+
 export function putOpenOut (b: Buffer, at: number, fh: number, flags: number, backingId = 0): number {
   b.fill(0, at, at + 16)
   putU64(b, at, fh)

@@ -58,16 +58,26 @@ export function kernelAtLeast (major: number, minor: number, release: string = o
 }
 
 /**
- * fuse-native's operations and one of gtfs's own: `plainFile(fd)`, the local
- * file an open file's content can be read from by the kernel itself (FUSE
- * passthrough, dev-fuse.ts), if it has one now. fuse-native ignores it.
+ * fuse-native's operations and gtfs's own, for dev-fuse.ts (fuse-native
+ * ignores them): `plainFile(fd)`, the local file an open file's content can be
+ * read from by the kernel itself (FUSE passthrough), if it has one now;
+ * `heldContent(fd)`, an open file's whole content when it is held in memory,
+ * and `contentStored(fd, bytes)` once it is in the page cache (at open).
  */
-export type GtfsFuseOps = FuseOps & { plainFile?: (fd: number) => string | undefined }
+export type GtfsFuseOps = FuseOps & {
+  plainFile?: (fd: number) => string | undefined
+  heldContent?: (fd: number) => Buffer | undefined
+  contentStored?: (fd: number, bytes: number) => void
+}
 
 export interface OpsStats {
   openFiles: number
+  /** READs answered, and their bytes */
   reads: number
   bytesRead: number
+  /** files whose whole content went to the kernel's page cache at open (heldContent), and their bytes: read there without a READ */
+  stored: number
+  storedBytes: number
   /** operations answered with EIO: failures, not misses such as ENOENT */
   errors: number
 }
@@ -94,7 +104,7 @@ const WRITE_FLAGS = constants.O_WRONLY | constants.O_RDWR | constants.O_CREAT | 
 export function makeFuseOps (view: TreeView, opts: OpsOptions): { ops: GtfsFuseOps, stats: OpsStats, closeAll: () => Promise<void> } {
   const files = new Map<number, FileHandle>()
   let nextFd = 1
-  const stats: OpsStats = { openFiles: 0, reads: 0, bytesRead: 0, errors: 0 }
+  const stats: OpsStats = { openFiles: 0, reads: 0, bytesRead: 0, stored: 0, storedBytes: 0, errors: 0 }
 
   /** Runs one metadata op under its deadline and answers the callback exactly once. */
   function meta<T> (op: string, path: string, cb: (err: number, value?: T) => void, fn: (signal: AbortSignal) => Promise<T>): void {
@@ -202,6 +212,15 @@ export function makeFuseOps (view: TreeView, opts: OpsOptions): { ops: GtfsFuseO
 
     plainFile (fd) {
       return files.get(fd)?.plainPath?.()
+    },
+
+    heldContent (fd) {
+      return files.get(fd)?.heldContent?.()
+    },
+
+    contentStored (_fd, bytes) {
+      stats.stored++
+      stats.storedBytes += bytes
     }
   }
 
@@ -213,6 +232,8 @@ export function makeFuseOps (view: TreeView, opts: OpsOptions): { ops: GtfsFuseO
     else delete ops.open
     delete ops.release
     delete ops.plainFile
+    delete ops.heldContent
+    delete ops.contentStored
   }
 
   async function closeAll (): Promise<void> {

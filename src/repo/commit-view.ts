@@ -610,6 +610,7 @@ function contentHandle (content: BlobContent): FileHandle {
     return {
       size: data.length,
       readNow,
+      heldContent: () => data,
       async read (buf, length, position) { return readNow(buf, length, position) },
       async close () {}
     }
