@@ -10,6 +10,7 @@
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { deflateSync } from 'node:zlib'
 import { encodeCatalog, decodeCatalog, type Catalog, type CatalogEntry } from '../../src/git/catalog.ts'
 import { parseTree, subtreeIds } from '../../src/git/tree.ts'
 import { decodeBundle, encodeBundle } from '../../src/publish/bundle.ts'
@@ -29,10 +30,21 @@ const FPR = 'A1B2C3D4E5F60718293A4B5C6D7E8F9012345678'
 function wireSamples (): Buffer[] {
   const messages: Message[] = [
     { t: 'hello', versions: [1], keys: ['cd'.repeat(32)], maxRequests: 16, maxBatch: 256 },
+    { t: 'hello', versions: [1], keys: ['cd'.repeat(32)], maxRequests: 16, maxBatch: 256, origin: true, ranges: true, zlib: true, objects: true },
     { t: 'state-req', r: 1, key: 'cd'.repeat(32) },
     { t: 'state', r: 2, off: 0, total: 4, data: Buffer.from('abcd') },
     { t: 'want', r: 3, ids: [ID, '00'.repeat(20)], depth: 2, trees: true },
+    { t: 'range', r: 4, id: ID, off: 4096, len: 65_536 },
     { t: 'object', r: 5, id: ID, type: 'tree', off: 0, total: 3, data: Buffer.from('abc') },
+    { t: 'object', r: 6, id: ID, type: 'blob', off: 0, total: 11, data: deflateSync('hello world'), zsize: 11 },
+    {
+      t: 'objects',
+      r: 6,
+      items: [
+        { t: 'object', r: 6, id: ID, type: 'blob', off: 0, total: 3, data: Buffer.from('abc') },
+        { t: 'object', r: 6, id: '00'.repeat(20), type: 'tree', off: 0, total: 5, data: deflateSync('tree!'), zsize: 5 }
+      ]
+    },
     { t: 'done', r: 7, truncated: true },
     { t: 'dont-have', r: 8, ids: [ID] },
     { t: 'cancel', r: 9 }
