@@ -374,10 +374,14 @@ async function walkStructure (source: SwarmSource, commit: ObjectId, opts: Struc
   let level = [root]
   const seen = new Set<ObjectId>(level)
   for (let depth = 0; level.length > 0 && depth <= MAX_TREE_DEPTH; depth++) {
-    await source.ensure(level, { ...opts, nonBlobs: true })
+    // What just arrived is in memory: read there without an await per tree
+    // (the walk after a whole structure arrived took 23-28 ms of a first
+    // mount's critical path for the bench's 2,500 trees).
+    const absent = level.filter(id => source.readNow(id) === undefined)
+    if (absent.length > 0) await source.ensure(absent, { ...opts, nonBlobs: true })
     const next: ObjectId[] = []
     for (const id of level) {
-      for (const sub of subtreeIds((await source.read(id, opts)).data, id)) {
+      for (const sub of subtreeIds((source.readNow(id) ?? await source.read(id, opts)).data, id)) {
         if (!seen.has(sub)) { seen.add(sub); next.push(sub) }
       }
     }

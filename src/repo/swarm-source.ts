@@ -134,6 +134,11 @@ export class SwarmSource implements ViewSource {
     return await this.local(id, opts, async () => await this.store.read(id, opts))
   }
 
+  /** `read` at once when the object is in memory (GitObjectStore.readNow), else undefined. */
+  readNow (id: ObjectId): GitObject | undefined {
+    return this.store.readNow(id)
+  }
+
   async size (id: ObjectId, opts?: AbortOptions): Promise<number> {
     return await this.local(id, opts, async () => await this.store.size(id))
   }

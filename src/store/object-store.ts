@@ -392,6 +392,15 @@ export class GitObjectStore implements ObjectSource {
    * warmed ahead of its open); null means: ask openBlob. A first pass over
    * a tree of small files opens nearly every file this way, without a promise.
    */
+  /**
+   * The object at once when it is in memory, checked: in the object cache, or
+   * held for the next pack (hashed when it was written). Else undefined: ask
+   * `read`. A mount's structure walk reads its 2,500 just-fetched trees here.
+   */
+  readNow (id: ObjectId): GitObject | undefined {
+    return this.cache.get(id) ?? this.packWriter?.get(id)
+  }
+
   openBlobNow (id: ObjectId): BlobContent | null {
     const hit = this.cache.get(id)
     if (hit !== undefined) return hit.type === 'blob' ? { kind: 'buffer', data: hit.data } : null
