@@ -39,6 +39,9 @@ test('bulk writes become one pack that git fsck and git cat-file accept and our 
     // Held in memory, readable before the flush.
     assert.equal(store.held.objects, objects.length)
     for (const o of objects.slice(0, 5)) assert.deepEqual((await store.read(o.id)).data, o.data)
+    // and at once (readNow): every held object, the right bytes
+    for (const o of objects) assert.deepEqual(store.readNow(o.id), { type: o.type, data: o.data }, `held ${o.id}`)
+    assert.equal(store.readNow('00'.repeat(20)), undefined, 'not here: undefined')
     await store.flush()
     assert.equal(store.held.objects, 0)
     assert.equal(store.held.flushed?.packs, 1)
