@@ -17,7 +17,7 @@ import { parseCommit } from '../git/commit.ts'
 import { subtreeIds } from '../git/tree.ts'
 import { logger, warn } from '../log.ts'
 import { decodeBundle, type Bundle } from '../publish/bundle.ts'
-import { exportBundle, exportToken } from '../publish/exchange.ts'
+import { exportBundle, exportToken, KEYRING_SETTLE_MS } from '../publish/exchange.ts'
 import { listRepos, repoDir } from '../publish/records.ts'
 import type { Session } from '../publish/session.ts'
 import type { StateProvider } from '../repo/swarm-repo.ts'
@@ -107,6 +107,7 @@ export class SwarmNode implements StateProvider {
   dhtPort = 0
   /** GTFS_UPLOAD_RATE bytes/s, all peers together (unset: no limit) */
   private readonly limiter = uploadLimiter()
+  private stopped = false
 
   constructor (private readonly o: SwarmNodeOptions) {
     this.source = new UnionSource(() => [o.store, ...this.published.values()])
@@ -139,6 +140,7 @@ export class SwarmNode implements StateProvider {
   }
 
   async stop (): Promise<void> {
+    this.stopped = true
     for (const s of this.swarms.values()) s.pool.close()
     await this.transport?.close()
     await this.dht?.stop()
@@ -363,6 +365,19 @@ export class SwarmNode implements StateProvider {
     for (const repo of repos) {
       await this.readTreesAhead(repo).catch((err: Error) => { log('trees of %s not read ahead: %s', repo, err.message) })
     }
+    // A bundle made within KEYRING_SETTLE_MS of a keyring change is not kept
+    // (exportToken), and `gtfs publish` then `gtfs seed` is such a change: the
+    // first reader's request made it again. Made again once it can be kept.
+    const unkept = repos.filter(repo => this.states.get(repo) === undefined)
+    if (unkept.length === 0) return
+    setTimeout(() => {
+      if (this.stopped) return
+      void (async () => {
+        for (const repo of unkept) {
+          if (this.states.get(repo) === undefined) await this.stateOf(repo).catch((err: Error) => { log('state of %s not made ahead: %s', repo, err.message) })
+        }
+      })()
+    }, KEYRING_SETTLE_MS + 100).unref()
   }
 
   /**

@@ -44,7 +44,7 @@ export async function exportToken (s: Session, repo: string, now = Date.now()): 
 }
 
 /** ms after a keyring change during which exportToken gives no token */
-const KEYRING_SETTLE_MS = 2000
+export const KEYRING_SETTLE_MS = 2000
 
 /**
  * The bundle of `repo` as this machine has it. `completeOnly` leaves out what
