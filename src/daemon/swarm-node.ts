@@ -359,9 +359,7 @@ export class SwarmNode implements StateProvider {
    * reports them.
    */
   async prepareState (repos: string[]): Promise<void> {
-    for (const repo of repos) {
-      await this.stateOf(repo).catch((err: Error) => { log('state of %s not made ahead: %s', repo, err.message) })
-    }
+    await this.makeStates(repos)
     for (const repo of repos) {
       await this.readTreesAhead(repo).catch((err: Error) => { log('trees of %s not read ahead: %s', repo, err.message) })
     }
@@ -370,14 +368,15 @@ export class SwarmNode implements StateProvider {
     // first reader's request made it again. Made again once it can be kept.
     const unkept = repos.filter(repo => this.states.get(repo) === undefined)
     if (unkept.length === 0) return
-    setTimeout(() => {
-      if (this.stopped) return
-      void (async () => {
-        for (const repo of unkept) {
-          if (this.states.get(repo) === undefined) await this.stateOf(repo).catch((err: Error) => { log('state of %s not made ahead: %s', repo, err.message) })
-        }
-      })()
-    }, KEYRING_SETTLE_MS + 100).unref()
+    setTimeout(() => { if (!this.stopped) void this.makeStates(unkept) }, KEYRING_SETTLE_MS + 100).unref()
+  }
+
+  /** The state bundles of `repos` not kept yet, made one after another (stateOf). */
+  private async makeStates (repos: string[]): Promise<void> {
+    for (const repo of repos) {
+      if (this.states.get(repo) !== undefined) continue
+      await this.stateOf(repo).catch((err: Error) => { log('state of %s not made ahead: %s', repo, err.message) })
+    }
   }
 
   /**

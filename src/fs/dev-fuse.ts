@@ -81,7 +81,7 @@ const END_GRACE_MS = 2_000
  * that content put in its page cache before the open is answered
  * (FUSE_NOTIFY_STORE), so that its reads need no READ (see open).
  */
-const STORE_MAX_BYTES = 256 * 1024
+export const STORE_MAX_BYTES = 256 * 1024
 /** fuse_dirent.ino when the entry has no stat: libfuse's FUSE_UNKNOWN_INO (0 would hide it from readdir(3)) */
 const UNKNOWN_INO = 0xffffffff
 const DOT = Buffer.from('.')

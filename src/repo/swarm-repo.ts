@@ -377,11 +377,13 @@ async function walkStructure (source: SwarmSource, commit: ObjectId, opts: Struc
     // What just arrived is in memory: read there without an await per tree
     // (the walk after a whole structure arrived took 23-28 ms of a first
     // mount's critical path for the bench's 2,500 trees).
-    const absent = level.filter(id => source.readNow(id) === undefined)
+    const held = level.map(id => source.readNow(id))
+    const absent = level.filter((_id, i) => held[i] === undefined)
     if (absent.length > 0) await source.ensure(absent, { ...opts, nonBlobs: true })
     const next: ObjectId[] = []
-    for (const id of level) {
-      for (const sub of subtreeIds((source.readNow(id) ?? await source.read(id, opts)).data, id)) {
+    for (let i = 0; i < level.length; i++) {
+      const id = level[i]
+      for (const sub of subtreeIds((held[i] ?? await source.read(id, opts)).data, id)) {
         if (!seen.has(sub)) { seen.add(sub); next.push(sub) }
       }
     }

@@ -15,13 +15,12 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { NotFoundError } from '../../src/errors.ts'
+import { STORE_MAX_BYTES as STORE_MAX } from '../../src/fs/dev-fuse.ts'
 import { fuseTransport, mountView, type Mounted } from '../../src/fs/mount.ts'
 import type { EntryAttr, FileHandle, TreeView } from '../../src/types.ts'
 import { run, tempDir } from '../helpers/run.ts'
 
 const skip = fuseTransport() !== 'dev-fuse' ? 'mounts go through libfuse here' : false
-/** dev-fuse.ts STORE_MAX_BYTES */
-const STORE_MAX = 256 * 1024
 
 /** Deterministic bytes, different for each seed. */
 function bytes (n: number, seed: number): Buffer {
