@@ -232,12 +232,12 @@ export class SwarmNode implements StateProvider {
       fetch: async (ids: ObjectId[], opts = {}) => {
         if (s.pool.ready().length === 0) await this.findPeers(s, opts)
         try {
-          await s.fetcher.fetch(ids, opts)
+          return await s.fetcher.fetch(ids, opts)
         } catch (err) {
           if (!isGtfsError(err, 'ENOTFOUND') && !isGtfsError(err, 'ETIMEOUT')) throw err
           // Maybe newer peers hold it: look again once, then give up with the reason.
           await this.findPeers(s, opts, true)
-          await s.fetcher.fetch(ids, opts)
+          return await s.fetcher.fetch(ids, opts)
         }
       },
       fetchChunks: async (spec, indexes, opts = {}) => {

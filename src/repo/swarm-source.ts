@@ -20,7 +20,8 @@ const PREFETCH_PARALLEL = 4
 
 /** How objects arrive: the swarm's fetcher, bound to one repo. */
 export interface ObjectFetcher {
-  fetch (ids: ObjectId[], opts?: AbortOptions & { depth?: number, treesOnly?: boolean, nonBlobs?: boolean, sizeOf?: (id: ObjectId) => number | undefined, background?: boolean }): Promise<void>
+  /** with a depth, true when the closure under every id arrived whole (swarm/fetcher.ts); anything else is read as false */
+  fetch (ids: ObjectId[], opts?: AbortOptions & { depth?: number, treesOnly?: boolean, nonBlobs?: boolean, sizeOf?: (id: ObjectId) => number | undefined, background?: boolean }): Promise<boolean | void>
   /** chunks of one large blob; without it large blobs come whole */
   fetchChunks?: (spec: ChunkSpec, indexes: number[], opts?: AbortOptions & { background?: boolean }) => Promise<void>
 }
@@ -68,16 +69,27 @@ export class SwarmSource implements ViewSource {
     this.sizes.set(id, size)
   }
 
-  private async fetch (ids: ObjectId[], opts: AbortOptions & { depth?: number, treesOnly?: boolean, nonBlobs?: boolean, background?: boolean } = {}): Promise<void> {
-    await this.fetcher.fetch(ids, { ...opts, sizeOf: this.sizeOf })
+  private async fetch (ids: ObjectId[], opts: AbortOptions & { depth?: number, treesOnly?: boolean, nonBlobs?: boolean, background?: boolean } = {}): Promise<boolean> {
+    const whole = await this.fetcher.fetch(ids, { ...opts, sizeOf: this.sizeOf })
     for (const id of ids) this.sizes.delete(id)
+    return whole === true
+  }
+
+  /**
+   * Fetches `ids` with the closure under them, `depth` levels (a peer has no
+   * way to know which of its objects we hold already). True when the closure
+   * arrived whole, as checked while it arrived (swarm/peer-request.ts
+   * WantAssembly.whole): every tree it names is in the store now.
+   */
+  async fetchClosure (ids: ObjectId[], opts: AbortOptions & { depth: number, treesOnly?: boolean, nonBlobs?: boolean }): Promise<boolean> {
+    return await this.fetch(ids, opts)
   }
 
   /**
    * Makes sure `ids` are in the store, fetching the missing ones in one batch.
-   * With a depth, the closure under them is asked for as well (a peer has no
-   * way to know which of its objects we hold already). `nonBlobs`: the ids
-   * are commits, trees or tags (a peer that says otherwise is dropped).
+   * With a depth, the closure under them is asked for as well (fetchClosure).
+   * `nonBlobs`: the ids are commits, trees or tags (a peer that says otherwise
+   * is dropped).
    */
   async ensure (ids: ObjectId[], opts: AbortOptions & { depth?: number, treesOnly?: boolean, nonBlobs?: boolean } = {}): Promise<void> {
     if ((opts.depth ?? 0) > 0) {

@@ -6,8 +6,8 @@
  * Server and requester must agree exactly on which objects a closure holds (a
  * requester refuses objects it did not expect), so both sides use this raw
  * reader: every entry but gitlinks (mode 160000, a commit of another repo), in
- * tree order. A malformed tree has no children here; its hash was checked, so
- * it is the publisher's problem, and the view will refuse it.
+ * tree order. A malformed tree is null here (no children to follow); its hash
+ * was checked, so it is the publisher's problem, and the view will refuse it.
  */
 import type { ObjectId } from '../types.ts'
 
@@ -33,14 +33,14 @@ function isGitlinkMode (data: Buffer, pos: number, sp: number): boolean {
  * every other entry: a first mount's closure of the bench's wide tree has
  * 2,500 subtrees among 52,500 entries, and both the seeder and the reader walk it.
  */
-export function treeChildren (data: Buffer, treesOnly = false): TreeChild[] {
+export function treeChildren (data: Buffer, treesOnly = false): TreeChild[] | null {
   const out: TreeChild[] = []
   let pos = 0
   while (pos < data.length) {
     const sp = data.indexOf(0x20, pos)
-    if (sp < 0 || sp - pos > 7 || sp === pos) return []
+    if (sp < 0 || sp - pos > 7 || sp === pos) return null
     const nul = data.indexOf(0, sp + 1)
-    if (nul < 0 || nul + 21 > data.length) return []
+    if (nul < 0 || nul + 21 > data.length) return null
     const tree = isTreeMode(data, pos, sp)
     if (tree || !(treesOnly || isGitlinkMode(data, pos, sp))) out.push({ id: data.toString('hex', nul + 1, nul + 21), tree })
     pos = nul + 21

@@ -5,7 +5,9 @@
  * - `fetch(ids)` resolves once every id has been received from some peer,
  *   hash-checked (Peer does that before anything else sees the bytes) and
  *   written to the sink. With `depth`, the closure under each tree comes along
- *   in the same round trips and is written too, before the call resolves.
+ *   in the same round trips and is written too, before the call resolves; it
+ *   resolves true when the closure under every id came whole in this call's
+ *   own requests (Peer's result `whole`, judged as it arrived).
  * - Ids are cut into batches (`batchSize`, at most the peer's cap) and each
  *   batch goes to the peer PeerPool.pick rates best (throughput per open
  *   request) among those with room: a free request slot, and fewer bytes
@@ -176,6 +178,8 @@ interface Job {
   running: number
   /** requests out for this job */
   batches: Set<Batch>
+  /** ids whose closure a peer sent whole (with depth) */
+  whole: Set<ObjectId>
   /** id → requests out for it (more than one once stolen) */
   outstanding: Map<ObjectId, number>
   /** a batch of this job was asked of a second peer */
@@ -246,19 +250,21 @@ export class Fetcher {
     return { wait, ahead }
   }
 
-  async fetch (ids: ObjectId[], opts: FetchOptions = {}): Promise<void> {
+  async fetch (ids: ObjectId[], opts: FetchOptions = {}): Promise<boolean> {
     const depth = opts.depth ?? 0
     if (!Number.isInteger(depth) || depth < 0 || depth > MAX_DEPTH) throw new RangeError(`depth ${depth} outside 0..${MAX_DEPTH}`)
     const uniq = [...new Set(ids)]
     for (const id of uniq) if (!isObjectId(id)) throw new TypeError(`not an object id: ${String(id)}`)
     opts.signal?.throwIfAborted()
-    if (uniq.length === 0) return
+    if (uniq.length === 0) return false
     const job = this.newJob(depth)
     job.sizeOf = opts.sizeOf
     job.treesOnly = opts.treesOnly === true
     job.nonBlobs = opts.nonBlobs === true
     job.background = opts.background === true
     await this.start(job, uniq, opts)
+    // An id another fetch was already bringing came without this job's word on its closure.
+    return depth > 0 && uniq.every(id => job.whole.has(id))
   }
 
   /**
@@ -338,6 +344,7 @@ export class Fetcher {
       lastErr: new Map(),
       running: 0,
       batches: new Set(),
+      whole: new Set(),
       outstanding: new Map(),
       stolen: false,
       wake: null
@@ -654,6 +661,7 @@ export class Fetcher {
 
   /** One `want` for the batch's ids; each verified object goes to the sink as it comes. Returns the ids the peer does not have. */
   private async askObjects (job: Job, b: Batch, st: PeerStat, signal: AbortSignal): Promise<ObjectId[]> {
+    let refused = false
     const store = async (obj: VerifiedObject): Promise<void> => {
       st.bytes += obj.data.length
       const owed = b.owed.get(obj.id)
@@ -666,6 +674,7 @@ export class Fetcher {
       } catch (err) {
         // the sink's failure, not the peer's: fail this id for its waiters
         log('sink refused %s: %s', obj.id, (err as Error).message)
+        refused = true
         this.settle(obj.id, err)
         return
       }
@@ -674,6 +683,8 @@ export class Fetcher {
       this.delivered(job, b, obj.id)
     }
     const res = await b.peer.fetch(b.ids, { depth: job.depth, treesOnly: job.treesOnly, nonBlobs: job.nonBlobs, signal, timeoutMs: this.requestTimeoutMs, sizeOf: job.sizeOf, onObject: store })
+    // whole as sent, and all of it stored
+    if (res.whole && !refused) for (const id of b.ids) job.whole.add(id)
     return res.missing
   }
 

@@ -73,6 +73,12 @@ export class WantAssembly {
   private readonly notHeld = new Set<ObjectId>()
   private current: PartialObject | null = null
   private readonly cap: number
+  /**
+   * false once the closure may lack something the trees received name: a tree
+   * came at depth 0 (its children were not asked for), or malformed (no
+   * children to read), or the cap stopped its children being expected
+   */
+  private followed = true
   bytes = 0
 
   readonly ids: readonly ObjectId[]
@@ -142,11 +148,15 @@ export class WantAssembly {
     this.received.add(cur.id)
     const left = this.expected.get(cur.id) ?? 0
     if (left > 0 && cur.type === 'tree') {
-      for (const child of treeChildren(data, this.treesOnly)) {
+      const children = treeChildren(data, this.treesOnly)
+      if (children === null) this.followed = false
+      for (const child of children ?? []) {
         if (this.expected.has(child.id)) continue
-        if (this.expected.size >= this.cap) break
+        if (this.expected.size >= this.cap) { this.followed = false; break }
         this.expected.set(child.id, child.tree ? left - 1 : 0)
       }
+    } else if (cur.type === 'tree') {
+      this.followed = false
     }
     return deflated === undefined ? { id: cur.id, type: cur.type, data } : { id: cur.id, type: cur.type, data, deflated }
   }
@@ -161,6 +171,7 @@ export class WantAssembly {
 
   private toWorker (id: ObjectId, type: ObjectType, stream: Buffer, zsize: number): Promise<ReceivedObject> {
     this.received.add(id)
+    if (type === 'tree') this.followed = false // at depth 0: see forWorker
     return inflateAndHash(type, id, stream, zsize).then(r => ({ id, type, data: r.data, deflated: r.stream }))
   }
 
@@ -182,6 +193,17 @@ export class WantAssembly {
   }
 
   has (id: ObjectId): boolean { return this.received.has(id) }
+
+  /**
+   * After `finish`: whether the closure of a `want` with a depth arrived
+   * whole, judged here, not by the peer's word: every object that a tree
+   * received named (as far as the depth reached) came, no tree was left at
+   * depth 0, none was malformed, the cap cut nothing. A walk of the structure
+   * that follows would find every tree here (repo/swarm-repo.ts skips it).
+   */
+  get whole (): boolean {
+    return this.depth > 0 && this.followed && this.received.size === this.expected.size
+  }
 }
 
 export class RangeAssembly {

@@ -105,6 +105,8 @@ export interface PeerFetchResult {
   missing: ObjectId[]
   /** the peer cut the closure at its cap */
   truncated: boolean
+  /** the closure arrived whole, as checked here (WantAssembly.whole); false without a depth */
+  whole: boolean
   bytes: number
 }
 
@@ -272,7 +274,7 @@ export class Peer extends EventEmitter {
     const depth = opts.depth ?? 0
     if (!Number.isInteger(depth) || depth < 0 || depth > MAX_DEPTH) throw new RangeError(`depth ${depth} outside 0..${MAX_DEPTH}`)
     const uniq = [...new Set(ids)]
-    if (uniq.length === 0) return { objects: new Map(), count: 0, missing: [], truncated: false, bytes: 0 }
+    if (uniq.length === 0) return { objects: new Map(), count: 0, missing: [], truncated: false, whole: false, bytes: 0 }
     for (const id of uniq) if (!isObjectId(id)) throw new TypeError(`not an object id: ${String(id)}`)
     await this.whenReady(opts)
     if (uniq.length > this.maxBatch) throw new RangeError(`${uniq.length} ids exceed the batch cap of ${this.maxBatch}`)
@@ -500,7 +502,7 @@ export class Peer extends EventEmitter {
     const want = p.want
     p.written = () => {
       if (p.writeErr !== undefined) { p.reject(p.writeErr); return }
-      p.resolve({ objects: p.objects, count: want.objects, missing: result as ObjectId[], truncated, bytes: want.bytes })
+      p.resolve({ objects: p.objects, count: want.objects, missing: result as ObjectId[], truncated, whole: want.whole, bytes: want.bytes })
     }
     if (p.writing === 0) p.written()
   }

@@ -204,7 +204,7 @@ export class ObjectServer {
       if (obj === null) { missing.push(id); continue }
       await this.sendObject(gathered, m.r, id, obj.type, obj.data, signal)
       if (depth > 0 && obj.type === 'tree' && !truncated) {
-        for (const child of treeChildren(obj.data, m.trees === true)) {
+        for (const child of treeChildren(obj.data, m.trees === true) ?? []) {
           if (seen.has(child.id)) continue
           if (queue.length >= cap) { truncated = true; break }
           seen.add(child.id)

@@ -45,8 +45,12 @@ function remoteRepo (width: number): { objects: Map<ObjectId, { type: ObjectType
   return { objects, commit, trees }
 }
 
-/** A fetcher that serves `objects` (closures of trees too) and records what was asked. */
-function stubFetcher (store: GitObjectStore, objects: Map<ObjectId, { type: ObjectType, data: Buffer }>): { fetcher: ObjectFetcher, asked: Array<{ ids: number, depth: number }> } {
+/**
+ * A fetcher that serves `objects` (closures of trees too) and records what was
+ * asked. A closure leaves out `leaveOut` (not in a depth-0 request) and says
+ * it came whole when `whole` is set, as Fetcher does when Peer judged it so.
+ */
+function stubFetcher (store: GitObjectStore, objects: Map<ObjectId, { type: ObjectType, data: Buffer }>, how: { whole?: boolean, leaveOut?: ObjectId } = {}): { fetcher: ObjectFetcher, asked: Array<{ ids: number, depth: number }> } {
   const asked: Array<{ ids: number, depth: number }> = []
   const fetcher: ObjectFetcher = {
     fetch: async (ids, opts = {}) => {
@@ -54,6 +58,7 @@ function stubFetcher (store: GitObjectStore, objects: Map<ObjectId, { type: Obje
       await new Promise(resolve => setTimeout(resolve, 5))
       const queue = [...ids]
       for (let i = 0; i < queue.length; i++) {
+        if ((opts.depth ?? 0) > 0 && queue[i] === how.leaveOut) continue
         const o = objects.get(queue[i])!
         await store.write(o.type, o.data, queue[i])
         if ((opts.depth ?? 0) > 0 && o.type === 'tree') {
@@ -66,15 +71,16 @@ function stubFetcher (store: GitObjectStore, objects: Map<ObjectId, { type: Obje
           }
         }
       }
+      return (opts.depth ?? 0) > 0 && how.whole === true
     }
   }
   return { fetcher, asked }
 }
 
-async function fresh (name: string, width: number): Promise<{ store: GitObjectStore, source: SwarmSource, asked: Array<{ ids: number, depth: number }>, commit: ObjectId, trees: ObjectId[] }> {
+async function fresh (name: string, width: number, o: { whole?: boolean, leaveOut?: (trees: ObjectId[]) => ObjectId } = {}): Promise<{ store: GitObjectStore, source: SwarmSource, asked: Array<{ ids: number, depth: number }>, commit: ObjectId, trees: ObjectId[] }> {
   const store = await GitObjectStore.open(join(dir, name, 'objects'))
   const { objects, commit, trees } = remoteRepo(width)
-  const { fetcher, asked } = stubFetcher(store, objects)
+  const { fetcher, asked } = stubFetcher(store, objects, { whole: o.whole, leaveOut: o.leaveOut?.(trees) })
   return { store, source: new SwarmSource(store, fetcher), asked, commit, trees }
 }
 
@@ -84,6 +90,20 @@ test('a first mount asks for the whole structure in one request; the walk after 
   assert.deepEqual(r.asked, [{ ids: 1, depth: 0 }, { ids: 1, depth: 64 }])
   for (const t of r.trees) assert.ok(await r.store.has(t), t)
   await r.store.close()
+})
+
+test('a closure that arrived whole is not walked again; one that did not is, and what it lacked is fetched', async () => {
+  // The same closure, one tree short, with and without the fetcher's word that it came whole.
+  const trusted = await fresh('trusted', 4, { whole: true, leaveOut: trees => trees[0] })
+  await fetchStructure(trusted.source, trusted.commit, { whole: true })
+  assert.deepEqual(trusted.asked, [{ ids: 1, depth: 0 }, { ids: 1, depth: 64 }])
+  assert.equal(await trusted.store.has(trusted.trees[0]), false, 'no walk looked for it')
+  await trusted.store.close()
+  const walked = await fresh('walked', 4, { leaveOut: trees => trees[0] })
+  await fetchStructure(walked.source, walked.commit, { whole: true })
+  assert.deepEqual(walked.asked, [{ ids: 1, depth: 0 }, { ids: 1, depth: 64 }, { ids: 1, depth: 0 }])
+  for (const t of walked.trees) assert.ok(await walked.store.has(t), t)
+  await walked.store.close()
 })
 
 test('otherwise the structure is walked level by level, and trees held are not asked for', async () => {

@@ -143,7 +143,7 @@ test('fuzz: 20k random and mutated inputs are each accepted or refused with EPRO
   assert.ok(accepted > 100 && refused > 10_000, `accepted ${accepted}, refused ${refused}`)
 })
 
-test('treeChildren: every entry but gitlinks, in tree order; treesOnly keeps the subtrees alone; a malformed tree has none', () => {
+test('treeChildren: every entry but gitlinks, in tree order; treesOnly keeps the subtrees alone; a malformed tree is null', () => {
   const id = (n: number): string => n.toString(16).padStart(2, '0').repeat(20)
   const entry = (mode: string, name: string, n: number): Buffer => Buffer.concat([Buffer.from(`${mode} ${name}\0`), Buffer.from(id(n), 'hex')])
   const tree = Buffer.concat([
@@ -155,6 +155,6 @@ test('treeChildren: every entry but gitlinks, in tree order; treesOnly keeps the
     { id: id(5), tree: false }, { id: id(6), tree: false }, { id: id(7), tree: true }
   ], 'a zero-padded "040000" is not read as a subtree, as before')
   assert.deepEqual(treeChildren(tree, true), [{ id: id(2), tree: true }, { id: id(7), tree: true }])
-  assert.deepEqual(treeChildren(tree.subarray(0, tree.length - 3)), [])
-  assert.deepEqual(treeChildren(tree.subarray(0, tree.length - 3), true), [])
+  assert.equal(treeChildren(tree.subarray(0, tree.length - 3)), null)
+  assert.equal(treeChildren(tree.subarray(0, tree.length - 3), true), null)
 })
