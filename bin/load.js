@@ -91,6 +91,29 @@ export function runBundle (file) {
 }
 
 /**
+ * Sets the heap flags of the daemon's node (src/cli/daemon-client.ts
+ * DAEMON_NODE_FLAGS) back to V8's defaults; the daemon's entry does it first
+ * thing, and writeBundleCache's process before it writes the cache. V8
+ * refuses a code cache made under other flags, and node's own cache of its
+ * built-in modules (stream, crypto, net, zlib, the web streams and crypto
+ * openpgp takes) was made under the defaults: under `--max-semi-space-size=2
+ * --heap-growing-percent=45` each of them compiled from source. Requiring
+ * eight of them took 23-30 ms instead of 9-10, and bin/gtfs-daemon.js took
+ * 96 ms from spawn to listening instead of 85 (medians of 12, interleaved). The heap
+ * took its sizes when the process started and keeps them (measured: new space
+ * stays at most 4 MiB after the semi-space flag is set back); the growth is
+ * read at each GC, so the daemon sets it again once past its start
+ * (src/daemon/gc-pacing.ts). 0 is V8's default for both.
+ */
+export function restoreV8Defaults () {
+  const { setFlagsFromString } = createRequire(import.meta.url)('node:v8')
+  for (const a of process.execArgv) {
+    const m = /^--(max[-_]semi[-_]space[-_]size|heap[-_]growing[-_]percent)=/.exec(a)
+    if (m !== null) setFlagsFromString(`--${m[1]}=0`)
+  }
+}
+
+/**
  * Writes `<file>.cache` for runBundle: the bundle compiled and its top level
  * run, then its export `warm` (if named) awaited, in a process started with
  * the node flags the bundle will run under (V8 refuses a cache made under

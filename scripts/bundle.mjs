@@ -54,9 +54,10 @@ for (const [out, { imports }] of Object.entries(built.metafile.outputs)) {
   const dynamic = imports.filter(i => i.kind === 'dynamic-import' && i.external === true)
   if (dynamic.length > 0) throw new Error(`${out} keeps import() of ${dynamic.map(i => i.path).join(', ')}: require it instead (bin/load.js runBundle)`)
 }
-// Each cache is made under the flags its bundle runs with (V8 refuses it otherwise).
+// Each cache is made under the flags its bundle runs with, the heap flags set
+// back as its entry sets them (V8 refuses it otherwise; bin/load.js restoreV8Defaults).
 for (const [name, { flags, warm }] of Object.entries(BUNDLES)) {
   const file = `${root}dist/bundle/${name}.cjs`
   execFileSync(process.execPath, [...flags, '--input-type=module', '-e',
-    `await (await import(${JSON.stringify(`${root}bin/load.js`)})).writeBundleCache(${JSON.stringify(file)}, ${JSON.stringify(warm)})`], { stdio: 'inherit', timeout: 60_000 })
+    `const l = await import(${JSON.stringify(`${root}bin/load.js`)}); l.restoreV8Defaults(); await l.writeBundleCache(${JSON.stringify(file)}, ${JSON.stringify(warm)})`], { stdio: 'inherit', timeout: 60_000 })
 }

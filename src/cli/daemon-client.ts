@@ -65,6 +65,11 @@ const DAEMON_BIN = fileURLToPath(new URL('../../bin/gtfs-daemon.js', import.meta
  *   later, so a cold-tree reader peaked at 242-256 MiB against 236-245, and
  *   the `rss` figure was 176.8 and 190.6 MiB in two runs (182.1 before).
  *
+ * The heap flags are given on the command line, where they size the heap, and
+ * set back to V8's defaults by the daemon's entry at once (bin/load.js
+ * restoreV8Defaults: node's code cache of its built-in modules is refused
+ * under them); daemon/gc-pacing.ts sets the growth again a second later.
+ *
  * glibc reads its variables at start: a daemon started by hand (`gtfs daemon`)
  * runs with whatever its environment says. systemd/gtfs-daemon.service sets
  * the same (a unit test holds the two together).

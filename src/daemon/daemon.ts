@@ -92,8 +92,10 @@ export class Daemon {
   private readonly warnings: Array<{ at: string, message: string }> = []
   private swarm?: Promise<{ node: SwarmNode, session: Session, store: GitObjectStore, finder: CommandFinder }>
   private storage?: Promise<{ session: Session, store: GitObjectStore, keeper: StoreKeeper, prefetcher: Prefetcher }>
-  /** GC pacing while the swarm node fetches (gc-pacing.ts) */
+  /** GC pacing, by whether the swarm node fetches (gc-pacing.ts) */
   private pacing: GcPacing = { growth: null, stop: () => {} }
+  /** the swarm node once started, for the pacing */
+  private node?: SwarmNode
   /** the swarm options of the last request that may start the swarm node (prefetch starts it with them) */
   private lastSwarmArgs: SwarmOptions = {}
   private server?: Server
@@ -107,6 +109,7 @@ export class Daemon {
   constructor (private readonly paths: Paths, private readonly settings: Settings) {}
 
   async start (): Promise<void> {
+    this.pacing = startGcPacing({ fetching: () => this.node?.fetching() === true })
     setWarnSink(message => {
       this.warnings.push({ at: new Date().toISOString(), message })
       if (this.warnings.length > 50) this.warnings.shift()
@@ -217,7 +220,7 @@ export class Daemon {
       const { session, store } = await this.openStore()
       const node = new SwarmNode({ paths: this.paths, settings: this.settings, session, store, bootstrap: o.bootstrap, port: o.port, host: process.env.GTFS_LISTEN_HOST === '' ? undefined : process.env.GTFS_LISTEN_HOST })
       await node.start()
-      this.pacing = startGcPacing({ fetching: () => node.fetching() })
+      this.node = node
       process.stderr.write(`${new Date().toISOString()} swarm: dht udp ${node.dhtPort}, wire tcp ${node.wirePort}\n`)
       return { node, session, store, finder: new CommandFinder(session) }
     })()

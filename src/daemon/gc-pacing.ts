@@ -20,6 +20,12 @@
  * V8 reads the flag each time it sets the next limit, after a GC; the switch
  * takes effect from the next one. A daemon started without the flag (by hand,
  * with flags of its own) is left as it is.
+ *
+ * The first decision waits FIRST_DECISION_MS: the daemon's entry sets the
+ * flag back to V8's default as it starts (bin/load.js restoreV8Defaults, for
+ * node's code cache of its built-in modules, which V8 refuses under other
+ * flags), so a daemon's start and a first mount compile no built-in module
+ * from source. Until then V8's own heuristic paces the heap.
  */
 import { setFlagsFromString } from 'node:v8'
 import { logger } from '../log.ts'
@@ -28,6 +34,9 @@ const log = logger('gtfs:daemon:gc-pacing')
 
 /** old-generation growth, percent, while objects arrive from peers */
 export const FETCHING_GROWTH = 100
+
+/** ms from the start of the pacing to its first decision (V8's default growth until then) */
+export const FIRST_DECISION_MS = 1000
 
 /** The `--heap-growing-percent` this process was started with, or null. */
 export function startedGrowth (execArgv: readonly string[] = process.execArgv): number | null {
@@ -45,27 +54,29 @@ export interface GcPacingOptions {
   everyMs?: number
   /** back to the resting growth after this long without fetching, ms */
   restAfterMs?: number
+  /** the first decision after this long, ms (default FIRST_DECISION_MS) */
+  firstMs?: number
   /** sets the flag (tests watch it) */
   set?: (percent: number) => void
 }
 
 export interface GcPacing {
-  /** the growth set now, percent; null when the pacing is off (started without the flag) */
+  /** the growth set now, percent; null before the first decision (V8's default) and when the pacing is off (started without the flag) */
   readonly growth: number | null
   /** stops looking and restores the resting growth */
   stop: () => void
 }
 
 /**
- * Looks every `everyMs` whether the daemon fetches, and sets the growth to
- * match. Does nothing when the process was started without the flag, or with
- * a growth as large.
+ * From `firstMs` on, looks every `everyMs` whether the daemon fetches, and
+ * sets the growth to match: the first look sets it either way. Does nothing
+ * when the process was started without the flag, or with a growth as large.
  */
 export function startGcPacing (o: GcPacingOptions, resting = startedGrowth()): GcPacing {
   if (resting === null || resting >= FETCHING_GROWTH) return { growth: null, stop: () => {} }
   const set = o.set ?? ((percent: number) => { setFlagsFromString(`--heap-growing-percent=${percent}`) })
   const restAfterMs = o.restAfterMs ?? 2000
-  let growth = resting
+  let growth: number | null = null
   let quietSince: number | null = null
   const to = (percent: number): void => {
     if (growth === percent) return
@@ -73,7 +84,7 @@ export function startGcPacing (o: GcPacingOptions, resting = startedGrowth()): G
     set(percent)
     log('heap growing percent %d', percent)
   }
-  const timer = setInterval(() => {
+  const look = (): void => {
     if (o.fetching()) {
       quietSince = null
       to(FETCHING_GROWTH)
@@ -81,12 +92,18 @@ export function startGcPacing (o: GcPacingOptions, resting = startedGrowth()): G
     }
     const now = Date.now()
     quietSince ??= now
-    if (now - quietSince >= restAfterMs) to(resting)
-  }, o.everyMs ?? 500)
+    if (growth === null || now - quietSince >= restAfterMs) to(resting)
+  }
+  let timer: NodeJS.Timeout = setTimeout(() => {
+    look()
+    timer = setInterval(look, o.everyMs ?? 500)
+    timer.unref()
+  }, o.firstMs ?? FIRST_DECISION_MS)
   timer.unref()
   return {
     get growth () { return growth },
     stop: () => {
+      clearTimeout(timer)
       clearInterval(timer)
       to(resting)
     }

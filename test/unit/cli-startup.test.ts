@@ -115,7 +115,7 @@ test('bin/gtfs run by its #! line starts node without NODE_EXTRA_CA_CERTS, and n
   assert.match(control.stderr, /extra certs/)
 })
 
-test('the bundles bin/ runs when dist/ is fresh are strict, and compile from their code cache under the flags they run with', async () => {
+test('the bundles bin/ runs when dist/ is fresh are strict, and compile from their code cache under the flags they run with, set back as bin/gtfs-daemon.js sets them', async () => {
   // scripts/bundle.mjs writes them (npm run build; npm test builds first). A
   // cache V8 refuses (made under other flags, or for another build) costs the
   // daemon's start ~35 ms and says nothing: this is where it would show.
@@ -126,16 +126,41 @@ test('the bundles bin/ runs when dist/ is fresh are strict, and compile from the
     assert.ok(text !== '', `${file} is missing: npm run build makes it`)
     // a directive counts only before any statement: anything ahead of it makes the whole bundle sloppy
     assert.ok(text.startsWith("'use strict';"), `${name}.cjs starts with the strict directive`)
-    const probe = `const { runBundle } = await import(${JSON.stringify(pathToFileURL(join(ROOT, 'bin', 'load.js')).href)})
+    const probe = (restore: boolean): string => `const { runBundle, restoreV8Defaults } = await import(${JSON.stringify(pathToFileURL(join(ROOT, 'bin', 'load.js')).href)})
+${restore ? 'restoreV8Defaults()' : ''}
 const { exports, script } = runBundle(${JSON.stringify(file)})
 console.log(JSON.stringify({ rejected: script.cachedDataRejected, exported: typeof exports[${JSON.stringify(exported)}] }))`
-    const r = await run(process.execPath, [...flags, '--input-type=module', '-e', probe], { cwd: ROOT, env: { ...process.env, GTFS_HOME: tmp.path }, timeoutMs: 30_000 })
+    const r = await run(process.execPath, [...flags, '--input-type=module', '-e', probe(true)], { cwd: ROOT, env: { ...process.env, GTFS_HOME: tmp.path }, timeoutMs: 30_000 })
     assert.equal(r.code, 0, r.stderr)
     assert.deepEqual(JSON.parse(r.stdout), { rejected: false, exported: 'function' }, name)
-    // the control: under other flags V8 refuses the same cache, so the probe can see a refusal
+    // the control: under the heap flags left as they were V8 refuses the same cache, so the probe can see a refusal
     if (flags.length > 0) {
-      const other = await run(process.execPath, ['--input-type=module', '-e', probe], { cwd: ROOT, env: { ...process.env, GTFS_HOME: tmp.path }, timeoutMs: 30_000 })
-      assert.equal(JSON.parse(other.stdout).rejected, true, `${name} without its flags`)
+      const other = await run(process.execPath, [...flags, '--input-type=module', '-e', probe(false)], { cwd: ROOT, env: { ...process.env, GTFS_HOME: tmp.path }, timeoutMs: 30_000 })
+      assert.equal(JSON.parse(other.stdout).rejected, true, `${name} with its heap flags left as they were`)
     }
   }
+})
+
+test('the daemon, its heap flags set back (restoreV8Defaults), takes code caches made under V8\'s defaults, as node\'s own of its built-in modules, and keeps the heap its flags sized', async () => {
+  const { DAEMON_NODE_FLAGS } = await import('../../src/cli/daemon-client.ts')
+  const file = join(tmp.path, 'cached.js')
+  const source = 'function f (n) { let s = 0; for (let i = 0; i < n; i++) s += i; return s }; f(10)'
+  // a cache made by a node with no flags at all, as node's build makes its own
+  const made = await run(process.execPath, ['-e', `const vm = require('node:vm'); const s = new vm.Script(${JSON.stringify(source)}); s.runInThisContext(); require('node:fs').writeFileSync(${JSON.stringify(`${file}.cache`)}, s.createCachedData())`], { timeoutMs: 30_000 })
+  assert.equal(made.code, 0, made.stderr)
+  const probe = (restore: boolean): string => `const { restoreV8Defaults } = await import(${JSON.stringify(pathToFileURL(join(ROOT, 'bin', 'load.js')).href)})
+${restore ? 'restoreV8Defaults()' : ''}
+const vm = await import('node:vm'); const v8 = await import('node:v8'); const { readFileSync } = await import('node:fs')
+const s = new vm.Script(${JSON.stringify(source)}, { cachedData: readFileSync(${JSON.stringify(`${file}.cache`)}) })
+const keep = []; let newSpace = 0
+for (let i = 0; i < 1e6; i++) { const o = { i, a: [i] }; if (i % 10 === 0) keep.push(o); if (i % 50000 === 0) newSpace = Math.max(newSpace, v8.getHeapSpaceStatistics().find(x => x.space_name === 'new_space').space_size) }
+console.log(JSON.stringify({ rejected: s.cachedDataRejected, newSpaceMiB: newSpace / 2 ** 20 }))`
+  const restored = await run(process.execPath, [...DAEMON_NODE_FLAGS, '--input-type=module', '-e', probe(true)], { timeoutMs: 30_000 })
+  assert.equal(restored.code, 0, restored.stderr)
+  const r = JSON.parse(restored.stdout) as { rejected: boolean, newSpaceMiB: number }
+  assert.equal(r.rejected, false, 'set back, the flags are V8\'s defaults again')
+  // --max-semi-space-size=2: two semi-spaces of at most 2 MiB (node's default lets them grow to 16 each)
+  assert.ok(r.newSpaceMiB <= 4, `the heap keeps the size its flags gave it: new space ${r.newSpaceMiB} MiB`)
+  const left = await run(process.execPath, [...DAEMON_NODE_FLAGS, '--input-type=module', '-e', probe(false)], { timeoutMs: 30_000 })
+  assert.equal(JSON.parse(left.stdout).rejected, true, 'the control: under the flags as given V8 refuses the cache')
 })
