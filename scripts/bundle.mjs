@@ -1,7 +1,7 @@
 // Bundles the daemon's entry (dist/cli/daemon-main.js, compiled by tsc) into
 // one CommonJS file, dist/bundle/daemon-main.cjs, with V8's code cache for it
-// beside it (daemon-main.cjs.cache), which bin/gtfs-daemon.js runs when dist/
-// is fresh (bin/load.js runBundle); and the same for what the plain form of
+// beside it (daemon-main.cjs.cache), which bin/gtfs-daemon.cjs runs when dist/
+// is fresh (bin/dist.cjs runBundle); and the same for what the plain form of
 // `gtfs mount <key> <dir>` runs before it asks the daemon (mount-plain.cjs,
 // for bin/gtfs: it is on the way to the daemon's start). Every `gtfs mount`
 // that starts a daemon waits for this, measured from spawn to listening:
@@ -52,10 +52,10 @@ const built = await build({
 // does not hold, it must require.
 for (const [out, { imports }] of Object.entries(built.metafile.outputs)) {
   const dynamic = imports.filter(i => i.kind === 'dynamic-import' && i.external === true)
-  if (dynamic.length > 0) throw new Error(`${out} keeps import() of ${dynamic.map(i => i.path).join(', ')}: require it instead (bin/load.js runBundle)`)
+  if (dynamic.length > 0) throw new Error(`${out} keeps import() of ${dynamic.map(i => i.path).join(', ')}: require it instead (bin/dist.cjs runBundle)`)
 }
 // Each cache is made under the flags its bundle runs with, the heap flags set
-// back as its entry sets them (V8 refuses it otherwise; bin/load.js restoreV8Defaults).
+// back as its entry sets them (V8 refuses it otherwise; bin/dist.cjs restoreV8Defaults).
 for (const [name, { flags, warm }] of Object.entries(BUNDLES)) {
   const file = `${root}dist/bundle/${name}.cjs`
   execFileSync(process.execPath, [...flags, '--input-type=module', '-e',

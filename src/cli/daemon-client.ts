@@ -10,7 +10,7 @@ import { isNoDaemon, request } from '../daemon/control-client.ts'
 import { socketPath } from '../daemon/control-protocol.ts'
 
 /** the daemon's own entry (cli/daemon-main.ts); `daemon` stays in its argv, which is how mount-registry knows the process */
-const DAEMON_BIN = fileURLToPath(new URL('../../bin/gtfs-daemon.js', import.meta.url))
+const DAEMON_BIN = fileURLToPath(new URL('../../bin/gtfs-daemon.cjs', import.meta.url))
 
 /**
  * How the daemon's process runs (its memory is the `rss` figure, target 200
@@ -66,7 +66,7 @@ const DAEMON_BIN = fileURLToPath(new URL('../../bin/gtfs-daemon.js', import.meta
  *   the `rss` figure was 176.8 and 190.6 MiB in two runs (182.1 before).
  *
  * The heap flags are given on the command line, where they size the heap, and
- * set back to V8's defaults by the daemon's entry at once (bin/load.js
+ * set back to V8's defaults by the daemon's entry at once (bin/dist.cjs
  * restoreV8Defaults: node's code cache of its built-in modules is refused
  * under them); daemon/gc-pacing.ts sets the growth again a second later.
  *

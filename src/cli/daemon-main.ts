@@ -1,5 +1,5 @@
 /**
- * bin/gtfs-daemon.js: the daemon `gtfs mount` starts in the background, run
+ * bin/gtfs-daemon.cjs: the daemon `gtfs mount` starts in the background, run
  * without the CLI's modules. `gtfs daemon` loads yargs and every command
  * before the daemon's own; measured, that was about a quarter of the time a
  * daemon took to answer (330 ms from spawn to ready), and every mount that

@@ -22,7 +22,7 @@
  * with flags of its own) is left as it is.
  *
  * The first decision waits FIRST_DECISION_MS: the daemon's entry sets the
- * flag back to V8's default as it starts (bin/load.js restoreV8Defaults, for
+ * flag back to V8's default as it starts (bin/dist.cjs restoreV8Defaults, for
  * node's code cache of its built-in modules, which V8 refuses under other
  * flags), so a daemon's start and a first mount compile no built-in module
  * from source. Until then V8's own heuristic paces the heap.

@@ -46,7 +46,7 @@ export function isServing (rec: MountRecord): boolean {
   if (!isAlive(rec.pid)) return false
   try {
     const argv = readFileSync(`/proc/${rec.pid}/cmdline`, 'utf8').split('\0')
-    return argv.some(a => a.endsWith('/gtfs') || a.endsWith('gtfs.js') || a.endsWith('/gtfs-daemon.js')) && (argv.includes('mount') || argv.includes('daemon'))
+    return argv.some(a => a.endsWith('/gtfs') || a.endsWith('gtfs.js') || a.endsWith('/gtfs-daemon.cjs')) && (argv.includes('mount') || argv.includes('daemon'))
   } catch {
     return false
   }

@@ -131,7 +131,7 @@ let loading: Promise<FuseClass> | undefined
 export async function gtfsFuse (): Promise<FuseClass> {
   if (loading === undefined) {
     // required, not imported: fuse-native is CommonJS, and an import() in the
-    // daemon's bundle would need a loader that bin/load.js's runBundle does not give
+    // daemon's bundle would need a loader that bin/dist.cjs's runBundle does not give
     loading = Promise.resolve().then(() => makeGtfsFuse(createRequire(import.meta.url)('fuse-native') as typeof Fuse))
     loading.catch(() => { loading = undefined }) // the next call tries again
   }

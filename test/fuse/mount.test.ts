@@ -211,7 +211,8 @@ describe('a mounted commit', () => {
     const mem = s.daemon.memory
     assert.ok(mem.heapUsed > 0 && mem.heapUsed < mem.rss && mem.rss <= mem.peakRss, JSON.stringify(mem))
     const text = await gtfs(home, ['status'])
-    assert.match(text.stdout, /^memory: \d+ MiB resident \(peak \d+ MiB\), JS heap \d+ MiB, buffers \d+ MiB$/m)
+    // the growth shows once the GC pacing has decided, a second after the daemon started (daemon/gc-pacing.ts)
+    assert.match(text.stdout, /^memory: \d+ MiB resident \(peak \d+ MiB\), JS heap \d+ MiB( \(may grow 45% between full GCs\))?, buffers \d+ MiB$/m)
   })
 
   test('umount unmounts', async () => {

@@ -201,7 +201,7 @@ export async function daemonPid (home: string): Promise<number | null> {
     if (!/^\d+$/.test(name)) continue
     try {
       const argv = (await readFile(`/proc/${name}/cmdline`, 'utf8')).split('\0')
-      if (!argv.includes('daemon') || !argv.some(a => a.endsWith('/gtfs') || a.endsWith('/gtfs-daemon.js'))) continue
+      if (!argv.includes('daemon') || !argv.some(a => a.endsWith('/gtfs') || a.endsWith('/gtfs-daemon.cjs'))) continue
       const env = (await readFile(`/proc/${name}/environ`, 'utf8')).split('\0')
       if (env.includes(`GTFS_HOME=${home}`)) return Number(name)
     } catch {}

@@ -71,7 +71,7 @@ process.exitCode = await main(['--version'])`)
   assert.deepEqual(heavyIn(r.loads), [])
 })
 
-test('the daemon entry that gtfs mount spawns (bin/gtfs-daemon.js) loads neither yargs nor another command', async () => {
+test('the daemon entry that gtfs mount spawns (bin/gtfs-daemon.cjs) loads neither yargs nor another command', async () => {
   const r = await recorded('daemon-entry', `await import(${JSON.stringify(src('cli/daemon-main.ts'))})`)
   assert.ok(r.loads.includes(src('cli/commands/daemon.ts')), 'the hook saw the entry load runDaemon')
   assert.deepEqual(r.loads.filter(u => YARGS.test(u) || (u.includes('/src/cli/commands/') && !u.endsWith('/daemon.ts'))), [])
@@ -115,7 +115,7 @@ test('bin/gtfs run by its #! line starts node without NODE_EXTRA_CA_CERTS, and n
   assert.match(control.stderr, /extra certs/)
 })
 
-test('the bundles bin/ runs when dist/ is fresh are strict, and compile from their code cache under the flags they run with, set back as bin/gtfs-daemon.js sets them', async () => {
+test('the bundles bin/ runs when dist/ is fresh are strict, and compile from their code cache under the flags they run with, set back as bin/gtfs-daemon.cjs sets them', async () => {
   // scripts/bundle.mjs writes them (npm run build; npm test builds first). A
   // cache V8 refuses (made under other flags, or for another build) costs the
   // daemon's start ~35 ms and says nothing: this is where it would show.

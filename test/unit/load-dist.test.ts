@@ -14,13 +14,14 @@ import { ROOT, run, tempDir } from '../helpers/run.ts'
 const tmp = await tempDir('load-dist')
 after(async () => { await tmp.remove() })
 
-/** A root with bin/load.js, src/m.ts and dist/m.js that say where they came from, and a stamp `stampAge` seconds older than the sources. */
+/** A root with bin/load.js (and the dist.cjs it takes), src/m.ts and dist/m.js that say where they came from, and a stamp `stampAge` seconds older than the sources. */
 async function layout (name: string, stampAge: number | null): Promise<string> {
   const root = join(tmp.path, name)
   await mkdir(join(root, 'bin'), { recursive: true })
   await mkdir(join(root, 'src'), { recursive: true })
   await mkdir(join(root, 'dist'), { recursive: true })
   await copyFile(join(ROOT, 'bin', 'load.js'), join(root, 'bin', 'load.js'))
+  await copyFile(join(ROOT, 'bin', 'dist.cjs'), join(root, 'bin', 'dist.cjs'))
   await symlink(join(ROOT, 'node_modules'), join(root, 'node_modules'))
   await writeFile(join(root, 'package.json'), '{ "type": "module" }\n')
   await writeFile(join(root, 'src', 'm.ts'), "export const from: string = 'src'\n")
