@@ -2,7 +2,7 @@
 // What bin/ runs of dist/, in CommonJS so that the daemon's entry
 // (bin/gtfs-daemon.cjs) needs no ES module loader: whether dist/ is fresh,
 // running a bundle of dist/bundle/ with its V8 code cache, writing that cache,
-// and setting the daemon's heap flags back to V8's defaults. bin/load.js, the
+// and setting the daemon's heap flags back to V8's defaults. bin/load.mjs, the
 // loader of every other entry, takes them from here.
 const { readdirSync, readFileSync, renameSync, statSync, writeFileSync } = require('node:fs')
 const Module = require('node:module')

@@ -59,5 +59,5 @@ for (const [out, { imports }] of Object.entries(built.metafile.outputs)) {
 for (const [name, { flags, warm }] of Object.entries(BUNDLES)) {
   const file = `${root}dist/bundle/${name}.cjs`
   execFileSync(process.execPath, [...flags, '--input-type=module', '-e',
-    `const l = await import(${JSON.stringify(`${root}bin/load.js`)}); l.restoreV8Defaults(); await l.writeBundleCache(${JSON.stringify(file)}, ${JSON.stringify(warm)})`], { stdio: 'inherit', timeout: 60_000 })
+    `const l = await import(${JSON.stringify(`${root}bin/load.mjs`)}); l.restoreV8Defaults(); await l.writeBundleCache(${JSON.stringify(file)}, ${JSON.stringify(warm)})`], { stdio: 'inherit', timeout: 60_000 })
 }

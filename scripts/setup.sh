@@ -54,7 +54,7 @@ elif [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
-# Compile to dist/ (bin/load.js runs it while it is newer than every source;
+# Compile to dist/ (bin/load.mjs runs it while it is newer than every source;
 # an edit after this falls back to the sources through tsx).
 echo "setup: npm run build"
 npm run --silent build

@@ -126,7 +126,7 @@ test('the bundles bin/ runs when dist/ is fresh are strict, and compile from the
     assert.ok(text !== '', `${file} is missing: npm run build makes it`)
     // a directive counts only before any statement: anything ahead of it makes the whole bundle sloppy
     assert.ok(text.startsWith("'use strict';"), `${name}.cjs starts with the strict directive`)
-    const probe = (restore: boolean): string => `const { runBundle, restoreV8Defaults } = await import(${JSON.stringify(pathToFileURL(join(ROOT, 'bin', 'load.js')).href)})
+    const probe = (restore: boolean): string => `const { runBundle, restoreV8Defaults } = await import(${JSON.stringify(pathToFileURL(join(ROOT, 'bin', 'load.mjs')).href)})
 ${restore ? 'restoreV8Defaults()' : ''}
 const { exports, script } = runBundle(${JSON.stringify(file)})
 console.log(JSON.stringify({ rejected: script.cachedDataRejected, exported: typeof exports[${JSON.stringify(exported)}] }))`
@@ -148,7 +148,7 @@ test('the daemon, its heap flags set back (restoreV8Defaults), takes code caches
   // a cache made by a node with no flags at all, as node's build makes its own
   const made = await run(process.execPath, ['-e', `const vm = require('node:vm'); const s = new vm.Script(${JSON.stringify(source)}); s.runInThisContext(); require('node:fs').writeFileSync(${JSON.stringify(`${file}.cache`)}, s.createCachedData())`], { timeoutMs: 30_000 })
   assert.equal(made.code, 0, made.stderr)
-  const probe = (restore: boolean): string => `const { restoreV8Defaults } = await import(${JSON.stringify(pathToFileURL(join(ROOT, 'bin', 'load.js')).href)})
+  const probe = (restore: boolean): string => `const { restoreV8Defaults } = await import(${JSON.stringify(pathToFileURL(join(ROOT, 'bin', 'load.mjs')).href)})
 ${restore ? 'restoreV8Defaults()' : ''}
 const vm = await import('node:vm'); const v8 = await import('node:v8'); const { readFileSync } = await import('node:fs')
 const s = new vm.Script(${JSON.stringify(source)}, { cachedData: readFileSync(${JSON.stringify(`${file}.cache`)}) })

@@ -1,7 +1,7 @@
 /**
- * bin/load.js runs dist/ when its build stamp is newer than every source
+ * bin/load.mjs runs dist/ when its build stamp is newer than every source
  * file, else the sources; a stale build says so on stderr, once. Run in a
- * copy of the layout (bin/load.js, src/, dist/), never by touching the
+ * copy of the layout (bin/load.mjs, src/, dist/), never by touching the
  * project's own files.
  */
 import assert from 'node:assert/strict'
@@ -14,13 +14,13 @@ import { ROOT, run, tempDir } from '../helpers/run.ts'
 const tmp = await tempDir('load-dist')
 after(async () => { await tmp.remove() })
 
-/** A root with bin/load.js (and the dist.cjs it takes), src/m.ts and dist/m.js that say where they came from, and a stamp `stampAge` seconds older than the sources. */
+/** A root with bin/load.mjs (and the dist.cjs it takes), src/m.ts and dist/m.js that say where they came from, and a stamp `stampAge` seconds older than the sources. */
 async function layout (name: string, stampAge: number | null): Promise<string> {
   const root = join(tmp.path, name)
   await mkdir(join(root, 'bin'), { recursive: true })
   await mkdir(join(root, 'src'), { recursive: true })
   await mkdir(join(root, 'dist'), { recursive: true })
-  await copyFile(join(ROOT, 'bin', 'load.js'), join(root, 'bin', 'load.js'))
+  await copyFile(join(ROOT, 'bin', 'load.mjs'), join(root, 'bin', 'load.mjs'))
   await copyFile(join(ROOT, 'bin', 'dist.cjs'), join(root, 'bin', 'dist.cjs'))
   await symlink(join(ROOT, 'node_modules'), join(root, 'node_modules'))
   await writeFile(join(root, 'package.json'), '{ "type": "module" }\n')
@@ -36,7 +36,7 @@ async function layout (name: string, stampAge: number | null): Promise<string> {
 }
 
 async function loadFrom (root: string, env: NodeJS.ProcessEnv = {}): Promise<{ from: string, stderr: string }> {
-  const load = pathToFileURL(join(root, 'bin', 'load.js')).href
+  const load = pathToFileURL(join(root, 'bin', 'load.mjs')).href
   const childEnv = { ...process.env, ...env }
   if (env.GTFS_NO_DIST === undefined) delete childEnv.GTFS_NO_DIST
   const r = await run(process.execPath, ['--input-type=module', '-e', `const { load } = await import(${JSON.stringify(load)}); const a = await load('m'); await load('m'); process.stdout.write(a.from)`], { env: childEnv })
