@@ -113,16 +113,35 @@ async function runningDaemon (sock: string): Promise<number | null> {
   }
 }
 
-async function spawnDaemon (paths: Paths, settings: Settings): Promise<number> {
-  const ready = await spawnBackground({ args: [...DAEMON_NODE_FLAGS, DAEMON_BIN, 'daemon'], env: daemonEnv(), logFile: daemonLogFile(paths), timeoutMs: settings.mountReadyMs })
+/**
+ * What a daemon started for a mount by key does while the CLI's request is on
+ * its way (cli/commands/daemon.ts, daemon/daemon.ts `warm`): start its swarm
+ * node with the options the request will carry, and look for the repo's peers.
+ */
+export interface DaemonHint {
+  /** as the mount request's bootstrap and port */
+  swarm: { bootstrap?: string, port?: number }
+  /** the key (or alias) as the request will name it */
+  repo: string
+}
+
+/** the variable a hint travels in, to the daemon's first moments only */
+export const DAEMON_HINT_ENV = 'GTFS_DAEMON_HINT'
+
+async function spawnDaemon (paths: Paths, settings: Settings, hint?: DaemonHint): Promise<number> {
+  const env = hint === undefined ? daemonEnv() : { ...daemonEnv(), [DAEMON_HINT_ENV]: JSON.stringify(hint) }
+  const ready = await spawnBackground({ args: [...DAEMON_NODE_FLAGS, DAEMON_BIN, 'daemon'], env, logFile: daemonLogFile(paths), timeoutMs: settings.mountReadyMs })
   return ready.pid
 }
 
-/** Starts the daemon unless one answers already. Returns its pid. */
-export async function ensureDaemon (paths: Paths, settings: Settings): Promise<number> {
+/**
+ * Starts the daemon unless one answers already. Returns its pid. `hint`: a
+ * daemon started now begins on that mount before its request arrives.
+ */
+export async function ensureDaemon (paths: Paths, settings: Settings, hint?: DaemonHint): Promise<number> {
   const sock = socketPath(paths)
   try {
-    return await runningDaemon(sock) ?? await spawnDaemon(paths, settings)
+    return await runningDaemon(sock) ?? await spawnDaemon(paths, settings, hint)
   } catch (err) {
     // Another command started it at the same moment: use that one.
     if (isGtfsError(err, 'EDAEMONRUNNING')) return await pingDaemon(sock)

@@ -228,6 +228,22 @@ export class Daemon {
     return await this.swarm
   }
 
+  /**
+   * Starts the swarm node with `hint`'s options and looks for its repo's
+   * peers, ahead of the mount request a CLI that just started this daemon
+   * is sending (cli/daemon-client.ts DaemonHint): the request then finds the
+   * node started and joins the lookup under way. Never fails; a request with
+   * other options finds the node as the hint started it, as a second request
+   * finds it as the first did.
+   */
+  warm (hint: { swarm: SwarmOptions, repo: string }): void {
+    void (async () => {
+      const ref = await parseRepoRef(hint.repo, this.paths.data)
+      const { node } = await this.startSwarm(hint.swarm)
+      await node.lookAhead(ref.key, { signal: AbortSignal.timeout(this.settings.mountReadyMs) })
+    })().catch((err: Error) => { log('warming up for %s: %s', hint.repo, err.message) })
+  }
+
   async mountKey (req: KeyMountRequest): Promise<unknown> {
     const dir = resolve(req.dir)
     const ref = await parseRepoRef(req.key, this.paths.data)

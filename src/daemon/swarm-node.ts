@@ -410,6 +410,15 @@ export class SwarmNode implements StateProvider {
   }
 
   /** Looks the repo up in the DHT (at most every few seconds) and dials peers it does not know yet. */
+  /**
+   * Looks for `repo`'s peers and dials them now, ahead of a fetch that will
+   * want them (a mount's request on its way); a fetch meanwhile joins the
+   * lookup. Never fails.
+   */
+  async lookAhead (repo: string, opts: AbortOptions = {}): Promise<void> {
+    await this.findPeers(this.swarm(repo), opts).catch((err: Error) => { log('looking ahead for %s: %s', repo.slice(0, 12), err.message) })
+  }
+
   private async findPeers (s: RepoSwarm, opts: AbortOptions, force = false): Promise<void> {
     if (s.looking !== null) { await s.looking; return }
     if (!force && Date.now() - s.lastLookup < LOOKUP_EVERY_MS && s.pool.ready().length > 0) return

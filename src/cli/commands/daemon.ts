@@ -7,6 +7,7 @@ import { loadSettings, paths } from '../../config.ts'
 import { GtfsError } from '../../errors.ts'
 import { reportToParent } from '../../daemon/background.ts'
 import { socketPath } from '../../daemon/control-protocol.ts'
+import { DAEMON_HINT_ENV, type DaemonHint } from '../daemon-client.ts'
 
 export const daemonCommand: CommandModule<object, object> = {
   command: 'daemon',
@@ -41,6 +42,25 @@ export async function runDaemon (): Promise<void> {
   process.on('SIGHUP', () => {})
   process.stderr.write(`${new Date().toISOString()} gtfs daemon ${process.pid} listening on ${socketPath(paths())}\n`)
   if (child) reportToParent({ gtfs: 'ready', pid: process.pid })
+  // Started for a mount by key: begin on it while its request is on the way (cli/daemon-client.ts).
+  const hint = readHint(process.env[DAEMON_HINT_ENV])
+  delete process.env[DAEMON_HINT_ENV]
+  if (hint !== null) daemon.warm(hint)
   await daemon.stopped
   process.stderr.write(`${new Date().toISOString()} gtfs daemon stopped\n`)
+}
+
+/** The hint a mount by key passed at spawn, or null (none, or not one: it is only a hint). */
+export function readHint (text: string | undefined): DaemonHint | null {
+  if (text === undefined || text === '') return null
+  try {
+    const h = JSON.parse(text) as { swarm?: { bootstrap?: unknown, port?: unknown }, repo?: unknown }
+    const s = h.swarm
+    if (typeof h.repo !== 'string' || h.repo === '' || s === null || typeof s !== 'object') return null
+    if (s.bootstrap !== undefined && typeof s.bootstrap !== 'string') return null
+    if (s.port !== undefined && !Number.isInteger(s.port)) return null
+    return { repo: h.repo, swarm: { bootstrap: s.bootstrap, port: s.port as number | undefined } }
+  } catch {
+    return null
+  }
 }

@@ -145,11 +145,23 @@ export async function mountRepoKey (o: RepoKeyMount): Promise<void> {
   const p = paths()
   const settings = loadSettings()
   const dir = resolve(o.dir)
-  await assertFuseUsable()
-  // A gtfs mount there already: the daemon switches it to --ref if it serves the same repo.
-  const there = await isMounted(dir)
-  if (there === null || !there.fstype.startsWith('fuse.gtfs')) await checkMountpoint(dir)
-  const pid = await ensureDaemon(p, settings)
+  const swarm = { bootstrap: o.bootstrap, port: swarmPort({ port: o.port }) }
+  // The daemon starts while the mountpoint is checked, and a daemon started
+  // now starts its swarm node and looks for the repo's peers while this
+  // request is on its way (~5 ms of checks, and the ~15 ms from its listening
+  // to the swarm node's start, off a first mount's path). A check that fails
+  // leaves the daemon running, as a mount that fails later does.
+  const daemon = ensureDaemon(p, settings, { swarm, repo: o.key })
+  try {
+    await assertFuseUsable()
+    // A gtfs mount there already: the daemon switches it to --ref if it serves the same repo.
+    const there = await isMounted(dir)
+    if (there === null || !there.fstype.startsWith('fuse.gtfs')) await checkMountpoint(dir)
+  } catch (err) {
+    await daemon.catch(() => {})
+    throw err
+  }
+  const pid = await daemon
   const m = await askDaemon<{ dir: string, repo: string, commit: string, ref: string, seq: number, offline: boolean, switched: boolean, from?: string }>(p, 'mount', {
     key: o.key,
     ref: o.ref,
@@ -159,8 +171,7 @@ export async function mountRepoKey (o: RepoKeyMount): Promise<void> {
     allowOther: o.allowOther,
     suid: o.suid,
     dev: o.dev,
-    bootstrap: o.bootstrap,
-    port: swarmPort({ port: o.port })
+    ...swarm
   }, settings.mountReadyMs + 5_000)
   if (o.json) printJson({ ...m, pid })
   else if (m.switched) {
