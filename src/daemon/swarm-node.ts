@@ -409,7 +409,6 @@ export class SwarmNode implements StateProvider {
     }
   }
 
-  /** Looks the repo up in the DHT (at most every few seconds) and dials peers it does not know yet. */
   /**
    * Looks for `repo`'s peers and dials them now, ahead of a fetch that will
    * want them (a mount's request on its way); a fetch meanwhile joins the
@@ -419,6 +418,7 @@ export class SwarmNode implements StateProvider {
     await this.findPeers(this.swarm(repo), opts).catch((err: Error) => { log('looking ahead for %s: %s', repo.slice(0, 12), err.message) })
   }
 
+  /** Looks the repo up in the DHT (at most every few seconds) and dials peers it does not know yet. */
   private async findPeers (s: RepoSwarm, opts: AbortOptions, force = false): Promise<void> {
     if (s.looking !== null) { await s.looking; return }
     if (!force && Date.now() - s.lastLookup < LOOKUP_EVERY_MS && s.pool.ready().length > 0) return
