@@ -109,6 +109,16 @@ function restoreV8Defaults () {
  * the node flags the bundle will run under (V8 refuses a cache made under
  * other flags). What ran is compiled in the cache.
  */
+/**
+ * An entry's module: bundle `bundle` when dist/ is fresh and has it, else
+ * `path` (relative to src/, without extension) as bin/load.mjs loads it.
+ */
+async function loadEntry (path, bundle) {
+  const file = freshBundle(bundle)
+  if (file !== null) return runBundle(file).exports
+  return await (await import('./load.mjs')).load(path)
+}
+
 async function writeBundleCache (file, warm) {
   const { exports, script } = runBundle(file)
   if (warm !== undefined) await exports[warm]()
@@ -119,7 +129,7 @@ async function writeBundleCache (file, warm) {
 
 exports.root = root
 exports.distIsFresh = distIsFresh
-exports.freshBundle = freshBundle
+exports.loadEntry = loadEntry
 exports.runBundle = runBundle
 exports.restoreV8Defaults = restoreV8Defaults
 exports.writeBundleCache = writeBundleCache

@@ -7,14 +7,10 @@
 // daemon start compile and run first. From spawn to listening, medians of 12
 // interleaved: 96 ms as an ES module, 77 as CommonJS. Only a stale or missing
 // dist/ takes the ES module path (bin/load.mjs runs the sources through tsx).
-const { freshBundle, restoreV8Defaults, runBundle } = require('./dist.cjs')
+const { loadEntry, restoreV8Defaults } = require('./dist.cjs')
 
 restoreV8Defaults()
-const bundle = freshBundle('daemon-main')
-const loading = bundle !== null
-  ? Promise.resolve(runBundle(bundle).exports)
-  : import('./load.mjs').then(async l => await l.load('cli/daemon-main'))
-loading.then(async ({ daemonMain }) => { process.exitCode = await daemonMain(process.argv.slice(2)) }, err => {
+loadEntry('cli/daemon-main', 'daemon-main').then(async ({ daemonMain }) => { process.exitCode = await daemonMain(process.argv.slice(2)) }, err => {
   process.stderr.write(`gtfs daemon: ${err.stack ?? err}\n`)
   process.exitCode = 1
 })

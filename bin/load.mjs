@@ -5,8 +5,8 @@
 // Compiled, a process starts faster and uses about 35 MiB less memory (tsx's
 // transpiler is not loaded). GTFS_NO_DIST=1 always takes the sources. The
 // daemon and the plain `gtfs mount` run from bundles of dist/ with a V8 code
-// cache (runBundle).
-import { distIsFresh, freshBundle, root, runBundle } from './dist.cjs'
+// cache (dist.cjs runBundle and loadEntry).
+import { distIsFresh, root } from './dist.cjs'
 
 export { restoreV8Defaults, runBundle, writeBundleCache } from './dist.cjs'
 
@@ -14,15 +14,11 @@ export { restoreV8Defaults, runBundle, writeBundleCache } from './dist.cjs'
 let registered
 
 /**
- * `path` relative to src/, without extension: 'cli/main'. `bundle`: the name
- * of its bundle in dist/bundle/ (scripts/bundle.mjs), taken when dist/ is fresh.
+ * `path` relative to src/, without extension: 'cli/main'. (A bundle of
+ * dist/bundle/ is taken by the entries themselves: bin/dist.cjs loadEntry.)
  */
-export async function load (path, bundle) {
-  if (distIsFresh()) {
-    const file = bundle === undefined ? null : freshBundle(bundle)
-    if (file !== null) return runBundle(file).exports
-    return await import(`${root}dist/${path}.js`)
-  }
+export async function load (path) {
+  if (distIsFresh()) return await import(`${root}dist/${path}.js`)
   registered ??= import('tsx/esm/api').then(({ register }) => { register() })
   await registered
   return await import(`${root}src/${path}.ts`)

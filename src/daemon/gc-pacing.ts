@@ -103,8 +103,7 @@ export function startGcPacing (o: GcPacingOptions, resting = startedGrowth()): G
   return {
     get growth () { return growth },
     stop: () => {
-      clearTimeout(timer)
-      clearInterval(timer)
+      clearTimeout(timer) // the first look's timeout, or the interval after it: node clears either
       to(resting)
     }
   }
